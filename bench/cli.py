@@ -1,0 +1,181 @@
+"""The ``bench`` command: ``bench run``, ``bench codecs``, ``bench datasets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench import __version__
+
+EXIT_OK, EXIT_FAILURES, EXIT_SETUP = 0, 1, 2
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(s) for s in _comma_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin", action="append", default=[], metavar="FILE.py",
+        help="load codecs from a Python file (repeatable); see README 'Adding a codec'",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.runner import default_jobs
+
+    parser = argparse.ArgumentParser(prog="bench", description="Rate-distortion benchmarks of image codecs.")
+    parser.add_argument("--version", action="version", version=f"codec-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="measure codecs over a dataset", description="Sweep each codec's quality knob over a dataset and record bpp, PSNR, MS-SSIM and timings per image.")
+    run.add_argument("--dataset", default="kodak", help="dataset name (see `bench datasets`) or a folder of PNG/JPEG/TIFF images (default: kodak)")
+    run.add_argument("--codec", type=_comma_list, default=None, metavar="A,B", help="codecs to run (default: every available codec of the default run; see `bench codecs`)")
+    run.add_argument("--quality", type=_float_list, default=None, metavar="Q1,Q2", help="knob values instead of each codec's default sweep")
+    run.add_argument("--out", type=Path, default=None, help="run folder (default: results/<name>)")
+    run.add_argument("--name", default=None, help="run name for the default folder (default: the dataset's name)")
+    run.add_argument("--data-dir", type=Path, default=None, help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)")
+    run.add_argument("--offline", action="store_true", help="never download: fail if the dataset is not already in the data root")
+    run.add_argument("--repeat", type=_positive_int, default=1, help="time encode/decode N times and keep the median (default: 1)")
+    run.add_argument("-j", "--jobs", type=_positive_int, default=default_jobs(), help=f"worker processes (default: CPUs available, here {default_jobs()})")
+    run.add_argument("--max-images", type=_positive_int, default=None, help="use only the first N images of the dataset")
+    run.add_argument("--save-reconstructions", action="store_true", help="keep decoded images as PNG under <run>/reconstructions/")
+    run.add_argument("--save-bitstreams", action="store_true", help="keep the coded files under <run>/bitstreams/")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_plugin_option(run)
+
+    codecs = sub.add_parser("codecs", help="list codecs, their availability, versions and default sweeps")
+    codecs.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_plugin_option(codecs)
+
+    datasets = sub.add_parser("datasets", help="list named datasets and whether they are present locally")
+    datasets.add_argument("--data-dir", type=Path, default=None)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.runner import RunConfig, RunSetupError, command_line, run
+
+    config = RunConfig(
+        dataset=args.dataset,
+        codecs=args.codec,
+        qualities=args.quality,
+        out=args.out,
+        name=args.name,
+        data_dir=args.data_dir,
+        offline=args.offline,
+        plugins=tuple(args.plugin),
+        repeat=args.repeat,
+        jobs=args.jobs,
+        max_images=args.max_images,
+        save_reconstructions=args.save_reconstructions,
+        save_bitstreams=args.save_bitstreams,
+        command=command_line(),
+    )
+    try:
+        report = run(config, progress=not args.no_progress)
+    except RunSetupError as exc:
+        print(f"bench run: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    if report.interrupted:
+        return 130
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _codec_rows(plugins: list[str]) -> list[dict]:
+    from bench.registry import discover
+
+    rows = []
+    registry = discover(plugins)
+    for name, problem in registry.broken.items():
+        rows.append({"name": name, "kind": "?", "available": False, "reason": problem, "origin": "entry point",
+                     "in_default_run": False, "knob": None, "rate_grows": None, "sweep": [], "versions": {}})  # fmt: skip
+    for entry in registry.entries():
+        reason = entry.unavailable_reason()
+        row = {
+            "name": entry.name,
+            "kind": entry.cls.kind,
+            "available": reason is None,
+            "reason": reason,
+            "origin": entry.origin,
+            "in_default_run": entry.cls.in_default_run,
+            "knob": entry.cls.knob.name,
+            "rate_grows": entry.cls.knob.rate_grows,
+            "sweep": list(entry.cls.knob.sweep),
+            "versions": {},
+        }
+        if reason is None:
+            try:
+                row["versions"] = dict(entry.create().versions())
+            except Exception as exc:
+                row["versions"] = {"error": f"{type(exc).__name__}: {exc}"}
+        rows.append(row)
+    return rows
+
+
+def cmd_codecs(args: argparse.Namespace) -> int:
+    from bench.registry import RegistryError
+    from bench.store import format_quality
+
+    try:
+        rows = _codec_rows(args.plugin)
+    except RegistryError as exc:
+        print(f"bench codecs: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        status = "available" if row["available"] else "NOT AVAILABLE"
+        default = "" if row["in_default_run"] else ", not in the default run"
+        print(f"{row['name']:<12} {status} ({row['kind']}, {row['origin']}{default})")
+        if row["available"]:
+            print(f"{'':<12} versions: " + ", ".join(f"{k} {v}" for k, v in row["versions"].items()))
+        else:
+            print(f"{'':<12} why: {row['reason']}")
+        if row["knob"]:
+            direction = "more bits as it grows" if row["rate_grows"] else "fewer bits as it grows"
+            print(f"{'':<12} sweep: {row['knob']} = {', '.join(format_quality(q) for q in row['sweep'])} ({direction})")
+    return EXIT_OK
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from bench.datasets import data_root, known_datasets, load_manifest
+
+    root = data_root(args.data_dir)
+    print(f"data root: {root}")
+    for name in known_datasets():
+        manifest = load_manifest(name)
+        present = sum((root / name / f.name).is_file() for f in manifest.files)
+        print(f"{name:<10} {manifest.title}: {present}/{len(manifest.files)} files in {root / name} ({manifest.homepage})")
+    print("any folder of PNG/JPEG/TIFF images can be given as --dataset PATH")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "codecs": cmd_codecs, "datasets": cmd_datasets}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

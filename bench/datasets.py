@@ -1,0 +1,202 @@
+"""Named datasets (downloaded, verified, cached) and plain folders of images.
+
+A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``kodak``) or as a path to
+a folder of PNG/JPEG/TIFF files. Named datasets live in ``<data root>/<name>/``; the data root is,
+in order: the ``data_dir`` argument (``--data-dir``), ``$BENCH_DATA``, or
+``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``). Missing files are
+downloaded there and every file is checked against the manifest's sha256 before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from bench.images import IMAGE_SUFFIXES
+
+__all__ = [
+    "DatasetError",
+    "Dataset",
+    "DatasetImage",
+    "Manifest",
+    "ManifestFile",
+    "data_root",
+    "known_datasets",
+    "load_manifest",
+    "resolve_dataset",
+    "sha256_file",
+]
+
+DATA_ENV = "BENCH_DATA"
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DatasetError(RuntimeError):
+    """A dataset that cannot be found, downloaded or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    name: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a named dataset is: its files (URL + sha256) and where it comes from."""
+
+    name: str
+    title: str
+    homepage: str
+    citation: str
+    files: tuple[ManifestFile, ...]
+
+
+@dataclass(frozen=True)
+class DatasetImage:
+    name: str
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A resolved dataset: verified files on disk, in a fixed (sorted) order."""
+
+    name: str
+    root: Path
+    images: tuple[DatasetImage, ...]
+    source: str  # "manifest" or "folder"
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "root": str(self.root),
+            "images": [{"name": im.name, "sha256": im.sha256} for im in self.images],
+        }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The folder holding named datasets: ``data_dir``, else ``$BENCH_DATA``, else the user cache."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "codec-bench" / "datasets"
+
+
+def known_datasets() -> list[str]:
+    folder = resources.files("bench_datasets")
+    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def load_manifest(name: str) -> Manifest:
+    try:
+        text = resources.files("bench_datasets").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"no manifest for dataset '{name}'") from None
+    raw = json.loads(text)
+    files = tuple(ManifestFile(f["name"], f["url"], f["sha256"].lower()) for f in raw["files"])
+    return Manifest(raw["name"], raw["title"], raw["homepage"], raw["citation"], files)
+
+
+Fetch = Callable[[str, float], bytes]
+
+
+def _http_fetch(url: str, timeout: float) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (manifest URLs)
+        return response.read()
+
+
+def _download(file: ManifestFile, dest: Path, fetch: Fetch) -> None:
+    data = fetch(file.url, DOWNLOAD_TIMEOUT_S)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != file.sha256:
+        raise DatasetError(
+            f"download of {file.url} has sha256 {actual}, expected {file.sha256}; the server sent a different file"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, dest)
+
+
+def _how_to_fill(manifest: Manifest, folder: Path) -> str:
+    return (
+        f"Fill the folder {folder} with the {len(manifest.files)} files of {manifest.title} "
+        f"({manifest.homepage}; names and sha256 in the '{manifest.name}' manifest, "
+        f"e.g. {manifest.files[0].name} = {manifest.files[0].sha256}), "
+        f"or point --data-dir / ${DATA_ENV} at a folder that contains '{manifest.name}/'."
+    )
+
+
+def _resolve_named(manifest: Manifest, root: Path, fetch: Fetch | None) -> Dataset:
+    folder = root / manifest.name
+    images = []
+    for file in manifest.files:
+        path = folder / file.name
+        if path.is_file():
+            actual = sha256_file(path)
+            if actual == file.sha256:
+                images.append(DatasetImage(file.name, path, actual))
+                continue
+            problem = f"{path} has sha256 {actual}, expected {file.sha256} (a different or damaged copy)"
+        else:
+            problem = f"{path} is missing"
+        if fetch is None:
+            raise DatasetError(f"{problem} and downloading is switched off (--offline).\n{_how_to_fill(manifest, folder)}")
+        try:
+            _download(file, path, fetch)
+        except DatasetError:
+            raise
+        except Exception as exc:  # network errors, read-only data root, ...
+            raise DatasetError(
+                f"{problem} and downloading {file.url} failed ({type(exc).__name__}: {exc}).\n"
+                f"{_how_to_fill(manifest, folder)}"
+            ) from exc
+        images.append(DatasetImage(file.name, path, file.sha256))
+    return Dataset(manifest.name, folder, tuple(images), "manifest")
+
+
+def _resolve_folder(folder: Path) -> Dataset:
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise DatasetError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    images = tuple(DatasetImage(p.name, p, sha256_file(p)) for p in files)
+    return Dataset(folder.name, folder.resolve(), images, "folder")
+
+
+def resolve_dataset(
+    spec: str, data_dir: str | Path | None = None, *, download: bool = True, fetch: Fetch = _http_fetch
+) -> Dataset:
+    """A named dataset (downloaded unless ``download`` is False, always verified) or a folder of images.
+
+    ``fetch(url, timeout_s) -> bytes`` is the download transport.
+    """
+    if spec in known_datasets():
+        return _resolve_named(load_manifest(spec), data_root(data_dir), fetch if download else None)
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return _resolve_folder(folder)
+    if folder.exists():
+        raise DatasetError(f"{folder} is a file; give a dataset name ({', '.join(known_datasets())}) or a folder")
+    raise DatasetError(f"unknown dataset '{spec}': not a dataset name ({', '.join(known_datasets())}) nor a folder")

@@ -1,0 +1,182 @@
+"""Measuring one codec at one quality on one image: encode, decode from the bytes, score.
+
+This is what the runner's worker processes execute. Timing conventions:
+
+* ``encode_s``/``decode_s`` are wall-clock seconds (``time.perf_counter``) of the codec's
+  ``encode``/``decode`` call alone, the median over ``repeat`` calls;
+* each process makes one untimed encode+decode per codec before its first measurement (warm-up:
+  library loading, first-call allocations), which is not recorded;
+* the bytes are decoded by a second instance of the codec, not the one that encoded them, so no
+  state can pass from encoder to decoder except the bytes;
+* codecs and numerical libraries run single-threaded (see :func:`pin_threads`).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench import metrics
+from bench.codec import Codec
+from bench.images import SourceImage
+from bench.provenance import THREAD_ENV, WORKER_THREADS
+from bench.registry import discover
+from bench.store import Failure, Record, format_quality
+
+__all__ = ["Task", "MeasureOptions", "Measurer", "pin_threads", "init_worker", "measure_in_worker"]
+
+
+@dataclass(frozen=True)
+class Task:
+    codec: str
+    quality: float
+    image: str
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        return (self.codec, float(self.quality), self.image)
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    repeat: int = 1
+    plugins: tuple[str, ...] = ()
+    reconstructions_dir: Path | None = None
+    bitstreams_dir: Path | None = None
+
+
+def pin_threads() -> None:
+    """Make this process's numerical libraries single-threaded (``provenance.WORKER_THREADS``)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(WORKER_THREADS[name])
+    import cv2
+
+    cv2.setNumThreads(WORKER_THREADS["opencv"])
+
+
+def _save_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class Measurer:
+    """Measures tasks in one process; keeps one encoding and one decoding instance per codec."""
+
+    def __init__(self, images: dict[str, SourceImage], options: MeasureOptions) -> None:
+        self.images = images
+        self.options = options
+        self.registry = discover(options.plugins)
+        self._codecs: dict[str, tuple[Codec, Codec]] = {}
+
+    def _codec_pair(self, name: str, warm_up_on: np.ndarray, quality: float) -> tuple[Codec, Codec]:
+        pair = self._codecs.get(name)
+        if pair is None:
+            entry = self.registry.get(name)
+            pair = (entry.create(), entry.create())
+            try:  # warm-up, not recorded; a failure here shows up again in the measurement
+                pair[1].decode(pair[0].encode(warm_up_on, quality))
+            except Exception:
+                pass
+            self._codecs[name] = pair
+        return pair
+
+    def measure(self, task: Task) -> Record | Failure:
+        stage = "setup"
+        try:
+            source = self.images[task.image]
+            image = source.pixels
+            encoder, decoder = self._codec_pair(task.codec, image, task.quality)
+            repeat = max(1, self.options.repeat)
+
+            stage = "encode"
+            encode_runs, streams = [], []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                data = encoder.encode(image, task.quality)
+                encode_runs.append(time.perf_counter() - start)
+                streams.append(data)
+            data = streams[0]
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"encode returned {type(data).__name__}, expected bytes")
+            data = bytes(data)
+            if not data:
+                raise ValueError("encode returned no bytes")
+
+            stage = "decode"
+            decode_runs = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                decoded = decoder.decode(bytes(data))
+                decode_runs.append(time.perf_counter() - start)
+            if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != image.shape:
+                got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
+                raise ValueError(f"decoded image is {got}, expected uint8 {image.shape}")
+
+            stage = "metrics"
+            start = time.perf_counter()
+            psnr_rgb = metrics.psnr(image, decoded)
+            psnr_y = metrics.psnr_y(image, decoded)
+            ms_ssim_rgb = metrics.ms_ssim(image, decoded)
+            metrics_s = time.perf_counter() - start
+
+            stage = "save"
+            self._save(task, encoder, data, decoded)
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return Failure(task.codec, task.quality, task.image, stage, detail)
+
+        height, width = image.shape[:2]
+        extra = {"metrics_s": metrics_s}
+        if repeat > 1:
+            extra.update(encode_runs=encode_runs, decode_runs=decode_runs, repeat_identical=all(s == streams[0] for s in streams))
+        return Record(
+            codec=task.codec,
+            quality=float(task.quality),
+            image=task.image,
+            width=width,
+            height=height,
+            bytes=len(data),
+            bpp=8.0 * len(data) / (width * height),
+            psnr_rgb=psnr_rgb,
+            psnr_y=psnr_y,
+            ms_ssim_rgb=ms_ssim_rgb,
+            encode_s=statistics.median(encode_runs),
+            decode_s=statistics.median(decode_runs),
+            extra=extra,
+        )
+
+    def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:
+        stem = Path(task.image).stem
+        sub = Path(task.codec, format_quality(task.quality))
+        if self.options.bitstreams_dir is not None:
+            _save_atomic(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
+        if self.options.reconstructions_dir is not None:
+            path = self.options.reconstructions_dir / sub / f"{stem}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            Image.fromarray(decoded).save(tmp, format="PNG")
+            tmp.replace(path)
+
+
+_measurer: Measurer | None = None  # one per worker process, set by init_worker
+
+
+def init_worker(images: dict[str, SourceImage], options: MeasureOptions) -> None:
+    """Process-pool initializer: single-threaded libraries and a Measurer for this process."""
+    global _measurer
+    pin_threads()
+    _measurer = Measurer(images, options)
+
+
+def measure_in_worker(task: Task) -> Record | Failure:
+    assert _measurer is not None, "init_worker was not called in this process"
+    return _measurer.measure(task)

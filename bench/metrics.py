@@ -1,0 +1,166 @@
+"""Image quality metrics on RGB uint8 images.
+
+Conventions (CompressAI's, so numbers are comparable with its published results):
+
+* Inputs are ``H x W x 3`` ``uint8`` arrays with values in [0, 255]; the peak value is 255.
+* ``psnr``: one MSE over all pixels and all three channels, ``10 * log10(255**2 / MSE)`` in dB.
+* ``psnr_y``: PSNR of the luma plane ``Y = 0.2126 R + 0.7152 G + 0.0722 B`` (BT.709 weights on the
+  full-range [0, 255] RGB values, no studio-range offset), in dB.
+* ``ms_ssim``: RGB MS-SSIM exactly as ``pytorch_msssim.ms_ssim(x, y, data_range=255)``: 5 scales with
+  weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), an 11-tap Gaussian window with sigma 1.5 applied
+  as a "valid" convolution, K1 = 0.01, K2 = 0.03, 2x2 average pooling between scales (odd sizes are
+  zero-padded, padding counted in the average), computed per channel, then averaged over channels.
+  A linear value in [0, 1]; ``ms_ssim_db`` converts it to -10 log10(1 - MS-SSIM).
+
+Identical images give a PSNR of ``inf``. Images whose shorter side is 160 pixels or less are too
+small for five scales: ``ms_ssim`` warns and returns NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import cv2
+import numpy as np
+
+__all__ = ["psnr", "psnr_y", "ms_ssim", "ms_ssim_db", "MS_SSIM_MIN_SIDE"]
+
+PEAK = 255.0
+BT709_LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+_WIN_SIZE = 11
+_WIN_SIGMA = 1.5
+_K1, _K2 = 0.01, 0.03
+_SCALE_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+#: The shorter side must be larger than this for five scales (pytorch_msssim's own limit).
+MS_SSIM_MIN_SIDE = (_WIN_SIZE - 1) * 2 ** (len(_SCALE_WEIGHTS) - 1)
+
+
+def _check_pair(ref: np.ndarray, dist: np.ndarray) -> None:
+    for label, img in (("reference", ref), ("distorted", dist)):
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            desc = f"{img.dtype} array of shape {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
+            raise ValueError(f"{label} image must be an H x W x 3 uint8 array, got {desc}")
+    if ref.shape != dist.shape:
+        raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
+
+
+def _psnr_from_mse(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
+
+
+def psnr(ref: np.ndarray, dist: np.ndarray) -> float:
+    """RGB PSNR in dB: one MSE over all pixels and channels, peak 255. ``inf`` when identical."""
+    _check_pair(ref, dist)
+    diff = ref.astype(np.int32) - dist.astype(np.int32)
+    return _psnr_from_mse(float(np.mean(np.square(diff), dtype=np.float64)))
+
+
+def psnr_y(ref: np.ndarray, dist: np.ndarray) -> float:
+    """PSNR in dB of BT.709 luma computed from full-range RGB (see module docstring)."""
+    _check_pair(ref, dist)
+    diff = (ref.astype(np.float64) - dist.astype(np.float64)) @ BT709_LUMA
+    return _psnr_from_mse(float(np.mean(np.square(diff))))
+
+
+def _gaussian_window() -> np.ndarray:
+    coords = np.arange(_WIN_SIZE, dtype=np.float64) - _WIN_SIZE // 2
+    g = np.exp(-(coords**2) / (2 * _WIN_SIGMA**2))
+    return (g / g.sum()).astype(np.float32)
+
+
+def _blur(img: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filter of an H x W x 3 float32 array (same size; borders invalid)."""
+    return cv2.sepFilter2D(img, cv2.CV_32F, window, window, borderType=cv2.BORDER_REPLICATE)
+
+
+def _ssim_and_cs(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean SSIM and contrast-structure terms of two H x W x 3 images.
+
+    Works on s = x + y and d = x - y, four filtered maps instead of five:
+    mu_x mu_y = (mu_s^2 - mu_d^2) / 4, sigma_xy = (var_s - var_d) / 4, and
+    sigma_x^2 + sigma_y^2 = (var_s + var_d) / 2; likewise for the means. ``s`` is centred on the
+    peak so the variances come from values of at most 255 in magnitude. Maps are computed at full
+    size with buffers reused in place; only the 'valid' part (no padding involved) is averaged.
+    """
+    c1 = 2 * (_K1 * PEAK) ** 2
+    c2 = 2 * (_K2 * PEAK) ** 2
+    s = cv2.addWeighted(x, 1.0, y, 1.0, -PEAK, dtype=cv2.CV_32F)
+    d = cv2.subtract(x, y, dtype=cv2.CV_32F)
+    mu_s, mu_d = _blur(s, window), _blur(d, window)
+    np.multiply(s, s, out=s)
+    np.multiply(d, d, out=d)
+    var_s, var_d = _blur(s, window), _blur(d, window)
+    np.multiply(mu_s, mu_s, out=s)
+    var_s -= s
+    np.multiply(mu_d, mu_d, out=d)  # d now holds mu_d^2
+    var_d -= d
+    # contrast-structure (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2), numerator and denominator doubled
+    cs_map = np.subtract(var_s, var_d, out=mu_d)
+    cs_map += c2
+    var_s += var_d
+    var_s += c2
+    cs_map /= var_s
+    # luminance (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), doubled likewise; mu_s + 255 = mean of x + y
+    mu_s += PEAK
+    np.multiply(mu_s, mu_s, out=mu_s)
+    ssim_map = np.subtract(mu_s, d, out=var_d)
+    ssim_map += c1
+    mu_s += d
+    mu_s += c1
+    ssim_map /= mu_s
+    ssim_map *= cs_map
+    r = _WIN_SIZE // 2
+    valid = (slice(r, -r), slice(r, -r))
+    return _channel_means(ssim_map[valid]), _channel_means(cs_map[valid])
+
+
+def _channel_means(img: np.ndarray) -> np.ndarray:
+    """Mean of each channel of an H x W x 3 float32 array (OpenCV sums in double precision)."""
+    return np.array(cv2.mean(img)[:3])
+
+
+def _avg_pool2(img: np.ndarray) -> np.ndarray:
+    """2x2 average pooling, stride 2; odd sizes get one zero row/column on each side (counted)."""
+    h, w = img.shape[:2]
+    img = img.astype(np.float32, copy=False)
+    if h % 2 or w % 2:
+        img = cv2.copyMakeBorder(img, h % 2, h % 2, w % 2, w % 2, cv2.BORDER_CONSTANT, value=0)
+        h, w = img.shape[:2]
+        img = img[: h - h % 2, : w - w % 2]  # the last padded row/column is never pooled
+    return cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
+    """RGB MS-SSIM in [0, 1], pytorch_msssim conventions (see module docstring).
+
+    Returns NaN with a warning when the shorter side is <= 160 pixels (too small for 5 scales).
+    """
+    _check_pair(ref, dist)
+    if min(ref.shape[:2]) <= MS_SSIM_MIN_SIDE:
+        warnings.warn(
+            f"image of {ref.shape[1]}x{ref.shape[0]} pixels is too small for 5-scale MS-SSIM "
+            f"(shorter side must exceed {MS_SSIM_MIN_SIDE}); returning NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return math.nan
+    window = _gaussian_window()
+    x, y = ref, dist  # uint8 at the first scale, float32 after pooling
+    terms = []
+    levels = len(_SCALE_WEIGHTS)
+    for level in range(levels):
+        ssim_c, cs_c = _ssim_and_cs(x, y, window)
+        if level < levels - 1:
+            terms.append(np.maximum(cs_c, 0.0))
+            x = _avg_pool2(x)
+            y = _avg_pool2(y)
+    terms.append(np.maximum(ssim_c, 0.0))
+    per_channel = np.prod(np.stack(terms) ** _SCALE_WEIGHTS[:, None], axis=0)
+    return float(per_channel.mean())
+
+
+def ms_ssim_db(value: float) -> float:
+    """MS-SSIM in dB, -10 log10(1 - MS-SSIM); ``inf`` for a perfect score."""
+    return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)

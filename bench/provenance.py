@@ -1,0 +1,116 @@
+"""What produced a result: software versions, the machine, thread settings and the git commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["environment", "git_state", "cpu_model", "THREAD_ENV", "WORKER_THREADS"]
+
+#: Environment variables that fix the thread count of numerical libraries; workers set them to 1.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPJ_NUM_THREADS")
+#: Thread settings of every measuring process (applied by ``bench.measure.pin_threads``).
+WORKER_THREADS = {"codecs": 1, "opencv": 1, **{name: 1 for name in THREAD_ENV}}
+
+_PACKAGES = ("codec-bench", "numpy", "pillow", "pillow-heif", "imagecodecs", "opencv-python-headless", "tqdm", "torch", "compressai")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state(folder: Path | None = None) -> dict[str, Any]:
+    """Commit and dirtiness of the codec-bench source tree (``None`` outside a git checkout)."""
+    folder = folder or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the native libraries bundled with the Python packages."""
+    out: dict[str, str] = {}
+    try:
+        from PIL import features
+
+        for label, feature in (("libjpeg-turbo", "libjpeg_turbo"), ("OpenJPEG", "jpg_2000"), ("libwebp", "webp"), ("libavif", "avif"), ("zlib", "zlib")):
+            version = features.version(feature)
+            if version:
+                out[label] = version
+        from PIL import AvifImagePlugin
+
+        if features.check("avif"):
+            out["libavif codecs"] = AvifImagePlugin._avif.codec_versions()
+    except Exception as exc:  # provenance must never break a run
+        out["Pillow features"] = f"unavailable: {exc}"
+    try:
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        out["libheif"] = pillow_heif.libheif_version()
+        out.update({f"libheif encoder {k}": v for k, v in info.get("encoders", {}).items()})
+        out.update({f"libheif decoder {k}": v for k, v in info.get("decoders", {}).items()})
+    except Exception as exc:
+        out["libheif"] = f"unavailable: {exc}"
+    try:
+        import imagecodecs
+
+        out["libjxl"] = imagecodecs.jpegxl_version().removeprefix("libjxl ")
+    except Exception as exc:
+        out["libjxl"] = f"unavailable: {exc}"
+    try:
+        import cv2
+
+        out["OpenCV"] = cv2.__version__
+    except Exception as exc:
+        out["OpenCV"] = f"unavailable: {exc}"
+    return out
+
+
+def environment() -> dict[str, Any]:
+    """A JSON-able description of the software and machine this process runs on."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_available": affinity,
+        "packages": _package_versions(),
+        "libraries": _library_versions(),
+        "worker_threads": WORKER_THREADS,
+    }

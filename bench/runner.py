@@ -1,0 +1,387 @@
+"""``bench run``: sweep codecs x qualities x images, store every measurement, export the results.
+
+The run folder (``results/<name>/`` or ``--out``) holds:
+
+* ``store.sqlite``: the crash-safe store (:mod:`bench.store`), the source of truth;
+* ``records.csv``, ``summary.csv``, ``failures.csv``: exports of the store, rewritten at the end;
+* ``run.json``: how the results were made (commands, codec settings and versions, dataset hashes,
+  environment, git commit), rewritten at the start and the end of every invocation.
+
+Measurements run in worker processes (``jobs`` of them, one task each at a time). A worker that
+dies (a crash in a codec's native code) loses only the tasks it held: those are retried one by one
+in fresh processes, and the one that kills its process again is recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shlex
+import sys
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from bench import __version__
+from bench.codec import Codec
+from bench.datasets import Dataset, resolve_dataset
+from bench.images import ImageLoadError, SourceImage, load_rgb8
+from bench.measure import MeasureOptions, Task, init_worker, measure_in_worker
+from bench.provenance import environment, git_state
+from bench.registry import Registry, discover
+from bench.store import Failure, Record, Store, format_quality, summarise, write_csvs
+
+__all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs"]
+
+
+class RunSetupError(RuntimeError):
+    """The run cannot start (unknown or unavailable codec, bad quality, missing dataset, ...)."""
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to measure and where to put it. ``codecs=None`` means every codec of the default run."""
+
+    dataset: str = "kodak"
+    codecs: tuple[str, ...] | None = None
+    qualities: tuple[float, ...] | None = None
+    out: Path | None = None
+    name: str | None = None
+    data_dir: Path | None = None
+    offline: bool = False
+    plugins: tuple[str, ...] = ()
+    repeat: int = 1
+    jobs: int = field(default_factory=default_jobs)
+    max_images: int | None = None
+    save_reconstructions: bool = False
+    save_bitstreams: bool = False
+    command: str = ""
+
+    def as_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "codecs": list(self.codecs) if self.codecs is not None else None,
+            "qualities": list(self.qualities) if self.qualities is not None else None,
+            "plugins": [str(Path(p).resolve()) for p in self.plugins],
+            "repeat": self.repeat,
+            "jobs": self.jobs,
+            "max_images": self.max_images,
+            "save_reconstructions": self.save_reconstructions,
+            "save_bitstreams": self.save_bitstreams,
+            "codec_threads": 1,
+        }
+
+
+@dataclass
+class RunReport:
+    out: Path
+    measured_now: int
+    records: list[Record]
+    failures: list[Failure]
+    skipped_codecs: dict[str, str]
+    interrupted: bool = False
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.interrupted
+
+
+def select_codecs(registry: Registry, names: Iterable[str] | None) -> tuple[list[Codec], dict[str, str]]:
+    """Codec instances to run, and the default-run codecs skipped because they are unavailable here.
+
+    Codecs asked for by name must exist and be available, else :class:`RunSetupError`.
+    """
+    chosen, skipped = [], dict(registry.broken)
+    if names is None:
+        for entry in registry.entries():
+            if not entry.cls.in_default_run:
+                continue
+            reason = entry.unavailable_reason()
+            if reason:
+                skipped[entry.name] = reason
+            else:
+                chosen.append(entry.create())
+        return chosen, skipped
+    for name in dict.fromkeys(names):
+        if name in registry.broken:
+            raise RunSetupError(f"codec '{name}' cannot be loaded: {registry.broken[name]}")
+        if name not in registry:
+            known = ", ".join(registry.names())
+            raise RunSetupError(f"unknown codec '{name}'; known codecs: {known} (see `bench codecs`)")
+        entry = registry.get(name)
+        reason = entry.unavailable_reason()
+        if reason:
+            raise RunSetupError(f"codec '{name}' is not available here: {reason}")
+        chosen.append(entry.create())
+    return chosen, skipped
+
+
+def _qualities(codec: Codec, asked: tuple[float, ...] | None) -> list[float]:
+    values = asked if asked is not None else codec.knob.sweep
+    try:
+        return codec.knob.ordered(values)
+    except ValueError as exc:
+        raise RunSetupError(f"codec '{codec.name}': {exc}") from None
+
+
+def _load_images(dataset: Dataset, limit: int | None) -> tuple[dict[str, SourceImage], dict[str, str]]:
+    images, failures = {}, {}
+    for item in dataset.images[:limit]:
+        try:
+            images[item.name] = load_rgb8(item.path)
+        except ImageLoadError as exc:
+            failures[item.name] = str(exc)
+    return images, failures
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _mp_context():
+    """Workers start from a clean process, never by forking this one: a fork copies the state of
+    thread pools (OpenCV, OpenMP, BLAS) that this process may have used, and can deadlock. The fork
+    server imports the measuring code once, so each worker still starts in milliseconds."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["bench.measure"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _execute(
+    tasks: list[Task],
+    images: dict[str, SourceImage],
+    options: MeasureOptions,
+    jobs: int,
+    on_result: Callable[[Record | Failure], None],
+) -> None:
+    queue = deque(tasks)
+    ctx = _mp_context()
+    while queue:
+        suspects: list[Task] = []
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(images, options))
+        running: dict = {}
+        try:
+            while queue or running:
+                while queue and len(running) < 2 * jobs:
+                    task = queue.popleft()
+                    running[pool.submit(measure_in_worker, task)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        suspects.append(task)
+                        continue
+                    on_result(result)
+                if suspects:
+                    break
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        suspects += running.values()
+        pool.shutdown(wait=not suspects, cancel_futures=True)
+        for task in suspects:  # one at a time, each in its own process, to find the culprit
+            on_result(_isolated(task, images, options, ctx))
+
+
+def _isolated(task: Task, images, options, ctx) -> Record | Failure:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker, initargs=(images, options)) as pool:
+        try:
+            return pool.submit(measure_in_worker, task).result()
+        except BrokenProcessPool:
+            return Failure(
+                task.codec, task.quality, task.image, "worker",
+                "the worker process died while measuring this image (crash in native code, abort or out of memory)",
+            )  # fmt: skip
+
+
+def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Dataset, images: dict[str, SourceImage],
+                    skipped: dict[str, str], env: dict, status: str) -> None:  # fmt: skip
+    records = store.records()
+    measured: dict[str, set[float]] = {}
+    for rec in records:
+        measured.setdefault(rec.codec, set()).add(rec.quality)
+    codecs = {}
+    for name, desc in store.codec_descriptions().items():
+        codecs[name] = {**desc, "qualities_measured": [format_quality(q) for q in sorted(measured.get(name, ()))]}
+    ds = dataset.describe()
+    for item in ds["images"]:
+        source = images.get(item["name"])
+        if source is not None:
+            item.update(width=source.width, height=source.height, conversion=source.conversion)
+    doc = {
+        "format": "codec-bench run",
+        "format_version": 1,
+        "codec_bench_version": __version__,
+        "name": path.parent.name,
+        "status": status,
+        "updated": _now(),
+        "command": config.command,
+        "config": config.as_json(),
+        "codecs": codecs,
+        "skipped_codecs": skipped,
+        "dataset": ds,
+        "metrics": {
+            "bpp": "8 * bitstream bytes / (width * height); every byte the decoder reads",
+            "psnr_rgb": "dB, one MSE over R, G and B, peak 255 (CompressAI convention)",
+            "psnr_y": "dB, luma Y = 0.2126 R + 0.7152 G + 0.0722 B (BT.709 weights, full range), peak 255",
+            "ms_ssim_rgb": "linear, pytorch_msssim conventions: 5 scales, 11-tap Gaussian sigma 1.5, per channel then mean",
+            "encode_s/decode_s": "wall-clock seconds of one encode/decode call, median over repeats, after one untimed warm-up",
+            "summary": "arithmetic mean over images of the per-image values (CompressAI convention)",
+        },
+        "environment": env,
+        "git": git_state(),
+        "invocations": store.get_meta("invocations") or [],
+        "results": {
+            "records": len(records),
+            "failures": len(store.failures()),
+            "files": ["records.csv", "summary.csv", "failures.csv", "store.sqlite"],
+        },
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> RunReport:
+    """Measure what ``config`` asks for and is not in the store yet; export CSVs and run.json."""
+    try:
+        registry = discover(config.plugins)
+    except Exception as exc:
+        raise RunSetupError(str(exc)) from exc
+    codecs, skipped = select_codecs(registry, config.codecs)
+    if not codecs:
+        raise RunSetupError("no codec to run" + (f" (unavailable: {', '.join(skipped)})" if skipped else ""))
+    qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
+    if config.repeat < 1 or config.jobs < 1:
+        raise RunSetupError("--repeat and --jobs must be at least 1")
+    try:
+        dataset = resolve_dataset(config.dataset, config.data_dir, download=not config.offline)
+    except Exception as exc:
+        raise RunSetupError(str(exc)) from exc
+    images, image_failures = _load_images(dataset, config.max_images)
+    for name, reason in skipped.items():
+        echo(f"skipping {name}: {reason}")
+
+    out = Path(config.out) if config.out else Path("results") / (config.name or dataset.name)
+    env = environment()
+    started = _now()
+    with Store(out / "store.sqlite") as store:
+        try:
+            store.bind_dataset(dataset.name, {im.name: im.sha256 for im in dataset.images[: config.max_images]})
+            for codec in codecs:
+                store.bind_codec(codec.name, codec.describe())
+        except Exception as exc:
+            raise RunSetupError(str(exc)) from exc
+        store.set_image_failures(image_failures)
+        invocations = store.get_meta("invocations") or []
+        invocation = {"command": config.command, "started": started, "finished": None, "status": "running",
+                      "measured": 0, "failed": 0, "environment": env}  # fmt: skip
+        invocations.append(invocation)
+        store.set_meta("invocations", invocations)
+        run_json = out / "run.json"
+        _write_run_json(run_json, store, config, dataset, images, skipped, env, "running")
+
+        done = store.done()
+        wanted = [Task(c.name, q, name) for c in codecs for q in qualities[c.name] for name in images]
+        tasks = [t for t in wanted if t.key not in done]
+        options = MeasureOptions(
+            repeat=config.repeat,
+            plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
+            reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
+            bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
+        )
+        counts = Counter()
+        bar = tqdm(total=len(wanted), initial=len(wanted) - len(tasks), unit="img", disable=None if progress else True,
+                   desc=f"bench {dataset.name}", dynamic_ncols=True)  # fmt: skip
+
+        def on_result(result: Record | Failure) -> None:
+            if isinstance(result, Record):
+                store.add_record(result)
+                counts["measured"] += 1
+            else:
+                store.add_failure(result)
+                counts["failed"] += 1
+                bar.write(f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}")
+            bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
+            bar.update(1)
+
+        interrupted = False
+        try:
+            _execute(tasks, images, options, config.jobs, on_result)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+            status = "interrupted" if interrupted else "complete"
+            invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"])
+            store.set_meta("invocations", invocations)
+            files = write_csvs(store, out)
+            _write_run_json(run_json, store, config, dataset, images, skipped, env, status)
+        files["run"] = run_json
+        # failures of this command: images that did not load, and measurements still failing
+        wanted_keys = {t.key for t in wanted}
+        failures = [f for f in store.failures() if f.stage == "load" or f.key in wanted_keys]
+        report = RunReport(out, counts["measured"], store.records(), failures, skipped, interrupted, files)
+    echo(format_summary(report, codecs=[c.name for c in codecs]))
+    return report
+
+
+def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
+    """The compact table printed at the end of a run: one line per codec, ranges over its sweep."""
+    rows = summarise(report.records)
+    by_codec: dict[str, list[dict]] = {}
+    for row in rows:
+        if codecs is None or row["codec"] in codecs:
+            by_codec.setdefault(row["codec"], []).append(row)
+    header = f"{'codec':<12} {'points':>6} {'images':>6}  {'bpp':>13}  {'PSNR-RGB (dB)':>13}  {'MS-SSIM':>15}  {'enc ms':>7} {'dec ms':>7}"
+    lines = [header, "-" * len(header)]
+
+    def span(values: list[float], fmt: str) -> str:
+        return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+    for codec, crows in by_codec.items():
+        n = len(crows)
+        lines.append(
+            f"{codec:<12} {n:>6} {min(r['images'] for r in crows):>6}  "
+            f"{span([r['bpp'] for r in crows], '.3f'):>13}  {span([r['psnr_rgb'] for r in crows], '.2f'):>13}  "
+            f"{span([r['ms_ssim_rgb'] for r in crows], '.4f'):>15}  "
+            f"{1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
+        )
+    lines.append(f"results: {report.out}/ (records.csv, summary.csv, failures.csv, run.json)")
+    if report.interrupted:
+        lines.append("interrupted: run the same command again to measure what is missing")
+    if report.failures:
+        by_kind = Counter((f.codec or "(image)", f.stage) for f in report.failures)
+        lines.append(f"{len(report.failures)} failed: " + ", ".join(f"{c} {s} x{k}" for (c, s), k in sorted(by_kind.items())))
+        for failure in report.failures[:10]:
+            where = f"{failure.codec} {format_quality(failure.quality)} " if failure.codec else ""
+            lines.append(f"  {where}{failure.image} ({failure.stage}): {failure.error}")
+        if len(report.failures) > 10:
+            lines.append(f"  ... {len(report.failures) - 10} more in failures.csv")
+    return "\n".join(lines)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The invoking command as a shell-quoted string, for provenance."""
+    argv = sys.argv if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])
+

@@ -1,0 +1,16 @@
+"""Built-in codecs of codec-bench (installed as ``bench_codecs``), one module per codec family.
+
+Each module holds the codec's code and, at the bottom, its ``@register_codec`` class. The registry
+(:mod:`bench.registry`) imports the modules listed here.
+"""
+
+BUILTIN_MODULES = (
+    "bench_codecs.jpeg",
+    "bench_codecs.webp",
+    "bench_codecs.jpeg2000",
+    "bench_codecs.heif",
+    "bench_codecs.avif",
+    "bench_codecs.jpegxl",
+    "bench_codecs.bpg",
+    "bench_codecs.jpegxl_cli",
+)

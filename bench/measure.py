@@ -17,7 +17,6 @@ import os
 import statistics
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,31 +24,12 @@ from PIL import Image
 
 from bench import metrics
 from bench.codec import Codec
-from bench.images import SourceImage
 from bench.provenance import THREAD_ENV, WORKER_THREADS
 from bench.registry import discover
 from bench.store import Failure, Record, format_quality
+from bench.tasks import MeasureOptions, Task
 
-__all__ = ["Task", "MeasureOptions", "Measurer", "pin_threads", "init_worker", "measure_in_worker"]
-
-
-@dataclass(frozen=True)
-class Task:
-    codec: str
-    quality: float
-    image: str
-
-    @property
-    def key(self) -> tuple[str, float, str]:
-        return (self.codec, float(self.quality), self.image)
-
-
-@dataclass(frozen=True)
-class MeasureOptions:
-    repeat: int = 1
-    plugins: tuple[str, ...] = ()
-    reconstructions_dir: Path | None = None
-    bitstreams_dir: Path | None = None
+__all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
 
 
 def pin_threads() -> None:
@@ -71,11 +51,18 @@ def _save_atomic(path: Path, data: bytes) -> None:
 class Measurer:
     """Measures tasks in one process; keeps one encoding and one decoding instance per codec."""
 
-    def __init__(self, images: dict[str, SourceImage], options: MeasureOptions) -> None:
-        self.images = images
+    def __init__(self, options: MeasureOptions) -> None:
         self.options = options
         self.registry = discover(options.plugins)
         self._codecs: dict[str, tuple[Codec, Codec]] = {}
+        self._images: dict[str, np.ndarray] = {}
+
+    def _pixels(self, task: Task) -> np.ndarray:
+        """The task's image, mapped read-only from the file the runner staged (once per image)."""
+        pixels = self._images.get(task.image)
+        if pixels is None:
+            pixels = self._images[task.image] = np.asarray(np.load(task.source, mmap_mode="r"))
+        return pixels
 
     def _codec_pair(self, name: str, warm_up_on: np.ndarray, quality: float) -> tuple[Codec, Codec]:
         pair = self._codecs.get(name)
@@ -92,8 +79,7 @@ class Measurer:
     def measure(self, task: Task) -> Record | Failure:
         stage = "setup"
         try:
-            source = self.images[task.image]
-            image = source.pixels
+            image = self._pixels(task)
             encoder, decoder = self._codec_pair(task.codec, image, task.quality)
             repeat = max(1, self.options.repeat)
 
@@ -170,11 +156,11 @@ class Measurer:
 _measurer: Measurer | None = None  # one per worker process, set by init_worker
 
 
-def init_worker(images: dict[str, SourceImage], options: MeasureOptions) -> None:
+def init_worker(options: MeasureOptions) -> None:
     """Process-pool initializer: single-threaded libraries and a Measurer for this process."""
     global _measurer
     pin_threads()
-    _measurer = Measurer(images, options)
+    _measurer = Measurer(options)
 
 
 def measure_in_worker(task: Task) -> Record | Failure:

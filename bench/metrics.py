@@ -19,6 +19,7 @@ small for five scales: ``ms_ssim`` warns and returns NaN.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 
 import cv2
@@ -28,6 +29,7 @@ __all__ = ["psnr", "psnr_y", "ms_ssim", "ms_ssim_db", "MS_SSIM_MIN_SIDE"]
 
 PEAK = 255.0
 BT709_LUMA = np.array([0.2126, 0.7152, 0.0722])
+_LUMA_ROW = BT709_LUMA[None, :]
 
 _WIN_SIZE = 11
 _WIN_SIGMA = 1.5
@@ -53,15 +55,16 @@ def _psnr_from_mse(mse: float) -> float:
 def psnr(ref: np.ndarray, dist: np.ndarray) -> float:
     """RGB PSNR in dB: one MSE over all pixels and channels, peak 255. ``inf`` when identical."""
     _check_pair(ref, dist)
-    diff = ref.astype(np.int32) - dist.astype(np.int32)
-    return _psnr_from_mse(float(np.mean(np.square(diff), dtype=np.float64)))
+    squared_error = cv2.norm(ref, dist, cv2.NORM_L2SQR)  # exact: integer differences summed in double
+    return _psnr_from_mse(squared_error / ref.size)
 
 
 def psnr_y(ref: np.ndarray, dist: np.ndarray) -> float:
     """PSNR in dB of BT.709 luma computed from full-range RGB (see module docstring)."""
     _check_pair(ref, dist)
-    diff = (ref.astype(np.float64) - dist.astype(np.float64)) @ BT709_LUMA
-    return _psnr_from_mse(float(np.mean(np.square(diff))))
+    diff = cv2.subtract(ref, dist, dtype=cv2.CV_64F)
+    luma_diff = cv2.transform(diff, _LUMA_ROW)  # Y(ref) - Y(dist), one channel
+    return _psnr_from_mse(cv2.norm(luma_diff, cv2.NORM_L2SQR) / luma_diff.size)
 
 
 def _gaussian_window() -> np.ndarray:
@@ -70,9 +73,28 @@ def _gaussian_window() -> np.ndarray:
     return (g / g.sum()).astype(np.float32)
 
 
-def _blur(img: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Separable Gaussian filter of an H x W x 3 float32 array (same size; borders invalid)."""
-    return cv2.sepFilter2D(img, cv2.CV_32F, window, window, borderType=cv2.BORDER_REPLICATE)
+def _blur(img: np.ndarray, window: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filter of an H x W x 3 float32 array into ``out`` (same size; borders invalid)."""
+    return cv2.sepFilter2D(img, cv2.CV_32F, window, window, dst=out, borderType=cv2.BORDER_REPLICATE)
+
+
+class _Scratch(threading.local):
+    """Six H x W x 3 float32 work arrays per thread, reused while the image size stays the same.
+
+    Allocating ~5 MB arrays afresh for every map costs page faults that take as long as the
+    filtering itself; the buffers are private to each thread, so concurrent calls stay correct.
+    """
+
+    def get(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+        cache = self.__dict__.setdefault("by_shape", {})
+        if shape not in cache:
+            if len(cache) >= len(_SCALE_WEIGHTS):  # one entry per scale of the current image size
+                cache.clear()
+            cache[shape] = [np.empty(shape, np.float32) for _ in range(6)]
+        return cache[shape]
+
+
+_scratch = _Scratch()
 
 
 def _ssim_and_cs(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,34 +104,33 @@ def _ssim_and_cs(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.n
     mu_x mu_y = (mu_s^2 - mu_d^2) / 4, sigma_xy = (var_s - var_d) / 4, and
     sigma_x^2 + sigma_y^2 = (var_s + var_d) / 2; likewise for the means. ``s`` is centred on the
     peak so the variances come from values of at most 255 in magnitude. Maps are computed at full
-    size with buffers reused in place; only the 'valid' part (no padding involved) is averaged.
+    size in reused buffers; only the 'valid' part (no padding involved) is averaged.
     """
     c1 = 2 * (_K1 * PEAK) ** 2
     c2 = 2 * (_K2 * PEAK) ** 2
-    s = cv2.addWeighted(x, 1.0, y, 1.0, -PEAK, dtype=cv2.CV_32F)
-    d = cv2.subtract(x, y, dtype=cv2.CV_32F)
-    mu_s, mu_d = _blur(s, window), _blur(d, window)
+    s, d, mu_s, mu_d, var_s, var_d = _scratch.get(x.shape)
+    cv2.addWeighted(x, 1.0, y, 1.0, -PEAK, dst=s, dtype=cv2.CV_32F)
+    cv2.subtract(x, y, dst=d, dtype=cv2.CV_32F)
+    _blur(s, window, mu_s)
+    _blur(d, window, mu_d)
     np.multiply(s, s, out=s)
     np.multiply(d, d, out=d)
-    var_s, var_d = _blur(s, window), _blur(d, window)
+    _blur(s, window, var_s)  # E[s^2] for now
+    _blur(d, window, var_d)
     np.multiply(mu_s, mu_s, out=s)
     var_s -= s
-    np.multiply(mu_d, mu_d, out=d)  # d now holds mu_d^2
+    np.multiply(mu_d, mu_d, out=d)  # d holds mu_d^2 from here on
     var_d -= d
     # contrast-structure (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2), numerator and denominator doubled
-    cs_map = np.subtract(var_s, var_d, out=mu_d)
-    cs_map += c2
-    var_s += var_d
-    var_s += c2
-    cs_map /= var_s
+    cs_map = cv2.addWeighted(var_s, 1.0, var_d, -1.0, c2, dst=mu_d)
+    cv2.addWeighted(var_s, 1.0, var_d, 1.0, c2, dst=var_s)
+    cv2.divide(cs_map, var_s, dst=cs_map)
     # luminance (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), doubled likewise; mu_s + 255 = mean of x + y
     mu_s += PEAK
     np.multiply(mu_s, mu_s, out=mu_s)
-    ssim_map = np.subtract(mu_s, d, out=var_d)
-    ssim_map += c1
-    mu_s += d
-    mu_s += c1
-    ssim_map /= mu_s
+    ssim_map = cv2.addWeighted(mu_s, 1.0, d, -1.0, c1, dst=var_d)
+    cv2.addWeighted(mu_s, 1.0, d, 1.0, c1, dst=mu_s)
+    cv2.divide(ssim_map, mu_s, dst=ssim_map)
     ssim_map *= cs_map
     r = _WIN_SIZE // 2
     valid = (slice(r, -r), slice(r, -r))

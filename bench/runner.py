@@ -7,7 +7,9 @@ The run folder (``results/<name>/`` or ``--out``) holds:
 * ``run.json``: how the results were made (commands, codec settings and versions, dataset hashes,
   environment, git commit), rewritten at the start and the end of every invocation.
 
-Measurements run in worker processes (``jobs`` of them, one task each at a time). A worker that
+Images are decoded once, in the runner's process, while the workers already measure, and handed to
+the workers as read-only memory-mapped files. Measurements run in worker processes (``jobs`` of
+them, one task each at a time). A worker that
 dies (a crash in a codec's native code) loses only the tasks it held: those are retried one by one
 in fresh processes, and the one that kills its process again is recorded as a failure.
 """
@@ -18,22 +20,26 @@ import json
 import multiprocessing
 import os
 import shlex
+import shutil
 import sys
-from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
 
 from tqdm import tqdm
 
 from bench import __version__
 from bench.codec import Codec
-from bench.datasets import Dataset, resolve_dataset
+from bench.datasets import Dataset, DatasetImage, resolve_dataset
 from bench.images import ImageLoadError, SourceImage, load_rgb8
-from bench.measure import MeasureOptions, Task, init_worker, measure_in_worker
+from bench.tasks import MeasureOptions, Task, init_worker, measure_in_worker
 from bench.provenance import environment, git_state
 from bench.registry import Registry, discover
 from bench.store import Failure, Record, Store, format_quality, summarise, write_csvs
@@ -139,49 +145,78 @@ def _qualities(codec: Codec, asked: tuple[float, ...] | None) -> list[float]:
         raise RunSetupError(f"codec '{codec.name}': {exc}") from None
 
 
-def _load_images(dataset: Dataset, limit: int | None) -> tuple[dict[str, SourceImage], dict[str, str]]:
-    images, failures = {}, {}
-    for item in dataset.images[:limit]:
-        try:
-            images[item.name] = load_rgb8(item.path)
-        except ImageLoadError as exc:
-            failures[item.name] = str(exc)
-    return images, failures
+def _try_load(path: Path) -> SourceImage | ImageLoadError:
+    try:
+        return load_rgb8(path)
+    except ImageLoadError as exc:
+        return exc
+
+
+def _staged_tasks(
+    items: list[DatasetImage],
+    pending: dict[str, list[Task]],
+    folder: Path,
+    threads: int,
+    loaded: dict[str, dict],
+    failures: dict[str, str],
+) -> Iterator[Task]:
+    """The tasks of each image, as soon as that image is decoded and staged for the workers.
+
+    Only images with work left are decoded, in background threads (the decoders release the GIL),
+    while the workers already measure the first ones. Each image is written once as a ``.npy`` file
+    that the workers map read-only. Fills ``loaded`` (size and conversion of each decoded image) and
+    ``failures`` (images that could not be read).
+    """
+    todo = [item for item in items if pending.get(item.name)]
+    folder.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for index, (item, image) in enumerate(zip(todo, pool.map(_try_load, [item.path for item in todo]))):
+            if isinstance(image, ImageLoadError):
+                failures[item.name] = str(image)
+                continue
+            loaded[item.name] = {"width": image.width, "height": image.height, "conversion": image.conversion}
+            staged = folder / f"{index}.npy"
+            np.save(staged, image.pixels)
+            for task in pending[item.name]:
+                yield replace(task, source=str(staged))
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _mp_context():
     """Workers start from a clean process, never by forking this one: a fork copies the state of
     thread pools (OpenCV, OpenMP, BLAS) that this process may have used, and can deadlock. The fork
-    server imports the measuring code once, so each worker still starts in milliseconds."""
+    server imports the measuring code once, so each worker still starts in milliseconds; it is
+    started here, early, so that its imports overlap with the loading of the dataset."""
     if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["bench.measure"])
+        forkserver.ensure_running()
         return ctx
     return multiprocessing.get_context("spawn")
 
 
 def _execute(
-    tasks: list[Task],
-    images: dict[str, SourceImage],
+    tasks: Iterator[Task],
     options: MeasureOptions,
     jobs: int,
+    ctx,
     on_result: Callable[[Record | Failure], None],
 ) -> None:
-    queue = deque(tasks)
-    ctx = _mp_context()
-    while queue:
+    while True:
         suspects: list[Task] = []
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(images, options))
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(options,))
         running: dict = {}
         try:
-            while queue or running:
-                while queue and len(running) < 2 * jobs:
-                    task = queue.popleft()
+            while True:
+                while len(running) < 2 * jobs and (task := next(tasks, None)) is not None:
                     running[pool.submit(measure_in_worker, task)] = task
+                if not running:
+                    break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = running.pop(future)
@@ -198,12 +233,14 @@ def _execute(
             raise
         suspects += running.values()
         pool.shutdown(wait=not suspects, cancel_futures=True)
+        if not suspects:
+            return
         for task in suspects:  # one at a time, each in its own process, to find the culprit
-            on_result(_isolated(task, images, options, ctx))
+            on_result(_isolated(task, options, ctx))
 
 
-def _isolated(task: Task, images, options, ctx) -> Record | Failure:
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker, initargs=(images, options)) as pool:
+def _isolated(task: Task, options: MeasureOptions, ctx) -> Record | Failure:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker, initargs=(options,)) as pool:
         try:
             return pool.submit(measure_in_worker, task).result()
         except BrokenProcessPool:
@@ -213,8 +250,8 @@ def _isolated(task: Task, images, options, ctx) -> Record | Failure:
             )  # fmt: skip
 
 
-def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Dataset, images: dict[str, SourceImage],
-                    skipped: dict[str, str], env: dict, status: str) -> None:  # fmt: skip
+def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Dataset, skipped: dict[str, str],
+                    env: dict, status: str) -> None:  # fmt: skip
     records = store.records()
     measured: dict[str, set[float]] = {}
     for rec in records:
@@ -223,10 +260,9 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
     for name, desc in store.codec_descriptions().items():
         codecs[name] = {**desc, "qualities_measured": [format_quality(q) for q in sorted(measured.get(name, ()))]}
     ds = dataset.describe()
+    decoded = store.get_meta("images") or {}
     for item in ds["images"]:
-        source = images.get(item["name"])
-        if source is not None:
-            item.update(width=source.width, height=source.height, conversion=source.conversion)
+        item.update(decoded.get(item["name"], {}))
     doc = {
         "format": "codec-bench run",
         "format_version": 1,
@@ -263,6 +299,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
 
 def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> RunReport:
     """Measure what ``config`` asks for and is not in the store yet; export CSVs and run.json."""
+    clock = time.perf_counter()
     try:
         registry = discover(config.plugins)
     except Exception as exc:
@@ -273,36 +310,38 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
     if config.repeat < 1 or config.jobs < 1:
         raise RunSetupError("--repeat and --jobs must be at least 1")
+    ctx = _mp_context()
     try:
         dataset = resolve_dataset(config.dataset, config.data_dir, download=not config.offline)
     except Exception as exc:
         raise RunSetupError(str(exc)) from exc
-    images, image_failures = _load_images(dataset, config.max_images)
+    items = list(dataset.images[: config.max_images])
     for name, reason in skipped.items():
         echo(f"skipping {name}: {reason}")
 
     out = Path(config.out) if config.out else Path("results") / (config.name or dataset.name)
     env = environment()
-    started = _now()
     with Store(out / "store.sqlite") as store:
         try:
-            store.bind_dataset(dataset.name, {im.name: im.sha256 for im in dataset.images[: config.max_images]})
+            store.bind_dataset(dataset.name, {item.name: item.sha256 for item in items})
             for codec in codecs:
                 store.bind_codec(codec.name, codec.describe())
         except Exception as exc:
             raise RunSetupError(str(exc)) from exc
-        store.set_image_failures(image_failures)
         invocations = store.get_meta("invocations") or []
-        invocation = {"command": config.command, "started": started, "finished": None, "status": "running",
+        invocation = {"command": config.command, "started": _now(), "finished": None, "status": "running",
                       "measured": 0, "failed": 0, "environment": env}  # fmt: skip
         invocations.append(invocation)
         store.set_meta("invocations", invocations)
         run_json = out / "run.json"
-        _write_run_json(run_json, store, config, dataset, images, skipped, env, "running")
+        _write_run_json(run_json, store, config, dataset, skipped, env, "running")
 
         done = store.done()
-        wanted = [Task(c.name, q, name) for c in codecs for q in qualities[c.name] for name in images]
-        tasks = [t for t in wanted if t.key not in done]
+        wanted = [Task(c.name, q, item.name) for item in items for c in codecs for q in qualities[c.name]]
+        pending: dict[str, list[Task]] = {}
+        for task in wanted:
+            if task.key not in done:
+                pending.setdefault(task.image, []).append(task)
         options = MeasureOptions(
             repeat=config.repeat,
             plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
@@ -310,7 +349,8 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
             bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
         )
         counts = Counter()
-        bar = tqdm(total=len(wanted), initial=len(wanted) - len(tasks), unit="img", disable=None if progress else True,
+        todo = sum(map(len, pending.values()))
+        bar = tqdm(total=len(wanted), initial=len(wanted) - todo, unit="img", disable=None if progress else True,
                    desc=f"bench {dataset.name}", dynamic_ncols=True)  # fmt: skip
 
         def on_result(result: Record | Failure) -> None:
@@ -324,22 +364,33 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
             bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
             bar.update(1)
 
+        loaded: dict[str, dict] = {}
+        image_failures: dict[str, str] = {}
+        staging = out / f".staging-{os.getpid()}"
+        tasks = _staged_tasks(items, pending, staging, default_jobs(), loaded, image_failures)
+        setup_s = time.perf_counter() - clock
         interrupted = False
         try:
-            _execute(tasks, images, options, config.jobs, on_result)
+            _execute(tasks, options, config.jobs, ctx, on_result)
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            tasks.close()
+            shutil.rmtree(staging, ignore_errors=True)
             bar.close()
             status = "interrupted" if interrupted else "complete"
-            invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"])
+            measure_s = time.perf_counter() - clock - setup_s
+            invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"],
+                              setup_s=round(setup_s, 4), measure_s=round(measure_s, 4))  # fmt: skip
             store.set_meta("invocations", invocations)
+            store.set_meta("images", {**(store.get_meta("images") or {}), **loaded})
+            store.update_image_failures(attempted=set(loaded) | set(image_failures), failures=image_failures)
             files = write_csvs(store, out)
-            _write_run_json(run_json, store, config, dataset, images, skipped, env, status)
+            _write_run_json(run_json, store, config, dataset, skipped, env, status)
         files["run"] = run_json
         # failures of this command: images that did not load, and measurements still failing
-        wanted_keys = {t.key for t in wanted}
-        failures = [f for f in store.failures() if f.stage == "load" or f.key in wanted_keys]
+        wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
+        failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
         report = RunReport(out, counts["measured"], store.records(), failures, skipped, interrupted, files)
     echo(format_summary(report, codecs=[c.name for c in codecs]))
     return report

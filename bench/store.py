@@ -157,12 +157,13 @@ class Store:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def bind_dataset(self, name: str, images: dict[str, str]) -> None:
-        """Record the dataset's image hashes, or refuse if the store was made from other images."""
+        """Record the dataset's image hashes (sha256), or refuse if measured images have changed."""
         stored = self.get_meta("dataset")
         if stored is None:
             self.set_meta("dataset", {"name": name, "images": images})
             return
-        changed = sorted(n for n in images.keys() & stored["images"].keys() if images[n] != stored["images"][n])
+        measured = {row[0] for row in self._db.execute("SELECT DISTINCT image FROM records")}
+        changed = sorted(n for n in images.keys() & stored["images"].keys() & measured if images[n] != stored["images"][n])
         if changed:
             raise StoreConflict(
                 f"{self.path.parent} holds results for other versions of the images {', '.join(changed[:5])}"
@@ -213,10 +214,11 @@ class Store:
     def add_failure(self, failure: Failure) -> None:
         self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error))
 
-    def set_image_failures(self, failures: dict[str, str]) -> None:
+    def update_image_failures(self, attempted: set[str], failures: dict[str, str]) -> None:
+        """Record which of the ``attempted`` images failed to load (and forget their old failures)."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM image_failures")
+            self._db.executemany("DELETE FROM image_failures WHERE image=?", [(name,) for name in sorted(attempted)])
             self._db.executemany("INSERT INTO image_failures VALUES (?, ?)", sorted(failures.items()))
 
     def records(self) -> list[Record]:

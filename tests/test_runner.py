@@ -191,7 +191,8 @@ def test_failures_are_recorded_and_the_rest_is_measured(tmp_path, troubled_datas
                       "--out", str(out), "--no-progress", env={"FLAKY_FIXED": "1"})  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(read_csv(out / "records.csv")) == 10
-    assert {f["image"] for f in read_csv(out / "failures.csv")} == {"crashes.png"}  # its old rows stay on record
+    # the store keeps the history: failures of images no longer in the folder stay on record
+    assert {f["image"] for f in read_csv(out / "failures.csv")} == {"crashes.png", "corrupt.png"}
 
 
 def test_repeat_keeps_the_median_and_all_timings(tmp_path, small_dataset):

@@ -47,18 +47,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"codec-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="measure codecs over a dataset", description="Sweep each codec's quality knob over a dataset and record bpp, PSNR, MS-SSIM and timings per image.")
-    run.add_argument("--dataset", default="kodak", help="dataset name (see `bench datasets`) or a folder of PNG/JPEG/TIFF images (default: kodak)")
-    run.add_argument("--codec", type=_comma_list, default=None, metavar="A,B", help="codecs to run (default: every available codec of the default run; see `bench codecs`)")
-    run.add_argument("--quality", type=_float_list, default=None, metavar="Q1,Q2", help="knob values instead of each codec's default sweep")
+    run = sub.add_parser(
+        "run",
+        help="measure codecs over a dataset",
+        description="Sweep each codec's quality knob over a dataset and record bpp, PSNR, MS-SSIM and timings per image.",
+    )
+    run.add_argument(
+        "--dataset",
+        default="kodak",
+        help="dataset name (see `bench datasets`) or a folder of PNG/JPEG/TIFF images (default: kodak)",
+    )
+    run.add_argument(
+        "--codec",
+        type=_comma_list,
+        default=None,
+        metavar="A,B",
+        help="codecs to run (default: every available codec of the default run; see `bench codecs`)",
+    )
+    run.add_argument(
+        "--quality",
+        type=_float_list,
+        default=None,
+        metavar="Q1,Q2",
+        help="knob values instead of each codec's default sweep",
+    )
     run.add_argument("--out", type=Path, default=None, help="run folder (default: results/<name>)")
     run.add_argument("--name", default=None, help="run name for the default folder (default: the dataset's name)")
-    run.add_argument("--data-dir", type=Path, default=None, help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)")
-    run.add_argument("--offline", action="store_true", help="never download: fail if the dataset is not already in the data root")
-    run.add_argument("--repeat", type=_positive_int, default=1, help="time encode/decode N times and keep the median (default: 1)")
-    run.add_argument("-j", "--jobs", type=_positive_int, default=default_jobs(), help=f"worker processes (default: CPUs available, here {default_jobs()})")
-    run.add_argument("--max-images", type=_positive_int, default=None, help="use only the first N images of the dataset")
-    run.add_argument("--save-reconstructions", action="store_true", help="keep decoded images as PNG under <run>/reconstructions/")
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)",
+    )
+    run.add_argument(
+        "--offline", action="store_true", help="never download: fail if the dataset is not already in the data root"
+    )
+    run.add_argument(
+        "--repeat", type=_positive_int, default=1, help="time encode/decode N times and keep the median (default: 1)"
+    )
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=default_jobs(),
+        help=f"worker processes (default: CPUs available, here {default_jobs()})",
+    )
+    run.add_argument(
+        "--max-images", type=_positive_int, default=None, help="use only the first N images of the dataset"
+    )
+    run.add_argument(
+        "--save-reconstructions", action="store_true", help="keep decoded images as PNG under <run>/reconstructions/"
+    )
     run.add_argument("--save-bitstreams", action="store_true", help="keep the coded files under <run>/bitstreams/")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_plugin_option(run)
@@ -166,7 +205,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name in known_datasets():
         manifest = load_manifest(name)
         present = sum((root / name / f.name).is_file() for f in manifest.files)
-        print(f"{name:<10} {manifest.title}: {present}/{len(manifest.files)} files in {root / name} ({manifest.homepage})")
+        print(
+            f"{name:<10} {manifest.title}: {present}/{len(manifest.files)} files in {root / name} ({manifest.homepage})"
+        )
     print("any folder of PNG/JPEG/TIFF images can be given as --dataset PATH")
     return EXIT_OK
 

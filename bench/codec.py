@@ -116,7 +116,11 @@ class Codec(abc.ABC):
             "name": self.name,
             "kind": self.kind,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "knob": {"name": self.knob.name, "range": [self.knob.low, self.knob.high], "rate_grows": self.knob.rate_grows},
+            "knob": {
+                "name": self.knob.name,
+                "range": [self.knob.low, self.knob.high],
+                "rate_grows": self.knob.rate_grows,
+            },
             "settings": dict(self.settings()),
             "versions": dict(self.versions()),
         }

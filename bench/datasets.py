@@ -161,7 +161,9 @@ def _resolve_named(manifest: Manifest, root: Path, fetch: Fetch | None) -> Datas
         else:
             problem = f"{path} is missing"
         if fetch is None:
-            raise DatasetError(f"{problem} and downloading is switched off (--offline).\n{_how_to_fill(manifest, folder)}")
+            raise DatasetError(
+                f"{problem} and downloading is switched off (--offline).\n{_how_to_fill(manifest, folder)}"
+            )
         try:
             _download(file, path, fetch)
         except DatasetError:

@@ -143,4 +143,3 @@ def load_rgb8(path: str | Path) -> SourceImage:
         raise ImageLoadError(path, f"is corrupt or truncated: {exc}") from exc
     pixels = _to_rgb(arr, path, notes)
     return SourceImage(path.name, pixels, "; ".join(notes) or None)
-

@@ -123,7 +123,9 @@ class Measurer:
         height, width = image.shape[:2]
         extra = {"metrics_s": metrics_s}
         if repeat > 1:
-            extra.update(encode_runs=encode_runs, decode_runs=decode_runs, repeat_identical=all(s == streams[0] for s in streams))
+            extra.update(
+                encode_runs=encode_runs, decode_runs=decode_runs, repeat_identical=all(s == streams[0] for s in streams)
+            )
         return Record(
             codec=task.codec,
             quality=float(task.quality),

@@ -17,7 +17,17 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPJ
 #: Thread settings of every measuring process (applied by ``bench.measure.pin_threads``).
 WORKER_THREADS = {"codecs": 1, "opencv": 1, **{name: 1 for name in THREAD_ENV}}
 
-_PACKAGES = ("codec-bench", "numpy", "pillow", "pillow-heif", "imagecodecs", "opencv-python-headless", "tqdm", "torch", "compressai")
+_PACKAGES = (
+    "codec-bench",
+    "numpy",
+    "pillow",
+    "pillow-heif",
+    "imagecodecs",
+    "opencv-python-headless",
+    "tqdm",
+    "torch",
+    "compressai",
+)
 
 
 def cpu_model() -> str:
@@ -62,7 +72,13 @@ def _library_versions() -> dict[str, str]:
     try:
         from PIL import features
 
-        for label, feature in (("libjpeg-turbo", "libjpeg_turbo"), ("OpenJPEG", "jpg_2000"), ("libwebp", "webp"), ("libavif", "avif"), ("zlib", "zlib")):
+        for label, feature in (
+            ("libjpeg-turbo", "libjpeg_turbo"),
+            ("OpenJPEG", "jpg_2000"),
+            ("libwebp", "webp"),
+            ("libavif", "avif"),
+            ("zlib", "zlib"),
+        ):
             version = features.version(feature)
             if version:
                 out[label] = version

@@ -9,9 +9,9 @@ The run folder (``results/<name>/`` or ``--out``) holds:
 
 Images are decoded once, in the runner's process, while the workers already measure, and handed to
 the workers as read-only memory-mapped files. Measurements run in worker processes (``jobs`` of
-them, one task each at a time). A worker that
-dies (a crash in a codec's native code) loses only the tasks it held: those are retried one by one
-in fresh processes, and the one that kills its process again is recorded as a failure.
+them, one task each at a time). A worker that dies (a crash in a codec's native code) loses only
+the tasks it held: those are retried one by one in fresh processes, and the one that kills its
+process again is recorded as a failure.
 """
 
 from __future__ import annotations
@@ -32,17 +32,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-
 from tqdm import tqdm
 
 from bench import __version__
 from bench.codec import Codec
 from bench.datasets import Dataset, DatasetImage, resolve_dataset
 from bench.images import ImageLoadError, SourceImage, load_rgb8
-from bench.tasks import MeasureOptions, Task, init_worker, measure_in_worker
 from bench.provenance import environment, git_state
 from bench.registry import Registry, discover
 from bench.store import Failure, Record, Store, format_quality, summarise, write_csvs
+from bench.tasks import MeasureOptions, Task, init_worker, measure_in_worker
 
 __all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs"]
 
@@ -170,7 +169,9 @@ def _staged_tasks(
     todo = [item for item in items if pending.get(item.name)]
     folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for index, (item, image) in enumerate(zip(todo, pool.map(_try_load, [item.path for item in todo]))):
+        for index, (item, image) in enumerate(
+            zip(todo, pool.map(_try_load, [item.path for item in todo]), strict=True)
+        ):
             if isinstance(image, ImageLoadError):
                 failures[item.name] = str(image)
                 continue
@@ -360,7 +361,9 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
             else:
                 store.add_failure(result)
                 counts["failed"] += 1
-                bar.write(f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}")
+                bar.write(
+                    f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}"
+                )
             bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
             bar.update(1)
 
@@ -422,7 +425,9 @@ def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
         lines.append("interrupted: run the same command again to measure what is missing")
     if report.failures:
         by_kind = Counter((f.codec or "(image)", f.stage) for f in report.failures)
-        lines.append(f"{len(report.failures)} failed: " + ", ".join(f"{c} {s} x{k}" for (c, s), k in sorted(by_kind.items())))
+        lines.append(
+            f"{len(report.failures)} failed: " + ", ".join(f"{c} {s} x{k}" for (c, s), k in sorted(by_kind.items()))
+        )
         for failure in report.failures[:10]:
             where = f"{failure.codec} {format_quality(failure.quality)} " if failure.codec else ""
             lines.append(f"  {where}{failure.image} ({failure.stage}): {failure.error}")
@@ -435,4 +440,3 @@ def command_line(argv: list[str] | None = None) -> str:
     """The invoking command as a shell-quoted string, for provenance."""
     argv = sys.argv if argv is None else argv
     return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])
-

@@ -142,7 +142,7 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +163,9 @@ class Store:
             self.set_meta("dataset", {"name": name, "images": images})
             return
         measured = {row[0] for row in self._db.execute("SELECT DISTINCT image FROM records")}
-        changed = sorted(n for n in images.keys() & stored["images"].keys() & measured if images[n] != stored["images"][n])
+        changed = sorted(
+            n for n in images.keys() & stored["images"].keys() & measured if images[n] != stored["images"][n]
+        )
         if changed:
             raise StoreConflict(
                 f"{self.path.parent} holds results for other versions of the images {', '.join(changed[:5])}"
@@ -212,7 +214,9 @@ class Store:
             self._db.execute("DELETE FROM failures WHERE codec=? AND quality=? AND image=?", record.key)
 
     def add_failure(self, failure: Failure) -> None:
-        self._db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error))
+        self._db.execute(
+            "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error)
+        )
 
     def update_image_failures(self, attempted: set[str], failures: dict[str, str]) -> None:
         """Record which of the ``attempted`` images failed to load (and forget their old failures)."""
@@ -226,7 +230,7 @@ class Store:
         rows = self._db.execute(f"SELECT {', '.join(cols)} FROM records ORDER BY codec, quality, image").fetchall()
         out = []
         for row in rows:
-            values = dict(zip(cols, row))
+            values = dict(zip(cols, row, strict=True))
             values["extra"] = json.loads(values["extra"])
             for name in _NAN_COLUMNS:
                 values[name] = _decode_float(values[name])

@@ -46,7 +46,7 @@ def init_worker(options: MeasureOptions) -> None:
     measure.init_worker(options)
 
 
-def measure_in_worker(task: Task) -> "Record | Failure":
+def measure_in_worker(task: Task) -> Record | Failure:
     from bench import measure
 
     return measure.measure_in_worker(task)

@@ -36,4 +36,10 @@ class BpgCodec(ExternalCodec):
         return ["-o", str(dst), str(src)]
 
     def settings(self):
-        return {"encoder": "x265", "colour_space": "ycbcr", "chroma": "4:4:4", "bit_depth": 8, "programs": self.program_paths()}
+        return {
+            "encoder": "x265",
+            "colour_space": "ycbcr",
+            "chroma": "4:4:4",
+            "bit_depth": 8,
+            "programs": self.program_paths(),
+        }

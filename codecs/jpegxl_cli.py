@@ -23,7 +23,15 @@ class JpegXlCliCodec(ExternalCodec):
     knob: Knob = JpegXlCodec.knob
 
     def encode_args(self, quality, src, dst):
-        return [str(src), str(dst), f"--distance={float(quality):g}", f"--effort={EFFORT}", "--container=0", "--num_threads=1", "--quiet"]
+        return [
+            str(src),
+            str(dst),
+            f"--distance={float(quality):g}",
+            f"--effort={EFFORT}",
+            "--container=0",
+            "--num_threads=1",
+            "--quiet",
+        ]
 
     def decode_args(self, src, dst):
         return [str(src), str(dst), "--bits_per_sample=8", "--num_threads=1", "--quiet"]

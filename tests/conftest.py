@@ -70,7 +70,9 @@ def small_dataset(tmp_path: Path, kodak_dir: Path) -> Path:
     return folder
 
 
-def bench_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def bench_cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the ``bench`` command line in a fresh process; returns the completed process (text output)."""
     full_env = {**os.environ, "BENCH_DATA": str(data_root()), **(env or {})}
     return subprocess.run(

@@ -71,7 +71,7 @@ def test_rate_follows_the_knob_over_the_default_sweep(name, kodak_crop):
     codec = available_codec(name)
     ordered = codec.knob.ordered(codec.knob.sweep)  # lowest rate first
     sizes = [len(codec.encode(kodak_crop, q)) for q in ordered]
-    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), dict(zip(ordered, sizes))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), dict(zip(ordered, sizes, strict=True))
     lowest, highest = (codec.decode(codec.encode(kodak_crop, q)) for q in (ordered[0], ordered[-1]))
     assert psnr(kodak_crop, highest) > psnr(kodak_crop, lowest) + 5
 
@@ -180,11 +180,15 @@ def test_bpg_explains_how_to_get_it_when_missing(monkeypatch):
 def test_bpg_command_lines_use_compressai_anchor_settings(tmp_path):
     codec = REGISTRY.get("bpg").create()
     args = codec.encode_args(32, tmp_path / "in.png", tmp_path / "out.bpg")
-    pairs = dict(zip(args[::2], args[1::2]))
+    pairs = dict(zip(args[:-1:2], args[1:-1:2], strict=True))  # option/value pairs before the input file
     assert pairs["-q"] == "32" and pairs["-e"] == "x265" and pairs["-c"] == "ycbcr"
     assert pairs["-f"] == "444" and pairs["-b"] == "8" and pairs["-o"].endswith("out.bpg")
     assert args[-1].endswith("in.png")
-    assert codec.decode_args(tmp_path / "out.bpg", tmp_path / "dec.png") == ["-o", str(tmp_path / "dec.png"), str(tmp_path / "out.bpg")]
+    assert codec.decode_args(tmp_path / "out.bpg", tmp_path / "dec.png") == [
+        "-o",
+        str(tmp_path / "dec.png"),
+        str(tmp_path / "out.bpg"),
+    ]
 
 
 def test_jpegxl_cli_is_real_jpeg_xl_readable_by_libjxl(kodak_crop):

@@ -112,7 +112,9 @@ def test_folder_dataset_takes_images_in_name_order(tmp_path):
         if name.endswith(".txt"):
             path.write_text("not an image")
         else:
-            Image.new("RGB", (8, 8)).save(path, format={"png": "PNG", "jpg": "JPEG", "tif": "TIFF"}[name.rsplit(".", 1)[1].lower()])
+            Image.new("RGB", (8, 8)).save(
+                path, format={"png": "PNG", "jpg": "JPEG", "tif": "TIFF"}[name.rsplit(".", 1)[1].lower()]
+            )
     dataset = resolve_dataset(str(tmp_path))
     assert [im.name for im in dataset.images] == ["a.JPG", "b.png", "c.tif"]
     assert dataset.source == "folder" and dataset.name == tmp_path.name
@@ -126,6 +128,7 @@ def test_unknown_dataset_and_empty_folder_are_clear_errors(tmp_path):
 
 
 # --- input conversions ---------------------------------------------------------------------------
+
 
 def test_rgb_png_is_used_as_is(tmp_path):
     pixels = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
@@ -195,5 +198,7 @@ def test_corrupt_and_non_image_files_are_clear_errors(tmp_path, kodak_dir):
         load_rgb8(truncated)
     text = tmp_path / "text.png"
     text.write_text("hello")
-    with pytest.raises(ImageLoadError, match=r"text.png: is corrupt or not an image: Pillow cannot identify its format"):
+    with pytest.raises(
+        ImageLoadError, match=r"text.png: is corrupt or not an image: Pillow cannot identify its format"
+    ):
         load_rgb8(text)

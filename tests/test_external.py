@@ -101,7 +101,8 @@ def test_programs_can_be_named_by_environment(monkeypatch, cjxl):
 
 def test_run_asking_for_a_missing_program_fails_at_once(tmp_path, small_dataset):
     plugin = tmp_path / "missing.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(
+        textwrap.dedent("""
         from bench.codec import Knob, register_codec
         from bench.external import ExternalCodec
 
@@ -114,7 +115,8 @@ def test_run_asking_for_a_missing_program_fails_at_once(tmp_path, small_dataset)
             def encode_args(self, quality, src, dst): return []
             def decode_args(self, src, dst): return []
             def settings(self): return {}
-    '''))
+    """)
+    )
     result = bench_cli("run", "--dataset", str(small_dataset), "--codec", "missing-prog", "--plugin", str(plugin),
                        "--out", str(tmp_path / "out"), timeout=60)  # fmt: skip
     assert result.returncode == 2

@@ -55,7 +55,9 @@ def test_psnr_matches_compressai_float_formula(kodim01):
     assert psnr(kodim01, dist) == pytest.approx(20 * math.log10(255) - 10 * math.log10(mse), abs=1e-9)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8)]
+)
 def test_metrics_reject_arrays_that_are_not_rgb8(bad):
     good = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="H x W x 3 uint8"):

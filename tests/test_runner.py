@@ -35,7 +35,7 @@ def without_timings(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
 
 
-def quiet_run(**kwargs) -> "object":
+def quiet_run(**kwargs) -> object:
     kwargs.setdefault("jobs", 1)
     return run(RunConfig(**kwargs), progress=False, echo=lambda text: None)
 
@@ -196,7 +196,9 @@ def test_failures_are_recorded_and_the_rest_is_measured(tmp_path, troubled_datas
 
 
 def test_repeat_keeps_the_median_and_all_timings(tmp_path, small_dataset):
-    report = quiet_run(dataset=str(small_dataset), codecs=("webp",), qualities=(50,), out=tmp_path / "r", repeat=3, max_images=1)
+    report = quiet_run(
+        dataset=str(small_dataset), codecs=("webp",), qualities=(50,), out=tmp_path / "r", repeat=3, max_images=1
+    )
     (record,) = report.records
     assert len(record.extra["encode_runs"]) == 3 and record.extra["repeat_identical"] is True
     assert record.encode_s == sorted(record.extra["encode_runs"])[1]
@@ -234,7 +236,9 @@ def test_a_store_refuses_results_from_other_codec_settings(tmp_path, small_datas
             store.bind_codec("jpeg", description)
     with sqlite3.connect(out / "store.sqlite") as db:
         db.execute("UPDATE codecs SET description = replace(description, '\"4:2:0\"', '\"4:4:4\"')")
-    with pytest.raises(RunSetupError, match=r"holds 'jpeg' results measured with different settings.*subsampling: '4:4:4' -> '4:2:0'"):
+    with pytest.raises(
+        RunSetupError, match=r"holds 'jpeg' results measured with different settings.*subsampling: '4:4:4' -> '4:2:0'"
+    ):
         quiet_run(dataset=str(small_dataset), codecs=("jpeg",), qualities=(50,), out=out)
 
 
@@ -243,7 +247,12 @@ def test_store_keeps_nan_and_inf_exactly(tmp_path):
         store.add_record(Record("c", 1.0, "i.png", 10, 10, 5, 0.4, math.inf, math.inf, math.nan, 0.1, 0.2, {"k": 1}))
         store.add_record(Record("c", 1.0, "i.png", 10, 10, 6, 0.5, 1.0, 1.0, 1.0, 0.1, 0.2))  # duplicate key: ignored
         (record,) = store.records()
-    assert record.psnr_rgb == math.inf and math.isnan(record.ms_ssim_rgb) and record.bytes == 5 and record.extra == {"k": 1}
+    assert (
+        record.psnr_rgb == math.inf
+        and math.isnan(record.ms_ssim_rgb)
+        and record.bytes == 5
+        and record.extra == {"k": 1}
+    )
 
 
 def test_default_run_skips_unavailable_codecs_with_a_note(tmp_path, small_dataset, monkeypatch):

@@ -31,7 +31,7 @@ def one_run(folder: Path) -> dict:
 
 def main() -> None:
     runs = []
-    for i in range(RUNS):
+    for _ in range(RUNS):
         with tempfile.TemporaryDirectory() as tmp:
             runs.append(one_run(Path(tmp)))
     runs.sort(key=lambda r: r["overhead"] / r["work"])

@@ -14,7 +14,9 @@ def main() -> None:
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
         for j in (1, jobs):
-            times[j], _ = timed_bench("run", "--dataset", "kodak", "--codec", "jpeg,webp", "-j", str(j), "--out", str(Path(tmp) / f"j{j}"))
+            times[j], _ = timed_bench(
+                "run", "--dataset", "kodak", "--codec", "jpeg,webp", "-j", str(j), "--out", str(Path(tmp) / f"j{j}")
+            )
     print(f"machine: {machine()}")
     print("work: jpeg + webp default sweeps (2 x 19 qualities x 24 images = 912 measurements)")
     for j, seconds in times.items():

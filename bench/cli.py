@@ -41,7 +41,7 @@ def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.runner import default_jobs
+    from bench.tasks import default_jobs
 
     parser = argparse.ArgumentParser(prog="bench", description="Rate-distortion benchmarks of image codecs.")
     parser.add_argument("--version", action="version", version=f"codec-bench {__version__}")
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.tasks import worker_context
+
+    worker_context()  # the workers' fork server loads the codecs while this process loads the rest
     from bench.runner import RunConfig, RunSetupError, command_line, run
 
     config = RunConfig(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -121,6 +120,8 @@ Fetch = Callable[[str, float], bytes]
 
 
 def _http_fetch(url: str, timeout: float) -> bytes:
+    import urllib.request
+
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (manifest URLs)
         return response.read()
 

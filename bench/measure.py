@@ -13,6 +13,7 @@ This is what the runner's worker processes execute. Timing conventions:
 
 from __future__ import annotations
 
+import importlib
 import os
 import statistics
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import bench_codecs
 from bench import metrics
 from bench.codec import Codec
 from bench.provenance import THREAD_ENV, WORKER_THREADS
@@ -30,6 +32,10 @@ from bench.store import Failure, Record, format_quality
 from bench.tasks import MeasureOptions, Task
 
 __all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
+
+# The fork server imports this module once for all workers: load the built-in codecs here too.
+for _module in bench_codecs.BUILTIN_MODULES:
+    importlib.import_module(_module)
 
 
 def pin_threads() -> None:

@@ -79,38 +79,37 @@ def _blur(img: np.ndarray, window: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 class _Scratch(threading.local):
-    """Six H x W x 3 float32 work arrays per thread, reused while the image size stays the same.
+    """Float32 work arrays per thread and image size, reused from call to call.
 
     Allocating ~5 MB arrays afresh for every map costs page faults that take as long as the
     filtering itself; the buffers are private to each thread, so concurrent calls stay correct.
     """
 
-    def get(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+    def get(self, shape: tuple[int, ...], count: int) -> list[np.ndarray]:
         cache = self.__dict__.setdefault("by_shape", {})
-        if shape not in cache:
-            if len(cache) >= len(_SCALE_WEIGHTS):  # one entry per scale of the current image size
+        if (shape, count) not in cache:
+            if len(cache) >= 2 * len(_SCALE_WEIGHTS):  # the scales of the current image size
                 cache.clear()
-            cache[shape] = [np.empty(shape, np.float32) for _ in range(6)]
-        return cache[shape]
+            cache[shape, count] = [np.empty(shape, np.float32) for _ in range(count)]
+        return cache[shape, count]
 
 
 _scratch = _Scratch()
 
 
-def _ssim_and_cs(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean SSIM and contrast-structure terms of two H x W x 3 images.
+def _ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean SSIM and contrast-structure terms at one scale.
 
-    Works on s = x + y and d = x - y, four filtered maps instead of five:
-    mu_x mu_y = (mu_s^2 - mu_d^2) / 4, sigma_xy = (var_s - var_d) / 4, and
-    sigma_x^2 + sigma_y^2 = (var_s + var_d) / 2; likewise for the means. ``s`` is centred on the
-    peak so the variances come from values of at most 255 in magnitude. Maps are computed at full
-    size in reused buffers; only the 'valid' part (no padding involved) is averaged.
+    Takes s = x + y - 255 and d = x - y (H x W x 3 float32; both are overwritten) instead of the two
+    images: four filtered maps instead of five, since mu_x mu_y = (mu_s^2 - mu_d^2) / 4,
+    sigma_xy = (var_s - var_d) / 4 and sigma_x^2 + sigma_y^2 = (var_s + var_d) / 2, and likewise
+    for the means. Centring ``s`` keeps the variances computed from values of at most 255 in
+    magnitude. Maps are computed at full size in reused buffers; only the 'valid' part (no padding
+    involved) is averaged.
     """
     c1 = 2 * (_K1 * PEAK) ** 2
     c2 = 2 * (_K2 * PEAK) ** 2
-    s, d, mu_s, mu_d, var_s, var_d = _scratch.get(x.shape)
-    cv2.addWeighted(x, 1.0, y, 1.0, -PEAK, dst=s, dtype=cv2.CV_32F)
-    cv2.subtract(x, y, dst=d, dtype=cv2.CV_32F)
+    mu_s, mu_d, var_s, var_d = _scratch.get(s.shape, 4)
     _blur(s, window, mu_s)
     _blur(d, window, mu_d)
     np.multiply(s, s, out=s)
@@ -142,12 +141,15 @@ def _channel_means(img: np.ndarray) -> np.ndarray:
     return np.array(cv2.mean(img)[:3])
 
 
-def _avg_pool2(img: np.ndarray) -> np.ndarray:
-    """2x2 average pooling, stride 2; odd sizes get one zero row/column on each side (counted)."""
+def _avg_pool2(img: np.ndarray, pad_value: float) -> np.ndarray:
+    """2x2 average pooling, stride 2, of an H x W x 3 float32 array.
+
+    Odd sizes get one row/column of ``pad_value`` on each side, counted in the average (what
+    pytorch_msssim's zero padding of the images amounts to for s = x + y - 255 and d = x - y).
+    """
     h, w = img.shape[:2]
-    img = img.astype(np.float32, copy=False)
     if h % 2 or w % 2:
-        img = cv2.copyMakeBorder(img, h % 2, h % 2, w % 2, w % 2, cv2.BORDER_CONSTANT, value=0)
+        img = cv2.copyMakeBorder(img, h % 2, h % 2, w % 2, w % 2, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
         h, w = img.shape[:2]
         img = img[: h - h % 2, : w - w % 2]  # the last padded row/column is never pooled
     return cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
@@ -168,16 +170,20 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
         )
         return math.nan
     window = _gaussian_window()
-    x, y = ref, dist  # uint8 at the first scale, float32 after pooling
+    s, d = _scratch.get(ref.shape, 2)
+    cv2.addWeighted(ref, 1.0, dist, 1.0, -PEAK, dst=s, dtype=cv2.CV_32F)  # x + y - 255
+    cv2.subtract(ref, dist, dst=d, dtype=cv2.CV_32F)  # x - y
+    # pooling s and d equals pooling x and y (it is linear), so each scale starts from them
     terms = []
     levels = len(_SCALE_WEIGHTS)
     for level in range(levels):
-        ssim_c, cs_c = _ssim_and_cs(x, y, window)
-        if level < levels - 1:
+        coarser = (_avg_pool2(s, -PEAK), _avg_pool2(d, 0.0)) if level < levels - 1 else None
+        ssim_c, cs_c = _ssim_and_cs(s, d, window)
+        if coarser is None:
+            terms.append(np.maximum(ssim_c, 0.0))
+        else:
             terms.append(np.maximum(cs_c, 0.0))
-            x = _avg_pool2(x)
-            y = _avg_pool2(y)
-    terms.append(np.maximum(ssim_c, 0.0))
+            s, d = coarser
     per_channel = np.prod(np.stack(terms) ** _SCALE_WEIGHTS[:, None], axis=0)
     return float(per_channel.mean())
 

@@ -17,7 +17,6 @@ process again is recorded as a failure.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shlex
 import shutil
@@ -41,20 +40,13 @@ from bench.images import ImageLoadError, SourceImage, load_rgb8
 from bench.provenance import environment, git_state
 from bench.registry import Registry, discover
 from bench.store import Failure, Record, Store, format_quality, summarise, write_csvs
-from bench.tasks import MeasureOptions, Task, init_worker, measure_in_worker
+from bench.tasks import MeasureOptions, Task, default_jobs, init_worker, measure_in_worker, worker_context
 
 __all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs"]
 
 
 class RunSetupError(RuntimeError):
     """The run cannot start (unknown or unavailable codec, bad quality, missing dataset, ...)."""
-
-
-def default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -186,21 +178,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _mp_context():
-    """Workers start from a clean process, never by forking this one: a fork copies the state of
-    thread pools (OpenCV, OpenMP, BLAS) that this process may have used, and can deadlock. The fork
-    server imports the measuring code once, so each worker still starts in milliseconds; it is
-    started here, early, so that its imports overlap with the loading of the dataset."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["bench.measure"])
-        forkserver.ensure_running()
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 def _execute(
     tasks: Iterator[Task],
     options: MeasureOptions,
@@ -311,7 +288,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
     if config.repeat < 1 or config.jobs < 1:
         raise RunSetupError("--repeat and --jobs must be at least 1")
-    ctx = _mp_context()
+    ctx = worker_context()
     try:
         dataset = resolve_dataset(config.dataset, config.data_dir, download=not config.offline)
     except Exception as exc:
@@ -370,7 +347,8 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         loaded: dict[str, dict] = {}
         image_failures: dict[str, str] = {}
         staging = out / f".staging-{os.getpid()}"
-        tasks = _staged_tasks(items, pending, staging, default_jobs(), loaded, image_failures)
+        decoders = max(1, default_jobs() - config.jobs)  # the CPUs the workers leave free
+        tasks = _staged_tasks(items, pending, staging, decoders, loaded, image_failures)
         setup_s = time.perf_counter() - clock
         interrupted = False
         try:

@@ -102,6 +102,47 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_plugin_option(run)
 
+    run.add_argument("--no-report", action="store_true", help="do not write <run>/report/ at the end")
+    run.add_argument("--anchor", default=None, help="anchor codec of the report's BD-rate table (default: jpeg)")
+
+    report = sub.add_parser(
+        "report",
+        help="BD-rate tables and RD figures from runs and published curves",
+        description="BD-rate tables (CSV, Markdown, LaTeX), RD and speed figures (PNG, PDF, SVG) and report.md.",
+    )
+    report.add_argument("runs", nargs="*", type=Path, metavar="RUN", help="run folders (results/<name>)")
+    report.add_argument(
+        "--reference",
+        action="extend",
+        nargs="+",
+        default=[],
+        type=Path,
+        metavar="FILE.json",
+        help="CompressAI results files to overlay and compare with (shell globs welcome)",
+    )
+    report.add_argument(
+        "--anchor", default=None, help="curve (codec or label) the BD-rates are against (default: jpeg)"
+    )
+    report.add_argument("--out", type=Path, default=None, help="report folder (default: <first run>/report)")
+    report.add_argument(
+        "--method",
+        choices=("pchip", "cubic", "akima"),
+        default="pchip",
+        help="BD interpolation (default: pchip, as JVET)",
+    )
+    report.add_argument(
+        "--width", choices=("single", "double"), default="single", help="figure width: one or two paper columns"
+    )
+    report.add_argument(
+        "--max-bpp", type=float, default=2.0, help="right end of the rate axis (default: 2; 0 for no limit)"
+    )
+    report.add_argument("--per-image", action="store_true", help="also draw per-image curves")
+
+    export = sub.add_parser("export", help="write a run's curves in CompressAI's results format")
+    export.add_argument("run", type=Path, metavar="RUN")
+    export.add_argument("--codec", type=_comma_list, default=None, help="codecs to export (default: all)")
+    export.add_argument("--out", type=Path, default=Path("."), help="folder for <codec>.json (default: current folder)")
+
     codecs = sub.add_parser("codecs", help="list codecs, their availability, versions and default sweeps")
     codecs.add_argument("--json", action="store_true", help="machine-readable output")
     _add_plugin_option(codecs)
@@ -134,13 +175,67 @@ def cmd_run(args: argparse.Namespace) -> int:
         command=command_line(),
     )
     try:
-        report = run(config, progress=not args.no_progress)
+        outcome = run(config, progress=not args.no_progress)
     except RunSetupError as exc:
         print(f"bench run: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    if report.interrupted:
+    if outcome.interrupted:
         return 130
-    return EXIT_OK if report.ok else EXIT_FAILURES
+    if not args.no_report and outcome.records:
+        from bench.report import ReportConfig, make_report
+
+        try:
+            made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor))
+            print(f"report: {made.out}/report.md (BD-rates against {made.anchor})")
+        except Exception as exc:  # the measurements are safe in the store; say what failed
+            print(f"bench run: the report could not be made ({type(exc).__name__}: {exc}); "
+                  f"run `bench report {outcome.out}` to retry", file=sys.stderr)  # fmt: skip
+            return EXIT_FAILURES
+    return EXIT_OK if outcome.ok else EXIT_FAILURES
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import ReportConfig, ReportError, make_report
+
+    config = ReportConfig(
+        runs=tuple(args.runs),
+        references=tuple(args.reference),
+        out=args.out,
+        anchor=args.anchor,
+        method=args.method,
+        width=args.width,
+        max_bpp=args.max_bpp or None,
+        per_image=args.per_image,
+    )
+    try:
+        made = make_report(config)
+    except ReportError as exc:
+        print(f"bench report: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    print(f"report: {made.out}/report.md ({len(made.files)} files; BD-rates against {made.anchor})")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.curves import CurveError, curves_from_run, to_compressai
+
+    try:
+        curves = curves_from_run(args.run)
+    except CurveError as exc:
+        print(f"bench export: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    wanted = set(args.codec) if args.codec else None
+    unknown = (wanted or set()) - {c.codec for c in curves}
+    if unknown:
+        print(f"bench export: {args.run} has no {', '.join(sorted(unknown))}", file=sys.stderr)
+        return EXIT_SETUP
+    args.out.mkdir(parents=True, exist_ok=True)
+    for curve in curves:
+        if wanted is None or curve.codec in wanted:
+            path = args.out / f"{curve.codec}.json"
+            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+            print(path)
+    return EXIT_OK
 
 
 def _codec_rows(plugins: list[str]) -> list[dict]:
@@ -217,7 +312,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "codecs": cmd_codecs, "datasets": cmd_datasets}[args.command]
+    handler = {
+        "run": cmd_run,
+        "report": cmd_report,
+        "export": cmd_export,
+        "codecs": cmd_codecs,
+        "datasets": cmd_datasets,
+    }[args.command]
     return handler(args)
 
 

@@ -1,0 +1,254 @@
+"""Bjøntegaard-delta rate and quality between two rate-distortion curves.
+
+Definitions (G. Bjøntegaard, VCEG-M33, 2001; JCT-VC/JVET common test conditions, JCTVC-L1100 and
+JVET-T2010, whose Excel sheets interpolate piecewise):
+
+* **BD-rate**: the average difference of log-rate at equal quality. Each curve's log-rate is
+  interpolated as a function of its quality values, both interpolants are integrated exactly over
+  the quality interval the two curves share, and ``bd_rate = (exp(mean difference) - 1) * 100``:
+  the average rate change of the test against the anchor, in percent (negative: the test needs
+  fewer bits). Rates may be in any unit (bpp, bits, kbit/s): they enter as logarithms, so units
+  cancel.
+* **BD-metric** (BD-PSNR for PSNR): the average quality difference at equal rate, from the quality
+  interpolated as a function of log-rate, integrated over the shared log-rate interval; in the
+  quality's unit (dB for PSNR), positive when the test is better.
+
+Interpolation methods:
+
+* ``"cubic"``: VCEG-M33, one cubic polynomial fitted by least squares (through the points when there
+  are exactly four); needs at least four points per curve.
+* ``"pchip"`` (default): piecewise cubic Hermite interpolation with Fritsch-Carlson/Butland slopes
+  and the three-point shape-preserving end slopes, as in the JCT-VC/JVET Excel sheets
+  (JCTVC-E137); needs two points per curve.
+* ``"akima"``: Akima's piecewise cubic (Herglotz et al., 2022); needs two points per curve.
+
+The interpolants are integrated exactly (antiderivatives of the cubic pieces) over the overlap of
+the two curves only: nothing is extrapolated. Points are sorted for the caller, and the two curves
+may have different numbers of points.
+
+Problems give a typed outcome instead of a silent number: :class:`NoOverlapError`,
+:class:`TooFewPointsError`, :class:`NonMonotonicError` (quality not strictly increasing with rate,
+which includes equal rates with different qualities), :class:`InvalidPointsError` (non-finite values,
+rates <= 0), and the warnings :class:`SmallOverlapWarning` (the curves share less than
+``min_overlap`` of the shorter one's range) and :class:`DuplicatePointsWarning` (identical points,
+merged).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
+
+__all__ = [
+    "METHODS",
+    "BDResult",
+    "BDError",
+    "NoOverlapError",
+    "TooFewPointsError",
+    "NonMonotonicError",
+    "InvalidPointsError",
+    "SmallOverlapWarning",
+    "DuplicatePointsWarning",
+    "bd_rate",
+    "bd_metric",
+    "bd_compare",
+]
+
+Method = Literal["cubic", "pchip", "akima"]
+METHODS: tuple[str, ...] = ("cubic", "pchip", "akima")
+#: Below this shared fraction of the shorter curve's range a result is computed but warned about.
+DEFAULT_MIN_OVERLAP = 0.5
+
+
+class BDError(ValueError):
+    """A BD computation that has no meaningful result for these curves."""
+
+
+class NoOverlapError(BDError):
+    """The two curves share no quality (or rate) interval."""
+
+
+class TooFewPointsError(BDError):
+    """A curve has fewer points than the method needs."""
+
+
+class NonMonotonicError(BDError):
+    """A curve's quality does not strictly increase with its rate."""
+
+
+class InvalidPointsError(BDError):
+    """Non-finite values, non-positive rates or mismatched lengths."""
+
+
+class SmallOverlapWarning(UserWarning):
+    """The curves overlap over only a small part of their ranges; the average covers that part only."""
+
+
+class DuplicatePointsWarning(UserWarning):
+    """A curve repeats a point; the copies were merged."""
+
+
+@dataclass(frozen=True)
+class BDResult:
+    """BD-rate (percent) and BD-metric (quality units) of a test curve against an anchor curve.
+
+    ``overlap_metric`` / ``overlap_rate``: the shared part of the quality / log-rate ranges as a
+    fraction of the shorter curve's range (1.0: one range lies within the other). ``notes`` lists
+    what the warnings said.
+    """
+
+    bd_rate: float
+    bd_metric: float
+    method: str
+    overlap_metric: float
+    overlap_rate: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _min_points(method: str) -> int:
+    return 4 if method == "cubic" else 2
+
+
+def _curve(rate: Sequence[float], metric: Sequence[float], label: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (log-rate, metric) arrays of one curve, sorted by rate, duplicates merged."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    r = np.asarray(rate, dtype=float).ravel()
+    m = np.asarray(metric, dtype=float).ravel()
+    if r.shape != m.shape:
+        raise InvalidPointsError(f"{label} curve: {r.size} rates but {m.size} quality values")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(m))):
+        raise InvalidPointsError(f"{label} curve has non-finite values: rates {r.tolist()}, quality {m.tolist()}")
+    if np.any(r <= 0):
+        raise InvalidPointsError(f"{label} curve has rates <= 0: {r.tolist()}")
+    points = sorted(set(zip(r.tolist(), m.tolist(), strict=True)))
+    if len(points) < r.size:
+        warnings.warn(
+            f"{label} curve repeats {r.size - len(points)} point(s); duplicates merged",
+            DuplicatePointsWarning,
+            stacklevel=3,
+        )
+    r = np.array([p[0] for p in points])
+    m = np.array([p[1] for p in points])
+    needed = _min_points(method)
+    if r.size < needed:
+        raise TooFewPointsError(f"{label} curve has {r.size} distinct point(s); method '{method}' needs {needed}")
+    rising = np.diff(m) > 0
+    if not np.all(rising) or np.any(np.diff(r) == 0):
+        bad = [(float(r[i]), float(m[i]), float(r[i + 1]), float(m[i + 1])) for i in np.flatnonzero(~rising)]
+        raise NonMonotonicError(
+            f"{label} curve: quality does not strictly increase with rate "
+            f"(rate, quality) -> (rate, quality): {', '.join(f'({a:g}, {b:g}) -> ({c:g}, {d:g})' for a, b, c, d in bad)}"
+        )
+    return np.log(r), m
+
+
+def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -> float:
+    """Exact integral over [lo, hi] of the interpolant of y(x); x strictly increasing, lo..hi within it."""
+    if method == "cubic":
+        antiderivative = np.polyint(np.polyfit(x, y, 3))
+        return float(np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo))
+    if method == "pchip":
+        return float(PchipInterpolator(x, y, extrapolate=False).integrate(lo, hi))
+    if x.size == 2:  # Akima needs three points; with two, every method is the straight line
+        return float(np.interp([lo, hi], x, y).sum() * (hi - lo) / 2)
+    return float(Akima1DInterpolator(x, y, extrapolate=False).integrate(lo, hi))
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    lo, hi = max(a[0], b[0]), min(a[-1], b[-1])
+    shorter = min(a[-1] - a[0], b[-1] - b[0])
+    fraction = (hi - lo) / shorter if shorter > 0 else 0.0
+    return float(lo), float(hi), float(fraction)
+
+
+def _mean_difference(x_anchor, y_anchor, x_test, y_test, method: str, what: str) -> tuple[float, float]:
+    lo, hi, fraction = _overlap(x_anchor, x_test)
+    if hi <= lo:
+        raise NoOverlapError(
+            f"the curves share no {what} interval: anchor {_span(x_anchor, what)}, test {_span(x_test, what)}"
+        )
+    diff = _integral(x_test, y_test, lo, hi, method) - _integral(x_anchor, y_anchor, lo, hi, method)
+    return diff / (hi - lo), fraction
+
+
+def _span(x: np.ndarray, what: str) -> str:
+    if what == "rate":
+        return f"{math.exp(x[0]):g}..{math.exp(x[-1]):g}"
+    return f"{x[0]:g}..{x[-1]:g}"
+
+
+def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: str) -> tuple[float, float]:
+    """(BD-rate in % or BD-metric, overlap fraction) without warnings about the overlap."""
+    log_ra, ma = _curve(anchor_rate, anchor_metric, "anchor", method)
+    log_rt, mt = _curve(test_rate, test_metric, "test", method)
+    if kind == "rate":  # log-rate as a function of quality, over the shared quality interval
+        diff, fraction = _mean_difference(ma, log_ra, mt, log_rt, method, "quality")
+        return 100.0 * math.expm1(diff), fraction
+    # quality as a function of log-rate, over the shared log-rate interval
+    return _mean_difference(log_ra, ma, log_rt, mt, method, "rate")
+
+
+def _overlap_note(fraction: float, min_overlap: float, what: str) -> str | None:
+    if fraction >= min_overlap:
+        return None
+    note = f"the curves share only {100 * fraction:.0f}% of the shorter one's {what} range"
+    warnings.warn(note, SmallOverlapWarning, stacklevel=3)
+    return note
+
+
+def bd_rate(
+    anchor_rate: Sequence[float],
+    anchor_metric: Sequence[float],
+    test_rate: Sequence[float],
+    test_metric: Sequence[float],
+    method: Method = "pchip",
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> float:
+    """Average rate difference of the test against the anchor at equal quality, in percent.
+
+    Negative: the test saves bits. See the module docstring for methods and errors.
+    """
+    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate")
+    _overlap_note(fraction, min_overlap, "quality")
+    return value
+
+
+def bd_metric(
+    anchor_rate: Sequence[float],
+    anchor_metric: Sequence[float],
+    test_rate: Sequence[float],
+    test_metric: Sequence[float],
+    method: Method = "pchip",
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> float:
+    """Average quality difference of the test against the anchor at equal rate (dB for PSNR).
+
+    Positive: the test is better. See the module docstring for methods and errors.
+    """
+    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric")
+    _overlap_note(fraction, min_overlap, "rate")
+    return value
+
+
+def bd_compare(
+    anchor_rate: Sequence[float],
+    anchor_metric: Sequence[float],
+    test_rate: Sequence[float],
+    test_metric: Sequence[float],
+    method: Method = "pchip",
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> BDResult:
+    """BD-rate and BD-metric together, with both overlaps and the notes the warnings gave."""
+    rate, overlap_metric = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate")
+    metric, overlap_rate = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric")
+    notes = [_overlap_note(overlap_metric, min_overlap, "quality"), _overlap_note(overlap_rate, min_overlap, "rate")]
+    return BDResult(rate, metric, method, overlap_metric, overlap_rate, tuple(n for n in notes if n))

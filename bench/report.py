@@ -1,0 +1,230 @@
+"""``bench report``: BD-rate tables, RD and speed figures and a report page from runs and published curves.
+
+Writes into the report folder:
+
+* ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation``),
+  ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve table, then the per-image one);
+* ``rd_psnr_rgb``, ``rd_ms_ssim_db``, ``rd_psnr_y`` and ``speed`` figures as PNG, PDF and SVG, and
+  with ``per_image=True`` ``per_image_<metric>`` small multiples;
+* ``compressai/<label>.json``: each run curve in CompressAI's results schema;
+* ``report.md``: the tables, the figures and where every curve came from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from bench import __version__
+from bench.bdtable import bd_table, to_latex, to_markdown
+from bench.curves import (
+    METRICS,
+    Curve,
+    CurveError,
+    curves_from_compressai,
+    curves_from_run,
+    to_compressai,
+    unique_labels,
+)
+from bench.plots import assign_styles, per_image_figure, rd_figure, save_figure, speed_figure
+
+__all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
+
+RD_METRICS = ("psnr_rgb", "ms_ssim_db", "psnr_y")
+
+
+class ReportError(ValueError):
+    """Inputs that cannot make a report (no curves, unknown anchor, unreadable files)."""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    runs: tuple[Path, ...] = ()
+    references: tuple[Path, ...] = ()
+    out: Path | None = None
+    anchor: str | None = None
+    method: str = "pchip"
+    width: str = "single"
+    max_bpp: float | None = 2.0
+    per_image: bool = False
+
+
+@dataclass
+class ReportResult:
+    out: Path
+    anchor: str
+    table: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def load_curves(runs: Sequence[Path], references: Sequence[Path]) -> list[Curve]:
+    """Curves of all runs and published files. A codec found in several runs is labelled
+    ``codec (run name)`` in each, so that curves from different runs or machines stay apart."""
+    per_run = []
+    for folder in runs:
+        try:
+            per_run.append((Path(folder), curves_from_run(folder)))
+        except CurveError as exc:
+            raise ReportError(str(exc)) from exc
+    seen: dict[str, int] = {}
+    for _, curves in per_run:
+        for curve in curves:
+            seen[curve.codec] = seen.get(curve.codec, 0) + 1
+    curves = [
+        replace(curve, label=f"{curve.codec} ({folder.name})") if seen[curve.codec] > 1 else curve
+        for folder, run_curves in per_run
+        for curve in run_curves
+    ]
+    for path in references:
+        try:
+            curves.append(curves_from_compressai(path))
+        except CurveError as exc:
+            raise ReportError(str(exc)) from exc
+    curves = unique_labels(curves)
+    labels = [c.label for c in curves]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ReportError(f"several curves are labelled {', '.join(duplicates)}; give each file once")
+    if not curves:
+        raise ReportError("nothing to report: give at least one run folder or --reference file")
+    return curves
+
+
+def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
+    """The anchor curve: the curve labelled ``name``, else the one whose label or codec matches it
+    ignoring case; by default our ``jpeg`` if present, else the first curve."""
+    if name is None:
+        for curve in curves:
+            if curve.codec == "jpeg" and curve.kind != "published":
+                return curve
+        return curves[0]
+    exact = [c for c in curves if c.label == name]
+    if exact:
+        return exact[0]
+    for key in (lambda c: c.label, lambda c: c.codec):
+        matches = [c for c in curves if key(c).lower() == name.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ReportError(
+                f"anchor '{name}' is ambiguous: {', '.join(c.label for c in matches)}; give the exact label"
+            )
+    raise ReportError(f"no curve named '{name}'; curves: {', '.join(c.label for c in curves)}")
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
+
+
+def _provenance_lines(curves: Sequence[Curve]) -> list[str]:
+    lines = ["| curve | kind | source | settings and versions | device |", "| --- | --- | --- | --- | --- |"]
+    for c in curves:
+        source = c.provenance.get("run") or c.provenance.get("file") or c.source
+        if c.provenance.get("command"):
+            source = f"run `{source}`: `{c.provenance['command']}`"
+            commit = (c.provenance.get("git") or {}).get("commit")
+            if commit:
+                source += f" (codec-bench {commit[:10]})"
+        description = (c.description or "").replace("|", "/")
+        lines.append(f"| {c.label} | {c.kind} | {source} | {description} | {c.device or ''} |")
+    return lines
+
+
+def _figure_section(title: str, stem: str, caption: str) -> list[str]:
+    return [
+        f"### {title}",
+        "",
+        f"![{title}]({stem}.png)",
+        "",
+        f"*{caption}* Also as [{stem}.pdf]({stem}.pdf) and [{stem}.svg]({stem}.svg).",
+        "",
+    ]
+
+
+def make_report(config: ReportConfig) -> ReportResult:
+    """Build the report described in the module docstring; returns the BD table and the files."""
+    curves = load_curves(config.runs, config.references)
+    anchor = pick_anchor(curves, config.anchor)
+    out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+
+    table = bd_table(curves, anchor, metrics=RD_METRICS, method=config.method)
+    table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
+    markdown = "\n".join(f"#### {agg}\n\n{to_markdown(table, agg)}" for agg in ("mean-curve", "per-image"))
+    (out / "bd_rate.md").write_text(markdown, encoding="utf-8")
+    (out / "bd_rate.tex").write_text(
+        to_latex(table, "mean-curve") + "\n" + to_latex(table, "per-image"), encoding="utf-8"
+    )
+    files += [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
+
+    styles = assign_styles(curves)
+    sections: list[str] = []
+    for metric in RD_METRICS:
+        fig = rd_figure(curves, metric, styles, width=config.width, max_bpp=config.max_bpp)
+        if fig is None:
+            continue
+        stem = f"rd_{metric}"
+        files += save_figure(fig, out, stem)
+        sections += _figure_section(
+            f"{METRICS[metric][2]} against rate",
+            stem,
+            "Means over the images at each quality setting; bpp counts every byte of each file."
+            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if metric == "ms_ssim_db" else ""),
+        )
+    fig = speed_figure(curves, styles)
+    if fig is not None:
+        files += save_figure(fig, out, "speed")
+        sections += _figure_section(
+            "Encoding and decoding time",
+            "speed",
+            "Wall-clock time of one encode/decode call per image (median of repeats), log scale.",
+        )
+    if config.per_image:
+        for metric in ("psnr_rgb", "ms_ssim_db"):
+            fig = per_image_figure(curves, metric, styles, max_bpp=config.max_bpp)
+            if fig is not None:
+                files += save_figure(fig, out, f"per_image_{metric}")
+                sections += _figure_section(
+                    f"Per image: {METRICS[metric][0]}", f"per_image_{metric}", "One panel per image."
+                )
+
+    exported = out / "compressai"
+    for curve in curves:
+        if curve.kind != "published":
+            exported.mkdir(exist_ok=True)
+            path = exported / f"{_slug(curve.label)}.json"
+            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+            files.append(path)
+
+    page = [
+        "# codec-bench report",
+        "",
+        f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by codec-bench {__version__}. "
+        f"Anchor: **{anchor.label}**; BD interpolation: **{config.method}** (BD-rate over the shared quality range, "
+        "no extrapolation; VCEG-M33 / JVET CTC definitions, see `bench/bdrate.py`).",
+        "",
+        "## BD-rate",
+        "",
+        markdown,
+        "Files: [bd_rate.csv](bd_rate.csv), [bd_rate.md](bd_rate.md), [bd_rate.tex](bd_rate.tex).",
+        "",
+        "## Figures",
+        "",
+        *sections,
+        "## Where the curves come from",
+        "",
+        *_provenance_lines(curves),
+        "",
+        "Run curves in CompressAI's results format: `compressai/`.",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(page), encoding="utf-8")
+    files.append(out / "report.md")
+    return ReportResult(out, anchor.label, table, files)

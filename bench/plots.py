@@ -90,7 +90,8 @@ def _family(curve: Curve, measured: set[str]) -> str:
 def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
     """A fixed style per curve label, shared by all figures of one report.
 
-    Colours cycle fastest, then markers, so that up to 100 families get distinct pairs.
+    The first ten families get distinct colours and markers (readable in black and white too);
+    after that the marker shifts by one per round of colours, so up to 100 pairs stay distinct.
     """
     ordered = sorted(curves, key=lambda c: (_KIND_ORDER.get(c.kind, 3), c.label))
     measured = {_alnum(c.codec) for c in curves if c.kind != "published"}
@@ -100,7 +101,7 @@ def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
         slot = family_slot.setdefault(_family(curve, measured), len(family_slot))
         styles[curve.label] = Style(
             color=_PALETTE[slot % len(_PALETTE)],
-            marker=_MARKERS[(slot // len(_PALETTE)) % len(_MARKERS)],
+            marker=_MARKERS[(slot + slot // len(_PALETTE)) % len(_MARKERS)],
             linestyle=_LINESTYLES.get(curve.kind, "-."),
             hollow=curve.kind == "published",
         )
@@ -235,7 +236,7 @@ def per_image_figure(
         fig.supxlabel("Rate [bpp]", fontsize=7)
         fig.supylabel(_axis_label(metric), fontsize=7)
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)), frameon=False)
+        fig.legend(handles, labels, loc="outside upper center", ncols=min(6, len(labels)), frameon=False)
     return fig
 
 

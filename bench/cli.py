@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_plugin_option(run)
 
+    run.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="where learned codecs run (default: cpu; auto = cuda when available); traditional codecs use the CPU",
+    )
     run.add_argument("--no-report", action="store_true", help="do not write <run>/report/ at the end")
     run.add_argument("--anchor", default=None, help="anchor codec of the report's BD-rate table (default: jpeg)")
 
@@ -143,6 +149,48 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--codec", type=_comma_list, default=None, help="codecs to export (default: all)")
     export.add_argument("--out", type=Path, default=Path("."), help="folder for <codec>.json (default: current folder)")
 
+    train = sub.add_parser(
+        "train",
+        help="train a family of learned codecs (one model per lambda)",
+        description="Train learned image codecs with the transform-coding recipe (R + lambda * 255^2 * MSE), one "
+        "model per lambda; resumes after an interruption; writes a model family usable as a codec.",
+    )
+    train.add_argument(
+        "--data", type=Path, required=True, help="image folder (train/, test/, val/ subfolders, or flat)"
+    )
+    train.add_argument("--out", type=Path, required=True, help="family folder to write (and resume from)")
+    train.add_argument("--lambdas", type=_float_list, required=True, metavar="L1,L2", help="one model per lambda")
+    train.add_argument("--arch", choices=("factorized", "hyperprior", "mean-scale"), default="hyperprior")
+    train.add_argument("--N", type=_positive_int, default=64, help="hidden width of the transforms (default: 64)")
+    train.add_argument("--M", type=_positive_int, default=96, help="latent channels (default: 96)")
+    train.add_argument("--steps", type=_positive_int, default=20000, help="optimiser steps per model (default: 20000)")
+    train.add_argument("--batch-size", type=_positive_int, default=8)
+    train.add_argument("--crop", type=_positive_int, default=128, help="random crop size in pixels (default: 128)")
+    train.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")
+    train.add_argument("--lr-schedule", choices=("constant", "step", "cosine"), default="step",
+                       help="step: x0.1 for the last 15%% of the steps (default); cosine: down to 1%%")  # fmt: skip
+    train.add_argument("--aux-lr", type=float, default=1e-3)
+    train.add_argument("--val-every", type=_positive_int, default=1000, help="validate and checkpoint every N steps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    train.add_argument("--threads", type=int, default=0, help="torch CPU threads per model (default: torch's)")
+    train.add_argument("-j", "--jobs", type=_positive_int, default=1, help="models trained at once, in processes")
+    train.add_argument("--name", default=None, help="family (and codec) name (default: the --out folder's name)")
+    train.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                       help="precision of the saved transform weights (float16 halves the files)")  # fmt: skip
+    train.add_argument("--no-progress", action="store_true")
+
+    verify = sub.add_parser(
+        "verify",
+        help="check that a codec decodes its bitstreams identically in a fresh process (and across devices)",
+    )
+    verify.add_argument("codec")
+    verify.add_argument("--dataset", default="kodak", help="images to check with (default: kodak)")
+    verify.add_argument("--data-dir", type=Path, default=None)
+    verify.add_argument("--max-images", type=_positive_int, default=2)
+    verify.add_argument("--quality", type=_float_list, default=None, help="knob values (default: the whole sweep)")
+    _add_plugin_option(verify)
+
     codecs = sub.add_parser("codecs", help="list codecs, their availability, versions and default sweeps")
     codecs.add_argument("--json", action="store_true", help="machine-readable output")
     _add_plugin_option(codecs)
@@ -166,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         name=args.name,
         data_dir=args.data_dir,
         offline=args.offline,
+        device=args.device,
         plugins=tuple(args.plugin),
         repeat=args.repeat,
         jobs=args.jobs,
@@ -236,6 +285,43 @@ def cmd_export(args: argparse.Namespace) -> int:
             path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
             print(path)
     return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bench.neural.train import TrainConfig, TrainError, command_line, train_family
+
+    config = TrainConfig(
+        data=args.data, out=args.out, lambdas=args.lambdas, arch=args.arch, N=args.N, M=args.M, steps=args.steps,
+        batch_size=args.batch_size, crop=args.crop, lr=args.lr, lr_schedule=args.lr_schedule, aux_lr=args.aux_lr,
+        val_every=args.val_every, seed=args.seed, device=args.device, threads=args.threads, jobs=args.jobs,
+        name=args.name, weights_dtype=args.weights_dtype, command=command_line(), progress=not args.no_progress,
+    )  # fmt: skip
+    try:
+        family = train_family(config)
+    except TrainError as exc:
+        print(f"bench train: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    for m in family["models"]:
+        print(f"quality {m['quality']}: lambda {m['lambda']:g}, val {m['val_bpp']:.3f} bpp {m['val_psnr']:.2f} dB "
+              f"(best at step {m['best_step']}, {m['train_seconds'] / 60:.1f} min on {m['device']})")  # fmt: skip
+    print(
+        f"family: {args.out}/family.json; use it with: bench run --plugin {args.out}/plugin.py --codec {family['name'].lower()}"
+    )
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from bench.verify import VerifyError, verify_codec
+
+    try:
+        report = verify_codec(args.codec, dataset=args.dataset, data_dir=args.data_dir, max_images=args.max_images,
+                              qualities=args.quality, plugins=tuple(args.plugin))  # fmt: skip
+    except VerifyError as exc:
+        print(f"bench verify: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    for line in report.lines:
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILURES
 
 
 def _codec_rows(plugins: list[str]) -> list[dict]:
@@ -316,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "report": cmd_report,
         "export": cmd_export,
+        "train": cmd_train,
+        "verify": cmd_verify,
         "codecs": cmd_codecs,
         "datasets": cmd_datasets,
     }[args.command]

@@ -88,6 +88,8 @@ class Codec(abc.ABC):
     kind: ClassVar[str] = "traditional"
     extension: ClassVar[str] = "bin"
     in_default_run: ClassVar[bool] = True
+    #: True when the constructor takes ``device`` ("cpu", "cuda", ...): ``bench run --device`` passes it
+    uses_device: ClassVar[bool] = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -101,6 +103,16 @@ class Codec(abc.ABC):
     @abc.abstractmethod
     def decode(self, data: bytes) -> np.ndarray:
         """Decode ``data`` alone into an ``H x W x 3`` ``uint8`` RGB image."""
+
+    def last_stats(self) -> Mapping[str, Any]:
+        """Extra facts about the last encode or decode call (peak GPU memory, ...), stored with the
+        measurement; read once after each call. None by default."""
+        return {}
+
+    def analyze(self, image: np.ndarray, quality: float) -> Mapping[str, Any]:
+        """Untimed extra facts about coding ``image`` (a model's own rate estimate, ...), stored with
+        the measurement. None by default."""
+        return {}
 
     @abc.abstractmethod
     def settings(self) -> Mapping[str, Any]:

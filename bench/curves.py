@@ -140,12 +140,21 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 source=str(folder),
                 points=points,
                 per_image=rows.reset_index(drop=True),
-                device=_device(meta),
+                device=_codec_device(info) or _device(meta),
                 description=_describe_codec(info),
                 provenance={"run": folder.name, "command": meta.get("command"), "git": meta.get("git", {})},
             )
         )
     return curves
+
+
+def _codec_device(info: dict[str, Any]) -> str:
+    settings = info.get("settings", {})
+    name = settings.get("device_name")
+    if not name:
+        return ""
+    threads = settings.get("threads")
+    return f"{name}" + (f" ({threads} thread{'s' if threads != 1 else ''})" if threads else "")
 
 
 def _describe_codec(info: dict[str, Any]) -> str:

@@ -74,7 +74,7 @@ class Measurer:
         pair = self._codecs.get(name)
         if pair is None:
             entry = self.registry.get(name)
-            pair = (entry.create(), entry.create())
+            pair = (entry.create(self.options.device), entry.create(self.options.device))
             try:  # warm-up, not recorded; a failure here shows up again in the measurement
                 pair[1].decode(pair[0].encode(warm_up_on, quality))
             except Exception:
@@ -96,6 +96,7 @@ class Measurer:
                 data = encoder.encode(image, task.quality)
                 encode_runs.append(time.perf_counter() - start)
                 streams.append(data)
+            encode_stats = dict(encoder.last_stats())
             data = streams[0]
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"encode returned {type(data).__name__}, expected bytes")
@@ -109,6 +110,7 @@ class Measurer:
                 start = time.perf_counter()
                 decoded = decoder.decode(bytes(data))
                 decode_runs.append(time.perf_counter() - start)
+            decode_stats = dict(decoder.last_stats())
             if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != image.shape:
                 got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
                 raise ValueError(f"decoded image is {got}, expected uint8 {image.shape}")
@@ -120,6 +122,9 @@ class Measurer:
             ms_ssim_rgb = metrics.ms_ssim(image, decoded)
             metrics_s = time.perf_counter() - start
 
+            stage = "analyze"
+            analysis = dict(encoder.analyze(image, task.quality))
+
             stage = "save"
             self._save(task, encoder, data, decoded)
         except Exception as exc:
@@ -127,7 +132,7 @@ class Measurer:
             return Failure(task.codec, task.quality, task.image, stage, detail)
 
         height, width = image.shape[:2]
-        extra = {"metrics_s": metrics_s}
+        extra = {"metrics_s": metrics_s, **encode_stats, **decode_stats, **analysis}
         if repeat > 1:
             extra.update(
                 encode_runs=encode_runs, decode_runs=decode_runs, repeat_identical=all(s == streams[0] for s in streams)

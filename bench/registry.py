@@ -56,7 +56,10 @@ class CodecEntry:
         except Exception as exc:  # a broken availability check must not break the listing
             return f"availability check failed: {type(exc).__name__}: {exc}"
 
-    def create(self) -> Codec:
+    def create(self, device: str | None = None) -> Codec:
+        """An instance; codecs that run on a device (``uses_device``) get ``device``."""
+        if device is not None and self.cls.uses_device:
+            return self.cls(device=device)
         return self.cls()
 
 

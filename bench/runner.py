@@ -60,6 +60,7 @@ class RunConfig:
     name: str | None = None
     data_dir: Path | None = None
     offline: bool = False
+    device: str = "cpu"
     plugins: tuple[str, ...] = ()
     repeat: int = 1
     jobs: int = field(default_factory=default_jobs)
@@ -79,6 +80,7 @@ class RunConfig:
             "max_images": self.max_images,
             "save_reconstructions": self.save_reconstructions,
             "save_bitstreams": self.save_bitstreams,
+            "device": self.device,
             "codec_threads": 1,
         }
 
@@ -98,7 +100,9 @@ class RunReport:
         return not self.failures and not self.interrupted
 
 
-def select_codecs(registry: Registry, names: Iterable[str] | None) -> tuple[list[Codec], dict[str, str]]:
+def select_codecs(
+    registry: Registry, names: Iterable[str] | None, device: str = "cpu"
+) -> tuple[list[Codec], dict[str, str]]:
     """Codec instances to run, and the default-run codecs skipped because they are unavailable here.
 
     Codecs asked for by name must exist and be available, else :class:`RunSetupError`.
@@ -112,7 +116,7 @@ def select_codecs(registry: Registry, names: Iterable[str] | None) -> tuple[list
             if reason:
                 skipped[entry.name] = reason
             else:
-                chosen.append(entry.create())
+                chosen.append(_create(entry, device))
         return chosen, skipped
     for name in dict.fromkeys(names):
         if name in registry.broken:
@@ -124,8 +128,15 @@ def select_codecs(registry: Registry, names: Iterable[str] | None) -> tuple[list
         reason = entry.unavailable_reason()
         if reason:
             raise RunSetupError(f"codec '{name}' is not available here: {reason}")
-        chosen.append(entry.create())
+        chosen.append(_create(entry, device))
     return chosen, skipped
+
+
+def _create(entry, device: str) -> Codec:
+    try:
+        return entry.create(device)
+    except Exception as exc:
+        raise RunSetupError(f"codec '{entry.name}' cannot start on {device}: {type(exc).__name__}: {exc}") from exc
 
 
 def _qualities(codec: Codec, asked: tuple[float, ...] | None) -> list[float]:
@@ -282,7 +293,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         registry = discover(config.plugins)
     except Exception as exc:
         raise RunSetupError(str(exc)) from exc
-    codecs, skipped = select_codecs(registry, config.codecs)
+    codecs, skipped = select_codecs(registry, config.codecs, config.device)
     if not codecs:
         raise RunSetupError("no codec to run" + (f" (unavailable: {', '.join(skipped)})" if skipped else ""))
     qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
@@ -323,6 +334,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         options = MeasureOptions(
             repeat=config.repeat,
             plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
+            device=config.device,
             reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
             bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
         )

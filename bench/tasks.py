@@ -37,6 +37,7 @@ class Task:
 class MeasureOptions:
     repeat: int = 1
     plugins: tuple[str, ...] = ()
+    device: str = "cpu"
     reconstructions_dir: Path | None = None
     bitstreams_dir: Path | None = None
 

@@ -13,4 +13,6 @@ BUILTIN_MODULES = (
     "bench_codecs.jpegxl",
     "bench_codecs.bpg",
     "bench_codecs.jpegxl_cli",
+    "bench_codecs.neural",
+    "bench_codecs.compressai_zoo",
 )

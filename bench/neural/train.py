@@ -1,0 +1,524 @@
+"""``bench train``: the transform-coding recipe, one model per lambda, written as a model family.
+
+Recipe (Ballé et al.; CompressAI's conventions): analysis transform g_a -> latents y; quantisation
+replaced in training by additive uniform noise in [-1/2, 1/2); a learned entropy model gives the
+likelihoods of the (noisy) latents; synthesis transform g_s. Loss per batch::
+
+    L = R + lambda * 255^2 * MSE(x, x_hat),   R = sum(-log2 likelihoods) / (batch * H * W)  [bits/pixel]
+
+with ``x`` in [0, 1], plus the entropy bottleneck's auxiliary loss (its own optimiser) that fits the
+quantiles used to build the coding tables. Adam, gradient norm clipped at 1.
+
+Data: a folder with ``train/`` (and ``test/``) subfolders trains, ``val/`` validates (BSDS500's
+layout); a flat folder trains on nine images in ten and validates on every tenth (on the last one
+when it has fewer than ten). Random crops with
+random horizontal flips; validation on fixed centre crops, in eval mode (rounding, as when coding).
+
+Per lambda: checkpoints every ``val_every`` steps (model, optimisers, step, random states, best
+weights so far; loaded with ``torch.load(weights_only=True)``), so an interrupted command resumes
+where it stopped; at the end the weights with the best validation loss are kept, their coding
+tables computed (``update()``), and saved as safetensors. ``family.json`` records everything, a
+``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.images import IMAGE_SUFFIXES, ImageLoadError, load_rgb8
+from bench.neural.architectures import ARCHITECTURES, build
+from bench.neural.family import FAMILY_FILE, sha256_of
+
+__all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+class TrainError(ValueError):
+    """A training request that cannot run (no data, bad options); the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    out: Path
+    lambdas: tuple[float, ...]
+    arch: str = "hyperprior"
+    N: int = 64
+    M: int = 96
+    steps: int = 20000
+    batch_size: int = 8
+    crop: int = 128
+    lr: float = 1e-4
+    lr_schedule: str = "step"
+    aux_lr: float = 1e-3
+    val_every: int = 1000
+    val_crop: int = 256
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # 0: torch's default
+    jobs: int = 1
+    weights_dtype: str = "float32"  # or "float16": transforms stored in half precision (entropy models stay float32)
+    name: str | None = None
+    command: str = ""
+    progress: bool = True
+
+    def family_name(self) -> str:
+        return self.name or self.out.name
+
+
+@dataclass
+class _Data:
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def load_training_data(folder: Path, crop: int) -> _Data:
+    """Training and validation images (H x W x 3 uint8) of ``folder`` (see the module docstring)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TrainError(f"training data folder {folder} does not exist")
+    if (folder / "train").is_dir():
+        train_paths = _images_in(folder / "train") + (_images_in(folder / "test") if (folder / "test").is_dir() else [])
+        if not (folder / "val").is_dir():
+            raise TrainError(f"{folder} has train/ but no val/ to validate on")
+        val_paths = _images_in(folder / "val")
+        layout = "train/ + test/ for training, val/ for validation"
+    else:
+        paths = _images_in(folder)
+        held_out = set(range(9, len(paths), 10)) or {len(paths) - 1}
+        train_paths = [p for i, p in enumerate(paths) if i not in held_out]
+        val_paths = [p for i, p in enumerate(paths) if i in held_out]
+        layout = (
+            "every tenth image (sorted by name; the last one if fewer than ten) for validation, the rest for training"
+        )
+
+    def load(paths: list[Path]) -> list[np.ndarray]:
+        images = []
+        for path in paths:
+            try:
+                image = load_rgb8(path).pixels
+            except ImageLoadError as exc:
+                raise TrainError(str(exc)) from exc
+            if min(image.shape[:2]) >= crop:
+                images.append(image)
+        return images
+
+    train, val = load(train_paths), load(val_paths)
+    if not train or not val:
+        raise TrainError(f"{folder}: need training and validation images of at least {crop}x{crop} pixels")
+    from bench.datasets import sha256_file
+
+    digest = sha256_file_list([*train_paths, *val_paths], sha256_file)
+    return _Data(train, val, {"folder": str(folder.resolve()), "layout": layout, "train_images": len(train),
+                              "val_images": len(val), "files_sha256": digest})  # fmt: skip
+
+
+def sha256_file_list(paths: list[Path], sha: Callable[[Path], str]) -> str:
+    """One sha256 over the names and sha256 of the files: a fingerprint of the training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.parent.name}/{path.name} {sha(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _batch(images: list[np.ndarray], rng: np.random.Generator, size: int, crop: int) -> np.ndarray:
+    out = np.empty((size, crop, crop, 3), np.uint8)
+    for i in range(size):
+        image = images[rng.integers(len(images))]
+        y = rng.integers(image.shape[0] - crop + 1)
+        x = rng.integers(image.shape[1] - crop + 1)
+        patch = image[y : y + crop, x : x + crop]
+        out[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
+    return out
+
+
+def _center_crops(images: list[np.ndarray], crop: int, stride: int) -> list[np.ndarray]:
+    """Centre crops of at most crop x crop pixels, sides a multiple of the model's stride."""
+    crops = []
+    for image in images:
+        h, w = image.shape[:2]
+        c = min(crop, h, w) // stride * stride
+        y, x = (h - c) // 2, (w - c) // 2
+        crops.append(np.ascontiguousarray(image[y : y + c, x : x + c]))
+    return crops
+
+
+def _to_tensor(batch: np.ndarray, device):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
+
+
+def _rd_loss(out: dict, x, lmbda: float) -> tuple[Any, Any, Any]:
+    """(loss, bpp, mse) with CompressAI's scaling: lambda * 255^2 * MSE + bpp."""
+    import torch
+
+    n, _, h, w = x.shape
+    bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * n * h * w)
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    return lmbda * 255**2 * mse + bpp, bpp, mse
+
+
+def _lr_at(config: TrainConfig, step: int) -> float:
+    if config.lr_schedule == "constant":
+        return config.lr
+    if config.lr_schedule == "step":  # x0.1 for the last 15% of the steps
+        return config.lr * (0.1 if step >= 0.85 * config.steps else 1.0)
+    return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, config.steps) / config.steps)))
+
+
+def _validate(net, crops: list[np.ndarray], lmbda: float, device) -> dict[str, float]:
+    import torch
+
+    net.eval()
+    losses, bpps, psnrs = [], [], []
+    with torch.no_grad():
+        for crop in crops:
+            x = _to_tensor(crop[None], device)
+            out = net(x)
+            out["x_hat"] = out["x_hat"].clamp(0, 1)
+            loss, bpp, mse = _rd_loss(out, x, lmbda)
+            losses.append(float(loss))
+            bpps.append(float(bpp))
+            psnrs.append(10 * math.log10(1 / max(float(mse), 1e-12)))
+    net.train()
+    return {"loss": float(np.mean(losses)), "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
+
+
+def _device(requested: str):
+    import torch
+
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError("--device cuda: torch sees no usable GPU")
+    return torch.device(requested)
+
+
+def _device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    from bench.provenance import cpu_model
+
+    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
+    """Train (or resume, or skip if finished) the model of ``config.lambdas[index]``; its family entry."""
+    import torch
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    lmbda = config.lambdas[index]
+    tag = f"lambda{lmbda:g}"
+    weights = config.out / f"{tag}.safetensors"
+    result_path = config.out / "checkpoints" / f"{tag}.json"
+    if weights.is_file() and result_path.is_file():
+        return json.loads(result_path.read_text())
+    device = _device(config.device)
+    seed = config.seed + index
+    torch.manual_seed(seed)
+    net = build(config.arch, config.N, config.M).to(device)
+    main_params = [p for n, p in net.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in net.named_parameters() if n.endswith(".quantiles")]
+    optimizer = torch.optim.Adam(main_params, lr=config.lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
+    rng = np.random.default_rng(seed)
+    state = {"step": 0, "best": None, "best_val": math.inf, "history": [], "seconds": 0.0}
+
+    checkpoint_path = config.out / "checkpoints" / f"{tag}.pt"
+    if checkpoint_path.is_file():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if saved["config"] != _checkpoint_key(config, lmbda):
+            raise TrainError(f"{checkpoint_path} was written by a different training setup; use another --out")
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        aux_optimizer.load_state_dict(saved["aux_optimizer"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        print(f"{config.family_name()} {tag}: resuming from step {state['step']}", file=sys.stderr, flush=True)
+
+    val_crops = _center_crops(data.val, config.val_crop, ARCHITECTURES[config.arch].stride)
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.steps, initial=state["step"], desc=f"{config.family_name()} {tag}", disable=not config.progress,
+               position=index if config.jobs > 1 else None, leave=True, dynamic_ncols=True)  # fmt: skip
+    running: list[tuple[float, float, float]] = []
+    started = time.perf_counter() - state["seconds"]
+    net.train()
+    while state["step"] < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(config, state["step"])
+        x = _to_tensor(_batch(data.train, rng, config.batch_size, config.crop), device)
+        out = net(x)
+        loss, bpp, mse = _rd_loss(out, x, lmbda)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        optimizer.step()
+        aux_loss = net.aux_loss()
+        aux_optimizer.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        aux_optimizer.step()
+        state["step"] += 1
+        loss_v, bpp_v, mse_v = loss.item(), bpp.item(), mse.item()
+        running = (running + [(loss_v, bpp_v, 10 * math.log10(1 / max(mse_v, 1e-12)))])[-100:]
+        bar.update(1)
+        if state["step"] % 20 == 0:
+            mean = np.mean(running, axis=0)
+            bar.set_postfix_str(f"loss {mean[0]:.3f} bpp {mean[1]:.3f} PSNR {mean[2]:.2f}", refresh=False)
+        if state["step"] % config.val_every == 0 or state["step"] == config.steps:
+            val = _validate(net, val_crops, lmbda, device)
+            state["history"].append(
+                {"step": state["step"], **val, "train_loss": float(np.mean([r[0] for r in running]))}
+            )
+            if val["loss"] < state["best_val"]:
+                state["best_val"] = val["loss"]
+                state["best"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                state["best_step"] = state["step"]
+            state["seconds"] = time.perf_counter() - started
+            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomic({"config": _checkpoint_key(config, lmbda), "model": net.state_dict(),
+                          "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
+                          "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                          "state": state}, checkpoint_path)  # fmt: skip
+    bar.close()
+
+    final = build(config.arch, config.N, config.M)
+    final.load_state_dict(state["best"])
+    final.update(force=True)  # the coding tables, computed once and stored with the weights
+    from safetensors.torch import save_file
+
+    tensors = {k: _stored(k, v, config.weights_dtype) for k, v in final.state_dict().items()}
+    save_file(tensors, str(weights), metadata={"family": config.family_name(), "lambda": repr(lmbda)})
+    _canonical_header(weights)
+    best = next(h for h in state["history"] if h["step"] == state["best_step"])
+    result = {
+        "lambda": lmbda,
+        "weights": weights.name,
+        "sha256": sha256_of(weights),
+        "steps": config.steps,
+        "best_step": state["best_step"],
+        "val_loss": best["loss"],
+        "val_bpp": best["bpp"],
+        "val_psnr": best["psnr"],
+        "train_seconds": round(state["seconds"], 1),
+        "device": _device_name(device),
+        "seed": seed,
+        "history": state["history"],
+    }
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _canonical_header(path: Path) -> None:
+    """Rewrite a safetensors file's JSON header with sorted keys. The library writes the header's keys
+    in hash-map order, so identical weights could give files with different bytes (and sha256)."""
+    raw = path.read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if len(canonical) > size:
+        raise RuntimeError(f"{path}: canonical safetensors header longer than the original")
+    path.write_bytes(raw[:8] + canonical.ljust(size, b" ") + raw[8 + size :])
+
+
+def _stored(name: str, tensor, dtype: str):
+    """The tensor as saved: float16 for the transforms' weights when asked (halves the files); the
+    entropy models (quantiles, coding tables) always keep their own precision."""
+    import torch
+
+    tensor = tensor.detach().contiguous().clone()
+    entropy = name.startswith(("entropy_bottleneck", "gaussian_conditional"))
+    if dtype == "float16" and tensor.dtype == torch.float32 and not entropy:
+        tensor = tensor.half()
+    return tensor
+
+
+def _checkpoint_key(config: TrainConfig, lmbda: float) -> dict[str, Any]:
+    """What a checkpoint must share with the command that resumes it (steps may grow)."""
+    keys = ("arch", "N", "M", "batch_size", "crop", "lr", "lr_schedule", "aux_lr", "seed")
+    return {**{k: getattr(config, k) for k in keys}, "lambda": lmbda}
+
+
+def complexity_kmac(arch: str, N: int, M: int, height: int = 512, width: int = 768) -> dict[str, float]:
+    """Multiply-accumulates per pixel (thousands) of encoding and decoding an image of this size
+    (a Kodak image by default), counted with torch's FLOP counter over ``compress``/``decompress``
+    on the CPU (convolutions and matrix products; the arithmetic coder itself is not counted)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = build(arch, N, M).eval()
+    net.update(force=True)
+    x = torch.zeros(1, 3, height, width)
+    with torch.no_grad():  # (the FLOP counter's module hooks do not work under inference_mode)
+        with FlopCounterMode(display=False) as enc:
+            out = net.compress(x)
+        with FlopCounterMode(display=False) as dec:
+            net.decompress(out["strings"], out["shape"])
+    pixels = height * width
+    return {"encoder": enc.get_total_flops() / 2 / pixels / 1000, "decoder": dec.get_total_flops() / 2 / pixels / 1000}
+
+
+def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    from bench.neural import import_compressai
+
+    compressai = import_compressai()
+    order = sorted(range(len(results)), key=lambda i: results[i]["lambda"])
+    models = [{"quality": q, **{k: v for k, v in results[i].items() if k != "history"}} for q, i in enumerate(order, 1)]
+    family = {
+        "format": "codec-bench neural family",
+        "format_version": 1,
+        "name": config.family_name(),
+        "architecture": config.arch,
+        "paper": ARCHITECTURES[config.arch].paper,
+        "N": config.N,
+        "M": config.M,
+        "distortion": "mse",
+        "loss": "lambda * 255^2 * MSE + bpp (CompressAI scaling), plus the entropy bottleneck's aux loss",
+        "kmac_per_pixel": complexity_kmac(config.arch, config.N, config.M),
+        "models": models,
+        "training": {
+            "command": config.command,
+            "data": data.description,
+            "config": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in asdict(config).items()
+                if k not in ("command", "progress")
+            },
+            "torch": torch.__version__,
+            "compressai": compressai.__version__,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    (config.out / FAMILY_FILE).write_text(json.dumps(family, indent=2) + "\n")
+    (config.out / "plugin.py").write_text(
+        '"""This family as a codec: bench run --plugin <this file> --codec ' + config.family_name().lower() + '"""\n'
+        "from pathlib import Path\n\nfrom bench_codecs.neural import make_family_codec\n\n"
+        f"FamilyCodec = make_family_codec(Path(__file__).parent, name={config.family_name().lower()!r})\n"
+    )
+    (config.out / "MODEL_CARD.md").write_text(model_card(family, [results[i]["history"] for i in order]))
+    return family
+
+
+def model_card(family: dict[str, Any], histories: list[list[dict]]) -> str:
+    """A model card with everything the family's training recorded."""
+    t = family["training"]
+    cfg = t["config"]
+    lines = [
+        f"# Model card: {family['name']}",
+        "",
+        f"Learned image codec family trained with codec-bench's `bench train`: **{family['architecture']}** "
+        f"({family['paper']}), N={family['N']}, M={family['M']}, one model per lambda, optimised for MSE.",
+        "",
+        "## Recipe",
+        "",
+        f"- Loss: {family['loss']}; additive uniform noise for quantisation in training, rounding when coding.",
+        f"- Adam, learning rate {cfg['lr']:g} ({cfg['lr_schedule']} schedule), aux learning rate {cfg['aux_lr']:g}, "
+        f"gradient norm clipped at 1; batch {cfg['batch_size']} of random {cfg['crop']}x{cfg['crop']} crops with "
+        f"random horizontal flips; {cfg['steps']} steps per model; seed {cfg['seed']} (+ model index).",
+        f"- Validation every {cfg['val_every']} steps on {cfg['val_crop']}x{cfg['val_crop']} centre crops in eval mode; "
+        "the weights with the lowest validation loss are kept.",
+        "",
+        "## Data",
+        "",
+        f"- {t['data']['folder']}: {t['data']['layout']} ({t['data']['train_images']} training, "
+        f"{t['data']['val_images']} validation images); fingerprint sha256 {t['data']['files_sha256']}.",
+        "",
+        "## Models",
+        "",
+        "| quality | lambda | best step | val bpp | val PSNR (dB) | training time | device | weights sha256 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in family["models"]:
+        lines.append(
+            f"| {m['quality']} | {m['lambda']:g} | {m['best_step']} | {m['val_bpp']:.3f} | {m['val_psnr']:.2f} | "
+            f"{m['train_seconds'] / 60:.1f} min | {m['device']} | `{m['sha256'][:16]}...` |"
+        )
+    k = family["kmac_per_pixel"]
+    lines += [
+        "",
+        f"Complexity (768x512 image, torch FLOP counter): encoder {k['encoder']:.1f} kMAC/pixel, decoder {k['decoder']:.1f} kMAC/pixel.",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        t["command"] or "(command not recorded)",
+        "```",
+        "",
+        f"torch {t['torch']}, compressai {t['compressai']}; finished {t['finished']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _train_in_worker(args: tuple[TrainConfig, int]) -> dict[str, Any]:
+    config, index = args
+    data = load_training_data(config.data, config.crop)
+    return train_one(config, index, data)
+
+
+def train_family(config: TrainConfig) -> dict[str, Any]:
+    """Train every lambda of ``config`` (resuming what was interrupted) and write the family."""
+    if config.arch not in ARCHITECTURES:
+        raise TrainError(f"unknown architecture '{config.arch}'; choose one of {', '.join(ARCHITECTURES)}")
+    if config.weights_dtype not in ("float32", "float16"):
+        raise TrainError("--weights-dtype must be float32 or float16")
+    if config.lr_schedule not in SCHEDULES:
+        raise TrainError(f"unknown schedule '{config.lr_schedule}'; choose one of {', '.join(SCHEDULES)}")
+    if not config.lambdas or len(set(config.lambdas)) != len(config.lambdas) or min(config.lambdas) <= 0:
+        raise TrainError("give one or more distinct positive lambdas")
+    if min(config.steps, config.batch_size, config.crop, config.val_every, config.jobs) < 1:
+        raise TrainError("steps, batch size, crop, val-every and jobs must be at least 1")
+    stride = ARCHITECTURES[config.arch].stride
+    if config.crop % stride:
+        raise TrainError(f"--crop must be a multiple of {stride} for '{config.arch}'")
+    config.out.mkdir(parents=True, exist_ok=True)
+    data = load_training_data(config.data, config.crop)
+    indices = range(len(config.lambdas))
+    if config.jobs > 1:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=ctx) as pool:
+            results = list(pool.map(_train_in_worker, [(config, i) for i in indices]))
+    else:
+        results = [train_one(config, i, data) for i in indices]
+    return _write_family(config, data, results)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    argv = sys.argv if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])

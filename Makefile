@@ -25,7 +25,7 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
 	touch $@ $(VENV)/.run-deps
 
-## Benchmark every available traditional codec on Kodak (results in results/kodak/).
+## Benchmark every available codec (traditional and the shipped learned one) on Kodak (results in results/kodak/).
 run: $(VENV)/.run-deps
 	$(BIN)/bench run --dataset kodak
 

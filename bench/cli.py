@@ -12,6 +12,12 @@ from bench import __version__
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP = 0, 1, 2
 
 
+def _setup_error(command: str, exc: Exception) -> int:
+    """Say why ``bench <command>`` cannot start; the exit status for that."""
+    print(f"bench {command}: {exc}", file=sys.stderr)
+    return EXIT_SETUP
+
+
 def _comma_list(text: str) -> tuple[str, ...]:
     items = tuple(s.strip() for s in text.split(",") if s.strip())
     if not items:
@@ -226,8 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         outcome = run(config, progress=not args.no_progress)
     except RunSetupError as exc:
-        print(f"bench run: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("run", exc)
     if outcome.interrupted:
         return 130
     if not args.no_report and outcome.records:
@@ -259,8 +264,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         made = make_report(config)
     except ReportError as exc:
-        print(f"bench report: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("report", exc)
     print(f"report: {made.out}/report.md ({len(made.files)} files; BD-rates against {made.anchor})")
     return EXIT_OK
 
@@ -271,8 +275,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         curves = curves_from_run(args.run)
     except CurveError as exc:
-        print(f"bench export: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("export", exc)
     wanted = set(args.codec) if args.codec else None
     unknown = (wanted or set()) - {c.codec for c in curves}
     if unknown:
@@ -299,8 +302,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         family = train_family(config)
     except TrainError as exc:
-        print(f"bench train: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("train", exc)
     for m in family["models"]:
         print(f"quality {m['quality']}: lambda {m['lambda']:g}, val {m['val_bpp']:.3f} bpp {m['val_psnr']:.2f} dB "
               f"(best at step {m['best_step']}, {m['train_seconds'] / 60:.1f} min on {m['device']})")  # fmt: skip
@@ -317,8 +319,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = verify_codec(args.codec, dataset=args.dataset, data_dir=args.data_dir, max_images=args.max_images,
                               qualities=args.quality, plugins=tuple(args.plugin))  # fmt: skip
     except VerifyError as exc:
-        print(f"bench verify: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("verify", exc)
     for line in report.lines:
         print(line)
     return EXIT_OK if report.ok else EXIT_FAILURES
@@ -362,8 +363,7 @@ def cmd_codecs(args: argparse.Namespace) -> int:
     try:
         rows = _codec_rows(args.plugin)
     except RegistryError as exc:
-        print(f"bench codecs: {exc}", file=sys.stderr)
-        return EXIT_SETUP
+        return _setup_error("codecs", exc)
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK

@@ -396,7 +396,8 @@ def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
     for row in rows:
         if codecs is None or row["codec"] in codecs:
             by_codec.setdefault(row["codec"], []).append(row)
-    header = f"{'codec':<12} {'points':>6} {'images':>6}  {'bpp':>13}  {'PSNR-RGB (dB)':>13}  {'MS-SSIM':>15}  {'enc ms':>7} {'dec ms':>7}"
+    width = max([12, *(len(c) for c in by_codec)])
+    header = f"{'codec':<{width}} {'points':>6} {'images':>6}  {'bpp':>13}  {'PSNR-RGB (dB)':>13}  {'MS-SSIM':>15}  {'enc ms':>7} {'dec ms':>7}"
     lines = [header, "-" * len(header)]
 
     def span(values: list[float], fmt: str) -> str:
@@ -405,7 +406,7 @@ def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
     for codec, crows in by_codec.items():
         n = len(crows)
         lines.append(
-            f"{codec:<12} {n:>6} {min(r['images'] for r in crows):>6}  "
+            f"{codec:<{width}} {n:>6} {min(r['images'] for r in crows):>6}  "
             f"{span([r['bpp'] for r in crows], '.3f'):>13}  {span([r['psnr_rgb'] for r in crows], '.2f'):>13}  "
             f"{span([r['ms_ssim_rgb'] for r in crows], '.4f'):>15}  "
             f"{1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"

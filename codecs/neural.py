@@ -106,7 +106,10 @@ class CompressAICodec(Codec):
         import torch
         import torch.nn.functional as F
 
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+        pixels = np.ascontiguousarray(image)
+        if not pixels.flags.writeable:  # images staged by the runner are read-only memory maps
+            pixels = pixels.copy()
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div_(255.0)
         h, w = image.shape[:2]
         pad_h, pad_w = -h % self.stride, -w % self.stride
         if pad_h or pad_w:

@@ -144,20 +144,13 @@ def test_bitstreams_decode_in_a_fresh_process_to_the_same_pixels(tmp_path, kodak
         np.testing.assert_array_equal(np.load(tmp_path / f"{name}.bin.npy"), expected[name], err_msg=name)
 
 
-def test_jpeg_uses_pillow_defaults_as_compressai_did(kodak_crop):
-    """CompressAI's published JPEG curve is Pillow's plain save(quality=q); our explicit options must equal it."""
-    codec = REGISTRY.get("jpeg").create()
+@pytest.mark.parametrize("name, fmt", [("jpeg", "JPEG"), ("webp", "WEBP")])
+def test_jpeg_and_webp_use_pillow_defaults_as_compressai_did(name, fmt, kodak_crop):
+    """CompressAI's published JPEG/WebP curves are Pillow's plain save(quality=q); ours must equal it."""
+    codec = REGISTRY.get(name).create()
     for quality in (5, 50, 95):
         buf = io.BytesIO()
-        Image.fromarray(kodak_crop).save(buf, "JPEG", quality=quality)
-        assert codec.encode(kodak_crop, quality) == buf.getvalue()
-
-
-def test_webp_uses_pillow_defaults_as_compressai_did(kodak_crop):
-    codec = REGISTRY.get("webp").create()
-    for quality in (5, 50, 95):
-        buf = io.BytesIO()
-        Image.fromarray(kodak_crop).save(buf, "WEBP", quality=quality)
+        Image.fromarray(kodak_crop).save(buf, fmt, quality=quality)
         assert codec.encode(kodak_crop, quality) == buf.getvalue()
 
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench.registry import discover
-from bench.runner import RunConfig, RunSetupError, run
+from bench.runner import RunConfig, RunReport, RunSetupError, format_summary, run
 from bench.store import RECORD_COLUMNS, SUMMARY_COLUMNS, Record, Store, StoreConflict
 from conftest import REPO, bench_cli, data_root
 
@@ -262,6 +262,23 @@ def test_default_run_skips_unavailable_codecs_with_a_note(tmp_path, small_datase
                            qualities=None), progress=False, echo=lines.append)  # fmt: skip
     assert "bpg" in report.skipped_codecs and "bench_codecs" not in report.skipped_codecs
     assert any(line.startswith("skipping bpg: bpgenc and bpgdec not found") for line in lines)
-    assert {r.codec for r in report.records} == {"jpeg", "webp", "jpeg2000", "heif", "avif", "jpegxl"}
+    assert {r.codec for r in report.records} == {
+        "jpeg",
+        "webp",
+        "jpeg2000",
+        "heif",
+        "avif",
+        "jpegxl",
+        "factorized-small",
+    }
     assert json.loads((tmp_path / "r" / "run.json").read_text())["skipped_codecs"]["bpg"].startswith("bpgenc")
     assert REPO.exists()
+
+
+def test_the_summary_table_stays_aligned_for_long_codec_names(tmp_path):
+    records = [Record(codec, q, "i.png", 8, 8, 10, 1.25 * q, 30.0 + q, 31.0, 0.9, 0.01, 0.02)
+               for codec in ("jpeg", "a-rather-long-codec-name") for q in (1.0, 2.0)]  # fmt: skip
+    table = format_summary(RunReport(tmp_path, 4, records, [], {}))
+    header, rule, *rows = table.splitlines()[:4]
+    assert len(rule) == len(header) and [len(r) for r in rows] == [len(header)] * 2
+    assert sorted(r.split()[0] for r in rows) == ["a-rather-long-codec-name", "jpeg"]

@@ -51,12 +51,9 @@ class CompressAIZooCodec(CompressAICodec):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import torch  # noqa: F401
-
-            import_compressai()
-        except ImportError as exc:
-            return f"needs torch and compressai ({exc})"
+        problem = cls._import_problem()
+        if problem:
+            return problem
         missing = [cls.checkpoint(q) for q in range(int(cls.knob.low), int(cls.knob.high) + 1)]
         missing = [(url, path) for url, path in missing if not path.is_file()]
         if not missing:

@@ -26,35 +26,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.codec import Codec, CodecError, Knob, check_rgb8, register_codec
-from bench.neural import import_compressai
+from bench.neural import device_name, import_compressai, resolve_device
 from bench.neural.bitstream import Header, pack, unpack
 from bench.neural.family import FamilyError, NeuralFamily
 
-__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "resolve_device", "SHIPPED_FAMILIES"]
+__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "SHIPPED_FAMILIES"]
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 SHIPPED_FAMILIES = ("factorized-small",)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without a GPU is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CodecError("device 'cuda' was asked for but torch sees no usable GPU")
-    return device
-
-
-def _device_name(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    from bench.provenance import cpu_model
-
-    return f"CPU: {cpu_model()}"
 
 
 class CompressAICodec(Codec):
@@ -74,6 +53,20 @@ class CompressAICodec(Codec):
         self.device = resolve_device(device)
         self._stats: dict[str, Any] = {}
         self._threads_set = False
+
+    @staticmethod
+    def _import_problem(*extra: str) -> str | None:
+        """Why torch, compressai or the ``extra`` modules cannot be imported; None when they can."""
+        import importlib
+
+        try:
+            for module in ("torch", *extra):
+                importlib.import_module(module)
+            import_compressai()
+        except ImportError as exc:
+            needs = ", ".join(("torch", "compressai", *extra))
+            return f"needs {needs} ({exc}); pip install codec-bench installs them"
+        return None
 
     def model(self, quality: int):
         raise NotImplementedError
@@ -175,7 +168,7 @@ class CompressAICodec(Codec):
     def _device_settings(self) -> dict[str, Any]:
         return {
             "device": self.device,
-            "device_name": _device_name(self.device),
+            "device_name": device_name(self.device),
             "threads": self.threads if self.device == "cpu" else None,
             "padding": f"replicate, right/bottom, to a multiple of {self.stride}",
         }
@@ -188,13 +181,9 @@ class NeuralFamilyCodec(CompressAICodec):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import safetensors  # noqa: F401
-            import torch  # noqa: F401
-
-            import_compressai()
-        except ImportError as exc:
-            return f"needs torch, compressai and safetensors ({exc}); pip install codec-bench installs them"
+        problem = cls._import_problem("safetensors")
+        if problem:
+            return problem
         try:
             missing = NeuralFamily(cls.family_dir).missing_files()
         except FamilyError as exc:

@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from bench.codec import CodecError
+from bench.datasets import sha256_file
 from bench.neural.bitstream import BitstreamError, Header, pack, unpack
-from bench.neural.family import NeuralFamily, sha256_of
+from bench.neural.family import NeuralFamily
 from bench.registry import discover, load_plugin_file
 from conftest import bench_cli
 
@@ -65,7 +66,7 @@ def test_train_writes_a_complete_family(tiny_family):
     assert family["architecture"] == "hyperprior" and (family["N"], family["M"]) == (8, 8)
     assert [m["lambda"] for m in family["models"]] == [0.01, 0.05]  # quality 1 = lowest lambda = lowest rate
     for model in family["models"]:
-        assert sha256_of(tiny_family / model["weights"]) == model["sha256"]
+        assert sha256_file(tiny_family / model["weights"]) == model["sha256"]
         assert model["steps"] == 4 and model["best_step"] in (2, 4) and model["device"].startswith("CPU")
     assert family["kmac_per_pixel"]["encoder"] > 0 and family["kmac_per_pixel"]["decoder"] > 0
     assert family["training"]["data"]["train_images"] == 6 and family["training"]["data"]["val_images"] == 1
@@ -141,7 +142,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
     resumed = bench_cli("train", "--out", str(tmp_path / "cut"), *args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from step" in resumed.stderr
-    assert sha256_of(tmp_path / "cut" / "lambda0.02.safetensors") == sha256_of(
+    assert sha256_file(tmp_path / "cut" / "lambda0.02.safetensors") == sha256_file(
         tmp_path / "whole" / "lambda0.02.safetensors"
     )
 

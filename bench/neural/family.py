@@ -10,25 +10,21 @@ sha256 is checked. The entropy models' CDF tables are stored with the weights (c
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.datasets import sha256_file
 from bench.neural.architectures import ARCHITECTURES, build
 
-__all__ = ["FamilyModel", "NeuralFamily", "FamilyError", "FAMILY_FILE", "sha256_of"]
+__all__ = ["FamilyModel", "NeuralFamily", "FamilyError", "FAMILY_FILE"]
 
 FAMILY_FILE = "family.json"
 
 
 class FamilyError(ValueError):
     """A family folder that is missing, incomplete or inconsistent; the message says what to fix."""
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class NeuralFamily:
                 raise FamilyError(f"family '{self.name}' has no quality {quality} (1..{len(self.models)})")
             if not entry.weights.is_file():
                 raise FamilyError(f"weights file {entry.weights} is missing")
-            actual = sha256_of(entry.weights)
+            actual = sha256_file(entry.weights)
             if actual != entry.sha256:
                 raise FamilyError(f"{entry.weights} has sha256 {actual}, {FAMILY_FILE} says {entry.sha256}")
             from safetensors.torch import load_file

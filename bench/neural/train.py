@@ -32,13 +32,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from bench.datasets import sha256_file
 from bench.images import IMAGE_SUFFIXES, ImageLoadError, load_rgb8
+from bench.neural import DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, build
-from bench.neural.family import FAMILY_FILE, sha256_of
+from bench.neural.family import FAMILY_FILE
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
@@ -123,20 +125,18 @@ def load_training_data(folder: Path, crop: int) -> _Data:
     train, val = load(train_paths), load(val_paths)
     if not train or not val:
         raise TrainError(f"{folder}: need training and validation images of at least {crop}x{crop} pixels")
-    from bench.datasets import sha256_file
-
-    digest = sha256_file_list([*train_paths, *val_paths], sha256_file)
+    digest = sha256_file_list([*train_paths, *val_paths])
     return _Data(train, val, {"folder": str(folder.resolve()), "layout": layout, "train_images": len(train),
                               "val_images": len(val), "files_sha256": digest})  # fmt: skip
 
 
-def sha256_file_list(paths: list[Path], sha: Callable[[Path], str]) -> str:
+def sha256_file_list(paths: list[Path]) -> str:
     """One sha256 over the names and sha256 of the files: a fingerprint of the training data."""
     import hashlib
 
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(f"{path.parent.name}/{path.name} {sha(path)}\n".encode())
+        digest.update(f"{path.parent.name}/{path.name} {sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 
@@ -207,21 +207,18 @@ def _validate(net, crops: list[np.ndarray], lmbda: float, device) -> dict[str, f
 def _device(requested: str):
     import torch
 
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError("--device cuda: torch sees no usable GPU")
-    return torch.device(requested)
+    try:
+        return torch.device(resolve_device(requested))
+    except DeviceError as exc:
+        raise TrainError(str(exc)) from None
 
 
 def _device_name(device) -> str:
     import torch
 
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    from bench.provenance import cpu_model
-
-    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+        return device_name(str(device))
+    return f"{device_name('cpu')} ({torch.get_num_threads()} threads)"
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -326,7 +323,7 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     result = {
         "lambda": lmbda,
         "weights": weights.name,
-        "sha256": sha256_of(weights),
+        "sha256": sha256_file(weights),
         "steps": config.steps,
         "best_step": state["best_step"],
         "val_loss": best["loss"],
@@ -505,6 +502,7 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
     stride = ARCHITECTURES[config.arch].stride
     if config.crop % stride:
         raise TrainError(f"--crop must be a multiple of {stride} for '{config.arch}'")
+    _device(config.device)  # before loading the data: a missing GPU fails at once
     config.out.mkdir(parents=True, exist_ok=True)
     data = load_training_data(config.data, config.crop)
     indices = range(len(config.lambdas))

@@ -9,6 +9,10 @@ Two aggregations, each labelled in every table:
 
 ``overlap`` is the shared part of the quality range (the interval BD-rate averages over) as a fraction
 of the shorter curve's range; ``note`` says what went wrong or what to be careful about.
+
+``metric`` names a curve column: a metric's values, or their dB form where the metric has one
+(MS-SSIM: ``ms_ssim_db``); by default every metric the curves have, in that form
+(:meth:`bench.metric.Metric.compared_column`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,27 @@ import numpy as np
 import pandas as pd
 
 from bench.bdrate import BDError, bd_compare
-from bench.curves import METRICS, Curve
+from bench.curves import Curve
+from bench.metric import Column, MetricRegistry, discover_metrics, metric_columns
 
-__all__ = ["BD_COLUMNS", "AGGREGATIONS", "bd_table", "to_markdown", "to_latex"]
+__all__ = ["BD_COLUMNS", "AGGREGATIONS", "bd_table", "compared_columns", "to_markdown", "to_latex"]
 
 BD_COLUMNS = ("codec", "anchor", "metric", "method", "bd_rate", "bd_metric", "overlap", "note", "aggregation")
 AGGREGATIONS = ("mean-curve", "per-image")
-DEFAULT_METRICS = ("psnr_rgb", "ms_ssim_db", "psnr_y")
+
+
+def compared_columns(curves: Sequence[Curve], registry: MetricRegistry | None = None) -> list[Column]:
+    """The columns BD tables and RD figures compare: per registered metric that any of ``curves``
+    has (in the order the curves name them), its dB form if it has one, else its values."""
+    registry = registry or discover_metrics()
+    names = dict.fromkeys(name for curve in curves for name in curve.metrics if name in registry)
+    return [registry.get(name).compared_column() for name in names]
+
+
+def _label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
+    """(short name, unit) of a curve column; a column no registered metric has is named as it is."""
+    info = columns.get(column)
+    return (info.label, info.unit) if info else (column, "")
 
 
 @dataclass(frozen=True)
@@ -51,13 +69,18 @@ def _points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return rate[keep], quality[keep]
 
 
-def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str) -> tuple[float, float, float, str]:
+def _compare(
+    anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str
+) -> tuple[float, float, float, str]:
     """(bd_rate, bd_metric, overlap, note) of two point sets; NaN and the reason on failure."""
+    if metric not in anchor or metric not in test:
+        which = "anchor" if metric not in anchor else "test"
+        return math.nan, math.nan, math.nan, f"the {which} curve has no {label} values"
     ra, qa = _points(anchor, metric)
     rt, qt = _points(test, metric)
     for which, quality in (("anchor", qa), ("test", qt)):
         if quality.size == 0:
-            return math.nan, math.nan, math.nan, f"the {which} curve has no {METRICS[metric][0]} values"
+            return math.nan, math.nan, math.nan, f"the {which} curve has no {label} values"
     dropped = (len(anchor) - len(ra)) + (len(test) - len(rt))
     notes = [f"{dropped} point(s) without a finite value left out"] if dropped else []
     with warnings.catch_warnings(record=True) as caught:
@@ -70,7 +93,7 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str)
     return result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes)
 
 
-def _per_image(anchor: Curve, test: Curve, metric: str, method: str) -> tuple[float, float, float, str]:
+def _per_image(anchor: Curve, test: Curve, metric: str, method: str, label: str) -> tuple[float, float, float, str]:
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
         return (
@@ -86,7 +109,7 @@ def _per_image(anchor: Curve, test: Curve, metric: str, method: str) -> tuple[fl
     t_groups = dict(tuple(test.per_image.groupby("image")))
     rates, metrics, overlaps, failed = [], [], [], []
     for image in images:
-        rate, value, overlap, note = _compare(a_groups[image], t_groups[image], metric, method)
+        rate, value, overlap, note = _compare(a_groups[image], t_groups[image], metric, method, label)
         if math.isnan(rate):
             failed.append(f"{image}: {note}")
             continue
@@ -104,26 +127,28 @@ def bd_table(
     curves: Sequence[Curve],
     anchor: Curve,
     *,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     method: str = "pchip",
 ) -> pd.DataFrame:
-    """BD-rate (%) and BD-metric of every curve but the anchor, per metric and aggregation."""
+    """BD-rate (%) and BD-metric of every curve but the anchor, per metric column and aggregation
+    (``metrics``: curve columns; by default :func:`compared_columns` of the anchor and the curves)."""
+    registry = discover_metrics()
+    if metrics is None:
+        metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
+    columns = metric_columns(registry)
     rows = []
     for curve in curves:
         if curve is anchor:
             continue
         for metric in metrics:
+            label = _label(metric, columns)[0]
             for aggregation in AGGREGATIONS:
                 if aggregation == "mean-curve":
-                    values = _compare(anchor.points, curve.points, metric, method)
+                    values = _compare(anchor.points, curve.points, metric, method, label)
                 else:
-                    values = _per_image(anchor, curve, metric, method)
+                    values = _per_image(anchor, curve, metric, method, label)
                 rows.append(_Row(curve.label, anchor.label, metric, method, *values, aggregation))
     return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))
-
-
-def _metric_header(metric: str) -> str:
-    return METRICS[metric][0]
 
 
 def _pivot(table: pd.DataFrame, aggregation: str) -> tuple[list[str], list[str], dict, list[str]]:
@@ -161,9 +186,10 @@ def _caption(table: pd.DataFrame, aggregation: str) -> str:
 def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve") -> str:
     """A Markdown table: one row per codec, BD-rate (%) and BD-metric per quality metric."""
     codecs, metrics, cells, notes = _pivot(table, aggregation)
+    columns = metric_columns()
     header = ["codec"]
     for metric in metrics:
-        name, unit = METRICS[metric][:2]
+        name, unit = _label(metric, columns)
         header += [f"BD-rate {name} (%)", f"BD-{name} ({unit or 'linear'})"]
     lines = [f"*{_caption(table, aggregation)}.*", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for codec in codecs:
@@ -186,12 +212,13 @@ def _tex(text: str) -> str:
 def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve") -> str:
     """A booktabs ``tabular`` of the BD-rates (%), ready to ``\\input`` (needs ``\\usepackage{booktabs}``)."""
     codecs, metrics, cells, notes = _pivot(table, aggregation)
+    columns = metric_columns()
     lines = [
         f"% {_caption(table, aggregation)}.",
         "% Generated by codec-bench (bench report); requires \\usepackage{booktabs}.",
         "\\begin{tabular}{l" + "r" * len(metrics) + "}",
         "\\toprule",
-        "Codec & " + " & ".join(f"BD-rate {_tex(_metric_header(m))} (\\%)" for m in metrics) + " \\\\",
+        "Codec & " + " & ".join(f"BD-rate {_tex(_label(m, columns)[0])} (\\%)" for m in metrics) + " \\\\",
         "\\midrule",
     ]
     for codec in codecs:

@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from bench.plugins import CODEC_MARK
+
 __all__ = ["Codec", "CodecError", "Knob", "register_codec", "is_registered_codec", "check_rgb8"]
 
 
@@ -140,7 +142,7 @@ class Codec(abc.ABC):
 
 C = TypeVar("C", bound=type)
 
-_MARK = "__codec_bench_registered__"
+_MARK = CODEC_MARK
 
 
 def register_codec(cls: C) -> C:

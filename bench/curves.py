@@ -2,7 +2,9 @@
 
 A :class:`Curve` is one codec's points: per quality value, the mean over images of bpp and each
 metric (the CompressAI convention), plus the per-image records when they exist (our runs; not
-published files). Curves come from
+published files). Its metric columns are those of the registered metrics (:mod:`bench.metric`)
+that the run measured or the file holds, each followed by its dB form where it has one. Curves come
+from
 
 * a run folder (:func:`curves_from_run`): one curve per codec, from ``store.sqlite`` (or
   ``records.csv``) and ``run.json``;
@@ -24,11 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.metrics import ms_ssim_db
+from bench.metric import DEFAULT_METRICS, Metric, MetricRegistry, discover_metrics
 
 __all__ = [
     "Curve",
-    "METRICS",
     "CurveError",
     "curves_from_run",
     "curves_from_compressai",
@@ -37,14 +38,7 @@ __all__ = [
     "load_run_records",
 ]
 
-#: Quality columns of a curve: column -> (short name, unit, axis label)
-METRICS = {
-    "psnr_rgb": ("PSNR-RGB", "dB", "PSNR-RGB [dB]"),
-    "psnr_y": ("Y-PSNR", "dB", "Y-PSNR (BT.709 luma) [dB]"),
-    "ms_ssim_rgb": ("MS-SSIM", "", "MS-SSIM (RGB)"),
-    "ms_ssim_db": ("MS-SSIM-dB", "dB", "MS-SSIM (RGB) [dB]"),
-}
-POINT_COLUMNS = ("quality", "bpp", "psnr_rgb", "psnr_y", "ms_ssim_rgb", "ms_ssim_db", "encode_s", "decode_s")
+TIME_COLUMNS = ("encode_s", "decode_s")
 
 
 class CurveError(ValueError):
@@ -55,11 +49,12 @@ class CurveError(ValueError):
 class Curve:
     """One codec's rate-distortion points.
 
-    ``points``: one row per quality value with the means over images (columns
-    :data:`POINT_COLUMNS`; NaN where a metric is unknown), sorted by bpp; ``ms_ssim_db`` there is
-    the dB value of the mean MS-SSIM (CompressAI's convention), in ``per_image`` each image's. ``per_image``: the run's
-    records (image, quality, bpp, metrics), or ``None`` for published curves. ``kind`` is
-    ``traditional``, ``neural`` or ``published``.
+    ``points``: one row per quality value with the means over images (``quality``, ``bpp``, the
+    metric columns, ``encode_s``, ``decode_s``; NaN where a value is unknown), sorted by bpp; a dB
+    column there is the dB value of the mean (CompressAI's convention for MS-SSIM), in
+    ``per_image`` each image's. ``per_image``: the run's records (image, quality, bpp, metrics), or
+    ``None`` for published curves. ``kind`` is ``traditional``, ``neural`` or ``published``.
+    ``metrics``: the names of the metrics the curve has.
     """
 
     label: str
@@ -71,26 +66,54 @@ class Curve:
     device: str = ""
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] = DEFAULT_METRICS
 
     def column(self, name: str) -> np.ndarray:
+        """The values of column ``name`` at each point (all NaN when the curve does not have it)."""
+        if name not in self.points:
+            return np.full(len(self.points), math.nan)
         return self.points[name].to_numpy(dtype=float)
 
 
-def _with_db(frame: pd.DataFrame) -> pd.DataFrame:
+def _metric_classes(names: list[str], registry: MetricRegistry) -> list[type[Metric]]:
+    return [registry.get(name) for name in names if name in registry]
+
+
+def _with_db(frame: pd.DataFrame, metrics: list[type[Metric]]) -> pd.DataFrame:
+    """``frame`` with the dB form of each metric that has one, after the metric's column."""
     frame = frame.copy()
-    frame["ms_ssim_db"] = [ms_ssim_db(v) if np.isfinite(v) else math.nan for v in frame["ms_ssim_rgb"]]
+    for metric in metrics:
+        if metric.db is not None and metric.name in frame:
+            frame[metric.db.name] = [metric.to_db(v) for v in frame[metric.name].to_numpy(float)]
     return frame
 
 
-def load_run_records(folder: Path) -> pd.DataFrame:
-    """The per-image records of a run folder (from its store; records.csv if the store is gone)."""
+def _run_metrics(folder: Path, columns: list[str]) -> list[str]:
+    """The metrics of a run folder: from its store, else the records.csv columns between bpp and the times."""
+    store_path = folder / "store.sqlite"
+    if store_path.is_file():
+        from bench.store import Store
+
+        with Store(store_path) as store:
+            return store.metrics()
+    if "bpp" in columns and "encode_s" in columns:
+        return columns[columns.index("bpp") + 1 : columns.index("encode_s")]
+    return list(DEFAULT_METRICS)
+
+
+def load_run_records(folder: Path, registry: MetricRegistry | None = None) -> pd.DataFrame:
+    """The per-image records of a run folder (from its store; records.csv if the store is gone),
+    one column per metric plus the dB forms."""
     folder = Path(folder)
     store_path = folder / "store.sqlite"
     if store_path.is_file():
         from bench.store import Store
 
         with Store(store_path) as store:
-            rows = [{k: v for k, v in r.__dict__.items() if k != "extra"} for r in store.records()]
+            rows = [
+                {**{k: v for k, v in r.__dict__.items() if k not in ("extra", "metrics")}, **r.metrics}
+                for r in store.records()
+            ]
         frame = pd.DataFrame(rows)
     elif (folder / "records.csv").is_file():
         frame = pd.read_csv(folder / "records.csv")
@@ -98,7 +121,8 @@ def load_run_records(folder: Path) -> pd.DataFrame:
         raise CurveError(f"{folder} is not a run folder: no store.sqlite or records.csv")
     if frame.empty:
         raise CurveError(f"{folder} holds no measurements yet")
-    return _with_db(frame)
+    registry = registry or discover_metrics()
+    return _with_db(frame, _metric_classes(_run_metrics(folder, list(frame.columns)), registry))
 
 
 def _run_metadata(folder: Path) -> dict[str, Any]:
@@ -119,18 +143,21 @@ def _device(meta: dict[str, Any]) -> str:
 def curves_from_run(folder: str | Path) -> list[Curve]:
     """One curve per codec of a run folder, labelled with the codec name."""
     folder = Path(folder)
-    records = load_run_records(folder)
+    registry = discover_metrics()
+    records = load_run_records(folder, registry)
+    metric_names = _run_metrics(folder, list(records.columns))
+    metrics = _metric_classes(metric_names, registry)
     meta = _run_metadata(folder)
     codecs_meta = meta.get("codecs", {})
     curves = []
     for codec, rows in records.groupby("codec", sort=True):
-        means = [c for c in POINT_COLUMNS if c not in ("quality", "ms_ssim_db")]
+        means = ["bpp", *metric_names, *TIME_COLUMNS]
         points = (
             rows.groupby("quality", as_index=False)
             .agg(**{c: (c, "mean") for c in means}, images=("image", "nunique"))
             .sort_values("bpp", ignore_index=True)
         )
-        points = _with_db(points)  # dB of the mean MS-SSIM, as CompressAI plots it
+        points = _with_db(points, metrics)  # dB of the mean (MS-SSIM: as CompressAI plots it)
         info = codecs_meta.get(codec, {})
         curves.append(
             Curve(
@@ -143,6 +170,7 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 device=_codec_device(info) or _device(meta),
                 description=_describe_codec(info),
                 provenance={"run": folder.name, "command": meta.get("command"), "git": meta.get("git", {})},
+                metrics=tuple(metric_names),
             )
         )
     return curves
@@ -184,22 +212,23 @@ def curves_from_compressai(path: str | Path) -> Curve:
             raise CurveError(f"{path}: '{key}' has {len(column)} values but 'bpp' has {n}")
         return [float(v) for v in column]
 
+    registry = discover_metrics()
+    metrics = [m for m in _metric_classes(registry.names(), registry) if m.compressai_key]
     frame = pd.DataFrame(
         {
             "quality": np.arange(n, dtype=float),
             "bpp": values("bpp"),
-            "psnr_rgb": values("psnr-rgb"),
-            "psnr_y": values("psnr-y"),
-            "ms_ssim_rgb": values("ms-ssim-rgb"),
+            **{m.name: values(m.compressai_key) for m in metrics},
             "encode_s": values("encoding_time"),
             "decode_s": values("decoding_time"),
         }
     )
-    frame = _with_db(frame)
-    if "ms-ssim-db-rgb" in results:  # paper files give MS-SSIM in dB only
-        frame["ms_ssim_db"] = values("ms-ssim-db-rgb")
-        missing = frame["ms_ssim_rgb"].isna()
-        frame.loc[missing, "ms_ssim_rgb"] = 1 - 10 ** (-frame.loc[missing, "ms_ssim_db"] / 10)
+    frame = _with_db(frame, metrics)
+    for m in metrics:  # paper files may give a metric in dB only (MS-SSIM)
+        if m.db is not None and m.db.compressai_key in results:
+            frame[m.db.name] = values(m.db.compressai_key)
+            missing = frame[m.name].isna()
+            frame.loc[missing, m.name] = [m.db.invert(v) for v in frame.loc[missing, m.db.name]]
     frame = frame.sort_values("bpp", ignore_index=True)
     meta = doc.get("meta", {}) if isinstance(doc.get("meta"), dict) else {}
     name = str(doc.get("name") or path.stem)
@@ -213,6 +242,7 @@ def curves_from_compressai(path: str | Path) -> Curve:
         device=str(meta.get("device", "")),
         description=str(doc.get("description", "")),
         provenance={"file": path.name, **({"meta": meta} if meta else {})},
+        metrics=tuple(m.name for m in metrics),
     )
 
 
@@ -244,15 +274,17 @@ def _clean(values: np.ndarray) -> list[float | None]:
 
 
 def to_compressai(curve: Curve, description: str = "") -> dict[str, Any]:
-    """The curve in CompressAI's results schema (means over images; one entry per quality)."""
+    """The curve in CompressAI's results schema (means over images; one entry per quality): bpp,
+    every metric of the curve that CompressAI computes the same way (its ``compressai_key``), times."""
     points = curve.points.sort_values("bpp")
+    registry = discover_metrics()
+    keys = {m.compressai_key: m.name for m in _metric_classes(list(curve.metrics), registry) if m.compressai_key}
     return {
         "name": curve.label,
         "description": description or curve.description or f"codec-bench curve of {curve.codec}",
         "results": {
             "bpp": _clean(points["bpp"].to_numpy(float)),
-            "psnr-rgb": _clean(points["psnr_rgb"].to_numpy(float)),
-            "ms-ssim-rgb": _clean(points["ms_ssim_rgb"].to_numpy(float)),
+            **{key: _clean(points[name].to_numpy(float)) for key, name in keys.items()},
             "encoding_time": _clean(points["encode_s"].to_numpy(float)),
             "decoding_time": _clean(points["decode_s"].to_numpy(float)),
         },

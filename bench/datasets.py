@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from bench.files import atomic_write_bytes, sha256_file
 from bench.images import IMAGE_SUFFIXES
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "known_datasets",
     "load_manifest",
     "resolve_dataset",
-    "sha256_file",
 ]
 
 DATA_ENV = "BENCH_DATA"
@@ -83,14 +83,6 @@ class Dataset:
         }
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def data_root(data_dir: str | Path | None = None) -> Path:
     """The folder holding named datasets: ``data_dir``, else ``$BENCH_DATA``, else the user cache."""
     if data_dir:
@@ -133,10 +125,7 @@ def _download(file: ManifestFile, dest: Path, fetch: Fetch) -> None:
         raise DatasetError(
             f"download of {file.url} has sha256 {actual}, expected {file.sha256}; the server sent a different file"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, dest)
+    atomic_write_bytes(dest, data)
 
 
 def _how_to_fill(manifest: Manifest, folder: Path) -> str:

@@ -1,6 +1,7 @@
 """Measuring one codec at one quality on one image: encode, decode from the bytes, score.
 
-This is what the runner's worker processes execute. Timing conventions:
+This is what the processes that measure execute, whichever executor started them
+(:mod:`bench.executor`). Timing conventions:
 
 * ``encode_s``/``decode_s`` are wall-clock seconds (``time.perf_counter``) of the codec's
   ``encode``/``decode`` call alone, the median over ``repeat`` calls;
@@ -24,17 +25,19 @@ import numpy as np
 from PIL import Image
 
 import bench_codecs
-from bench import metrics
 from bench.codec import Codec
+from bench.files import atomic_write, atomic_write_bytes
+from bench.metric import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
+from bench.metric import discover_metrics
 from bench.provenance import THREAD_ENV, WORKER_THREADS
 from bench.registry import discover
-from bench.store import Failure, Record, format_quality
-from bench.tasks import MeasureOptions, Task
+from bench.results import Failure, Record, format_quality
+from bench.task import MeasureOptions, Task
 
 __all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
 
-# The fork server imports this module once for all workers: load the built-in codecs here too.
-for _module in bench_codecs.BUILTIN_MODULES:
+# A fork server imports this module once for all its workers: load the built-in codecs and metrics here too.
+for _module in (*bench_codecs.BUILTIN_MODULES, *BUILTIN_METRIC_MODULES):
     importlib.import_module(_module)
 
 
@@ -47,19 +50,13 @@ def pin_threads() -> None:
     cv2.setNumThreads(WORKER_THREADS["opencv"])
 
 
-def _save_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 class Measurer:
     """Measures tasks in one process; keeps one encoding and one decoding instance per codec."""
 
     def __init__(self, options: MeasureOptions) -> None:
         self.options = options
         self.registry = discover(options.plugins)
+        self.metrics = discover_metrics(options.plugins).create(options.metrics)
         self._codecs: dict[str, tuple[Codec, Codec]] = {}
         self._images: dict[str, np.ndarray] = {}
 
@@ -117,9 +114,7 @@ class Measurer:
 
             stage = "metrics"
             start = time.perf_counter()
-            psnr_rgb = metrics.psnr(image, decoded)
-            psnr_y = metrics.psnr_y(image, decoded)
-            ms_ssim_rgb = metrics.ms_ssim(image, decoded)
+            scores = {metric.name: float(metric.compute(image, decoded)) for metric in self.metrics}
             metrics_s = time.perf_counter() - start
 
             stage = "analyze"
@@ -145,9 +140,7 @@ class Measurer:
             height=height,
             bytes=len(data),
             bpp=8.0 * len(data) / (width * height),
-            psnr_rgb=psnr_rgb,
-            psnr_y=psnr_y,
-            ms_ssim_rgb=ms_ssim_rgb,
+            metrics=scores,
             encode_s=statistics.median(encode_runs),
             decode_s=statistics.median(decode_runs),
             extra=extra,
@@ -157,13 +150,10 @@ class Measurer:
         stem = Path(task.image).stem
         sub = Path(task.codec, format_quality(task.quality))
         if self.options.bitstreams_dir is not None:
-            _save_atomic(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
+            atomic_write_bytes(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
         if self.options.reconstructions_dir is not None:
             path = self.options.reconstructions_dir / sub / f"{stem}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            Image.fromarray(decoded).save(tmp, format="PNG")
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: Image.fromarray(decoded).save(tmp, format="PNG"))
 
 
 _measurer: Measurer | None = None  # one per worker process, set by init_worker

@@ -14,6 +14,9 @@ Conventions (CompressAI's, so numbers are comparable with its published results)
 
 Identical images give a PSNR of ``inf``. Images whose shorter side is 160 pixels or less are too
 small for five scales: ``ms_ssim`` warns and returns NaN.
+
+The functions are registered as the metrics ``psnr_rgb``, ``psnr_y`` and ``ms_ssim_rgb`` (with its dB
+form ``ms_ssim_db``) at the bottom of this module (see :mod:`bench.metric`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import warnings
 import cv2
 import numpy as np
 
-__all__ = ["psnr", "psnr_y", "ms_ssim", "ms_ssim_db", "MS_SSIM_MIN_SIDE"]
+from bench.metric import DbForm, Metric, register_metric
+
+__all__ = ["psnr", "psnr_y", "ms_ssim", "ms_ssim_db", "MS_SSIM_MIN_SIDE", "PsnrRgb", "PsnrY", "MsSsimRgb"]
 
 PEAK = 255.0
 BT709_LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -191,3 +196,52 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
 def ms_ssim_db(value: float) -> float:
     """MS-SSIM in dB, -10 log10(1 - MS-SSIM); ``inf`` for a perfect score."""
     return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
+
+
+def ms_ssim_from_db(db: float) -> float:
+    """The linear MS-SSIM of a value in dB (the inverse of :func:`ms_ssim_db`)."""
+    return 1.0 - 10.0 ** (-db / 10.0)
+
+
+_OPENCV = ("opencv-python-headless", "numpy")
+
+
+@register_metric
+class PsnrRgb(Metric):
+    name = "psnr_rgb"
+    label = "PSNR-RGB"
+    unit = "dB"
+    axis_label = "PSNR-RGB [dB]"
+    compressai_key = "psnr-rgb"
+    convention = "dB, one MSE over R, G and B, peak 255 (CompressAI convention)"
+    packages = _OPENCV
+
+    def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        return psnr(ref, dist)
+
+
+@register_metric
+class PsnrY(Metric):
+    name = "psnr_y"
+    label = "Y-PSNR"
+    unit = "dB"
+    axis_label = "Y-PSNR (BT.709 luma) [dB]"
+    convention = "dB, luma Y = 0.2126 R + 0.7152 G + 0.0722 B (BT.709 weights, full range), peak 255"
+    packages = _OPENCV
+
+    def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        return psnr_y(ref, dist)
+
+
+@register_metric
+class MsSsimRgb(Metric):
+    name = "ms_ssim_rgb"
+    label = "MS-SSIM"
+    axis_label = "MS-SSIM (RGB)"
+    db = DbForm("ms_ssim_db", "MS-SSIM-dB", "MS-SSIM (RGB) [dB]", ms_ssim_db, ms_ssim_from_db, "ms-ssim-db-rgb")
+    compressai_key = "ms-ssim-rgb"
+    convention = "linear, pytorch_msssim conventions: 5 scales, 11-tap Gaussian sigma 1.5, per channel then mean"
+    packages = _OPENCV
+
+    def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        return ms_ssim(ref, dist)

@@ -19,7 +19,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from bench.curves import METRICS, Curve
+from bench.curves import Curve
+from bench.metric import metric_columns
 
 __all__ = ["Style", "assign_styles", "rd_figure", "speed_figure", "per_image_figure", "save_figure", "WIDTHS"]
 
@@ -108,15 +109,10 @@ def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
     return styles
 
 
-def _axis_label(metric: str) -> str:
-    return METRICS[metric][2]
-
-
-def _new_figure(width: str, aspect: float = 0.75, ncols: int = 1, nrows: int = 1) -> tuple[Figure, np.ndarray]:
-    w = WIDTHS[width]
-    fig = Figure(figsize=(w, w * aspect * nrows / ncols), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
+def _axis_label(column: str) -> str:
+    """The axis label of a curve column (its metric's, or the column name for an unknown one)."""
+    info = metric_columns().get(column)
+    return info.axis_label if info else column
 
 
 def _finish(ax, xlabel: str, ylabel: str) -> None:
@@ -207,7 +203,11 @@ def per_image_figure(
     curves: Sequence[Curve], metric: str, styles: dict[str, Style], *, max_bpp: float | None = 2.0
 ) -> Figure | None:
     """Small multiples: one panel per image with every curve that has per-image results."""
-    shown = [c for c in curves if c.per_image is not None and np.isfinite(c.per_image[metric].to_numpy(float)).any()]
+    shown = [
+        c
+        for c in curves
+        if c.per_image is not None and metric in c.per_image and np.isfinite(c.per_image[metric].to_numpy(float)).any()
+    ]
     if not shown:
         return None
     images = sorted(set().union(*(set(c.per_image["image"]) for c in shown)))

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment", "git_state", "cpu_model", "THREAD_ENV", "WORKER_THREADS"]
+__all__ = ["environment", "git_state", "cpu_model", "available_cpus", "THREAD_ENV", "WORKER_THREADS"]
 
 #: Environment variables that fix the thread count of numerical libraries; workers set them to 1.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPJ_NUM_THREADS")
@@ -28,6 +28,14 @@ _PACKAGES = (
     "torch",
     "compressai",
 )
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def cpu_model() -> str:
@@ -112,10 +120,6 @@ def _library_versions() -> dict[str, str]:
 
 def environment() -> dict[str, Any]:
     """A JSON-able description of the software and machine this process runs on."""
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
@@ -123,7 +127,7 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpus_available": affinity,
+        "cpus_available": available_cpus(),
         "packages": _package_versions(),
         "libraries": _library_versions(),
         "worker_threads": WORKER_THREADS,

@@ -10,7 +10,8 @@ Three sources, in this order:
        [project.entry-points."codec_bench.codecs"]
        mycodec = "my_package.my_codec"
 
-3. plugin files given with ``bench --plugin path/to/file.py``.
+3. plugin files given with ``bench --plugin path/to/file.py`` (:mod:`bench.plugins`; a file may also
+   define only metrics).
 
 An entry point that fails to load is kept in :attr:`Registry.broken` (listed by ``bench codecs``)
 instead of breaking discovery; a clash of names or a broken plugin file is an error.
@@ -20,11 +21,8 @@ instead of breaking discovery; a clash of names or a broken plugin file is an er
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
 import inspect
-import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -32,6 +30,7 @@ from types import ModuleType
 from typing import Iterable, Sequence
 
 from bench.codec import Codec, is_registered_codec
+from bench.plugins import PluginError, defines_plugins, load_entry_point, load_plugin_file
 
 __all__ = ["ENTRY_POINT_GROUP", "CodecEntry", "Registry", "RegistryError", "discover", "load_plugin_file"]
 
@@ -104,47 +103,10 @@ class Registry:
             raise RegistryError(f"unknown codec '{name}'; known codecs: {known}") from None
 
 
-def load_plugin_file(path: str | Path) -> ModuleType:
-    """Import a Python file as a module (named after its path, so two plugins never clash)."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise RegistryError(f"plugin file {path} does not exist")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]  # stable across processes, unlike hash()
-    module_name = f"codec_bench_plugin_{digest}_{path.stem}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise RegistryError(f"plugin file {path} cannot be imported as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise RegistryError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
-    return module
-
-
 def _builtin_modules() -> Iterable[str]:
     import bench_codecs
 
     return bench_codecs.BUILTIN_MODULES
-
-
-def _add_entry_point(registry: Registry, ep) -> None:
-    origin = f"entry point '{ep.name}' ({ep.value}, {ep.dist.name if ep.dist else 'unknown package'})"
-    try:
-        obj = ep.load()
-    except Exception as exc:
-        raise RegistryError(f"{origin} failed to load: {type(exc).__name__}: {exc}") from exc
-    if isinstance(obj, ModuleType):
-        if registry.add_module(obj, origin) == 0:
-            raise RegistryError(f"{origin} names a module without @register_codec classes")
-    elif isinstance(obj, type) and issubclass(obj, Codec):
-        registry.add(obj, origin)
-    else:
-        raise RegistryError(f"{origin} must name a module or a Codec subclass, got {obj!r}")
 
 
 def discover(plugins: Sequence[str | Path] = (), *, use_entry_points: bool = True) -> Registry:
@@ -155,11 +117,14 @@ def discover(plugins: Sequence[str | Path] = (), *, use_entry_points: bool = Tru
     if use_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
-                _add_entry_point(registry, ep)
+                load_entry_point(ep, Codec, registry.add_module, registry.add, "@register_codec")
             except Exception as exc:  # a broken third-party package must not take the others down
                 registry.broken[ep.name] = str(exc)
     for path in plugins:
-        module = load_plugin_file(path)
-        if registry.add_module(module, f"plugin {Path(path)}") == 0:
-            raise RegistryError(f"plugin file {path} defines no @register_codec class")
+        try:
+            module = load_plugin_file(path)
+        except PluginError as exc:
+            raise RegistryError(str(exc)) from None
+        if registry.add_module(module, f"plugin {Path(path)}") == 0 and not defines_plugins(module):
+            raise RegistryError(f"plugin file {path} defines no @register_codec class (nor any @register_metric class)")
     return registry

@@ -4,8 +4,9 @@ Writes into the report folder:
 
 * ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation``),
   ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve table, then the per-image one);
-* ``rd_psnr_rgb``, ``rd_ms_ssim_db``, ``rd_psnr_y`` and ``speed`` figures as PNG, PDF and SVG, and
-  with ``per_image=True`` ``per_image_<metric>`` small multiples;
+* ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
+  ``rd_ms_ssim_db`` for the default metrics: :func:`bench.bdtable.compared_columns`) and ``speed``, as
+  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables, the figures and where every curve came from.
 """
@@ -22,9 +23,9 @@ from typing import Sequence
 import pandas as pd
 
 from bench import __version__
-from bench.bdtable import bd_table, to_latex, to_markdown
+from bench.bdrate import METHODS
+from bench.bdtable import bd_table, compared_columns, to_latex, to_markdown
 from bench.curves import (
-    METRICS,
     Curve,
     CurveError,
     curves_from_compressai,
@@ -32,11 +33,10 @@ from bench.curves import (
     to_compressai,
     unique_labels,
 )
-from bench.plots import assign_styles, per_image_figure, rd_figure, save_figure, speed_figure
+from bench.options import float_or_none, option
+from bench.plots import WIDTHS, assign_styles, per_image_figure, rd_figure, save_figure, speed_figure
 
 __all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
-
-RD_METRICS = ("psnr_rgb", "ms_ssim_db", "psnr_y")
 
 
 class ReportError(ValueError):
@@ -45,14 +45,25 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class ReportConfig:
-    runs: tuple[Path, ...] = ()
-    references: tuple[Path, ...] = ()
-    out: Path | None = None
-    anchor: str | None = None
-    method: str = "pchip"
-    width: str = "single"
-    max_bpp: float | None = 2.0
-    per_image: bool = False
+    """What to report on and how; each field is an option of ``bench report``."""
+
+    runs: tuple[Path, ...] = field(default=(), metadata=option(
+        nargs="*", parse=Path, metavar="RUN", help="run folders (results/<name>)"))  # fmt: skip
+    references: tuple[Path, ...] = field(default=(), metadata=option(
+        "--reference", action="extend", nargs="+", parse=Path, metavar="FILE.json",
+        help="CompressAI results files to overlay and compare with (shell globs welcome)"))  # fmt: skip
+    anchor: str | None = field(default=None, metadata=option(
+        "--anchor", help="curve (codec or label) the BD-rates are against (default: jpeg)"))  # fmt: skip
+    out: Path | None = field(default=None, metadata=option(
+        "--out", parse=Path, help="report folder (default: <first run>/report)"))  # fmt: skip
+    method: str = field(default="pchip", metadata=option(
+        "--method", choices=sorted(METHODS, key=lambda m: m != "pchip"),  # the default first
+        help="BD interpolation (default: pchip, as JVET)"))  # fmt: skip
+    width: str = field(default="single", metadata=option(
+        "--width", choices=WIDTHS, help="figure width: one or two paper columns"))  # fmt: skip
+    max_bpp: float | None = field(default=2.0, metadata=option(
+        "--max-bpp", parse=float_or_none, help="right end of the rate axis (default: 2; 0 for no limit)"))  # fmt: skip
+    per_image: bool = field(default=False, metadata=option("--per-image", help="also draw per-image curves"))
 
 
 @dataclass
@@ -155,7 +166,8 @@ def make_report(config: ReportConfig) -> ReportResult:
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
 
-    table = bd_table(curves, anchor, metrics=RD_METRICS, method=config.method)
+    columns = compared_columns([anchor, *curves])
+    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method)
     table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
     markdown = "\n".join(f"#### {agg}\n\n{to_markdown(table, agg)}" for agg in ("mean-curve", "per-image"))
     (out / "bd_rate.md").write_text(markdown, encoding="utf-8")
@@ -166,17 +178,17 @@ def make_report(config: ReportConfig) -> ReportResult:
 
     styles = assign_styles(curves)
     sections: list[str] = []
-    for metric in RD_METRICS:
-        fig = rd_figure(curves, metric, styles, width=config.width, max_bpp=config.max_bpp)
+    for column in columns:
+        fig = rd_figure(curves, column.name, styles, width=config.width, max_bpp=config.max_bpp)
         if fig is None:
             continue
-        stem = f"rd_{metric}"
+        stem = f"rd_{column.name}"
         files += save_figure(fig, out, stem)
         sections += _figure_section(
-            f"{METRICS[metric][2]} against rate",
+            f"{column.axis_label} against rate",
             stem,
             "Means over the images at each quality setting; bpp counts every byte of each file."
-            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if metric == "ms_ssim_db" else ""),
+            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if column.name == "ms_ssim_db" else ""),
         )
     fig = speed_figure(curves, styles)
     if fig is not None:
@@ -187,12 +199,12 @@ def make_report(config: ReportConfig) -> ReportResult:
             "Wall-clock time of one encode/decode call per image (median of repeats), log scale.",
         )
     if config.per_image:
-        for metric in ("psnr_rgb", "ms_ssim_db"):
-            fig = per_image_figure(curves, metric, styles, max_bpp=config.max_bpp)
+        for column in columns:
+            fig = per_image_figure(curves, column.name, styles, max_bpp=config.max_bpp)
             if fig is not None:
-                files += save_figure(fig, out, f"per_image_{metric}")
+                files += save_figure(fig, out, f"per_image_{column.name}")
                 sections += _figure_section(
-                    f"Per image: {METRICS[metric][0]}", f"per_image_{metric}", "One panel per image."
+                    f"Per image: {column.label}", f"per_image_{column.name}", "One panel per image."
                 )
 
     exported = out / "compressai"

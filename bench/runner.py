@@ -7,24 +7,22 @@ The run folder (``results/<name>/`` or ``--out``) holds:
 * ``run.json``: how the results were made (commands, codec settings and versions, dataset hashes,
   environment, git commit), rewritten at the start and the end of every invocation.
 
-Images are decoded once, in the runner's process, while the workers already measure, and handed to
-the workers as read-only memory-mapped files. Measurements run in worker processes (``jobs`` of
-them, one task each at a time). A worker that dies (a crash in a codec's native code) loses only
-the tasks it held: those are retried one by one in fresh processes, and the one that kills its
-process again is recorded as a failure.
+The runner plans the tasks (codec x quality x image, less what the store already holds), decodes
+each image once while the first tasks are already measured and stages it as a ``.npy`` file the
+measuring processes map read-only, feeds the tasks to an executor (:mod:`bench.executor`; ``local``
+worker processes by default, ``jobs`` at a time) and writes every result to the store as it comes
+back. Where and how a task is measured is the executor's business (:mod:`bench.local_executor`,
+:mod:`bench.measure`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
-import sys
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,13 +34,22 @@ from tqdm import tqdm
 from bench import __version__
 from bench.codec import Codec
 from bench.datasets import Dataset, DatasetImage, resolve_dataset
+from bench.executor import ExecutorError, create_executor, run_tasks
+from bench.files import atomic_write_text
 from bench.images import ImageLoadError, SourceImage, load_rgb8
-from bench.provenance import environment, git_state
+from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics
+from bench.neural import DEVICES
+from bench.options import PLUGINS, comma_list, float_list, option, positive_int
+from bench.provenance import available_cpus, environment, git_state
 from bench.registry import Registry, discover
-from bench.store import Failure, Record, Store, format_quality, summarise, write_csvs
-from bench.tasks import MeasureOptions, Task, default_jobs, init_worker, measure_in_worker, worker_context
+from bench.results import Failure, Record, format_quality
+from bench.store import Store, summarise, write_csvs
+from bench.task import MeasureOptions, Task
 
-__all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs"]
+__all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs", "format_summary"]
+
+#: Worker processes by default: the CPUs this process may run on.
+default_jobs = available_cpus
 
 
 class RunSetupError(RuntimeError):
@@ -53,20 +60,47 @@ class RunSetupError(RuntimeError):
 class RunConfig:
     """What to measure and where to put it. ``codecs=None`` means every codec of the default run."""
 
-    dataset: str = "kodak"
-    codecs: tuple[str, ...] | None = None
-    qualities: tuple[float, ...] | None = None
-    out: Path | None = None
-    name: str | None = None
-    data_dir: Path | None = None
-    offline: bool = False
-    device: str = "cpu"
-    plugins: tuple[str, ...] = ()
-    repeat: int = 1
-    jobs: int = field(default_factory=default_jobs)
-    max_images: int | None = None
-    save_reconstructions: bool = False
-    save_bitstreams: bool = False
+    dataset: str = field(default="kodak", metadata=option(
+        "--dataset",
+        help="dataset name (see `bench datasets`) or a folder of PNG/JPEG/TIFF images (default: kodak)"))  # fmt: skip
+    codecs: tuple[str, ...] | None = field(default=None, metadata=option(
+        "--codec", parse=comma_list, metavar="A,B",
+        help="codecs to run (default: every available codec of the default run; see `bench codecs`)"))  # fmt: skip
+    qualities: tuple[float, ...] | None = field(default=None, metadata=option(
+        "--quality", parse=float_list, metavar="Q1,Q2",
+        help="knob values instead of each codec's default sweep"))  # fmt: skip
+    out: Path | None = field(default=None, metadata=option(
+        "--out", parse=Path, help="run folder (default: results/<name>)"))  # fmt: skip
+    name: str | None = field(default=None, metadata=option(
+        "--name", help="run name for the default folder (default: the dataset's name)"))  # fmt: skip
+    data_dir: Path | None = field(default=None, metadata=option(
+        "--data-dir", parse=Path,
+        help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)"))  # fmt: skip
+    offline: bool = field(default=False, metadata=option(
+        "--offline", help="never download: fail if the dataset is not already in the data root"))  # fmt: skip
+    device: str = field(default="cpu", metadata=option(
+        "--device", choices=DEVICES, help="where learned codecs run (default: cpu; auto = cuda "
+        "when available); traditional codecs use the CPU"))  # fmt: skip
+    plugins: tuple[str, ...] = field(default=(), metadata=PLUGINS)
+    repeat: int = field(default=1, metadata=option(
+        "--repeat", parse=positive_int,
+        help="time encode/decode N times and keep the median (default: 1)"))  # fmt: skip
+    jobs: int = field(default_factory=default_jobs, metadata=option(
+        "-j", "--jobs", parse=positive_int,
+        help="worker processes (default: CPUs available, here %(default)s)"))  # fmt: skip
+    max_images: int | None = field(default=None, metadata=option(
+        "--max-images", parse=positive_int, help="use only the first N images of the dataset"))  # fmt: skip
+    save_reconstructions: bool = field(default=False, metadata=option(
+        "--save-reconstructions", help="keep decoded images as PNG under <run>/reconstructions/"))  # fmt: skip
+    save_bitstreams: bool = field(default=False, metadata=option(
+        "--save-bitstreams", help="keep the coded files under <run>/bitstreams/"))  # fmt: skip
+    metrics: tuple[str, ...] = field(default=DEFAULT_METRICS, metadata=option(
+        "--metrics", parse=comma_list, metavar="M1,M2",
+        help=f"metrics to compute, in column order (default: {','.join(DEFAULT_METRICS)}); plugin files "
+        "may add metrics (README 'Adding a metric')"))  # fmt: skip
+    executor: str = field(default="local", metadata=option(
+        "--executor", help="where tasks run (default: local, worker processes on this machine; packages can add "
+        "executors)"))  # fmt: skip
     command: str = ""
 
     def as_json(self) -> dict:
@@ -81,6 +115,8 @@ class RunConfig:
             "save_reconstructions": self.save_reconstructions,
             "save_bitstreams": self.save_bitstreams,
             "device": self.device,
+            "metrics": list(self.metrics),
+            "executor": self.executor,
             "codec_threads": 1,
         }
 
@@ -189,56 +225,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _execute(
-    tasks: Iterator[Task],
-    options: MeasureOptions,
-    jobs: int,
-    ctx,
-    on_result: Callable[[Record | Failure], None],
-) -> None:
-    while True:
-        suspects: list[Task] = []
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(options,))
-        running: dict = {}
-        try:
-            while True:
-                while len(running) < 2 * jobs and (task := next(tasks, None)) is not None:
-                    running[pool.submit(measure_in_worker, task)] = task
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = running.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        suspects.append(task)
-                        continue
-                    on_result(result)
-                if suspects:
-                    break
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        suspects += running.values()
-        pool.shutdown(wait=not suspects, cancel_futures=True)
-        if not suspects:
-            return
-        for task in suspects:  # one at a time, each in its own process, to find the culprit
-            on_result(_isolated(task, options, ctx))
-
-
-def _isolated(task: Task, options: MeasureOptions, ctx) -> Record | Failure:
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker, initargs=(options,)) as pool:
-        try:
-            return pool.submit(measure_in_worker, task).result()
-        except BrokenProcessPool:
-            return Failure(
-                task.codec, task.quality, task.image, "worker",
-                "the worker process died while measuring this image (crash in native code, abort or out of memory)",
-            )  # fmt: skip
-
-
 def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Dataset, skipped: dict[str, str],
                     env: dict, status: str) -> None:  # fmt: skip
     records = store.records()
@@ -252,6 +238,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
     decoded = store.get_meta("images") or {}
     for item in ds["images"]:
         item.update(decoded.get(item["name"], {}))
+    metrics = store.metric_descriptions()
     doc = {
         "format": "codec-bench run",
         "format_version": 1,
@@ -266,12 +253,11 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
         "dataset": ds,
         "metrics": {
             "bpp": "8 * bitstream bytes / (width * height); every byte the decoder reads",
-            "psnr_rgb": "dB, one MSE over R, G and B, peak 255 (CompressAI convention)",
-            "psnr_y": "dB, luma Y = 0.2126 R + 0.7152 G + 0.0722 B (BT.709 weights, full range), peak 255",
-            "ms_ssim_rgb": "linear, pytorch_msssim conventions: 5 scales, 11-tap Gaussian sigma 1.5, per channel then mean",
+            **{name: desc.get("convention", "") for name, desc in metrics.items()},
             "encode_s/decode_s": "wall-clock seconds of one encode/decode call, median over repeats, after one untimed warm-up",
             "summary": "arithmetic mean over images of the per-image values (CompressAI convention)",
         },
+        "metric_implementations": metrics,
         "environment": env,
         "git": git_state(),
         "invocations": store.get_meta("invocations") or [],
@@ -281,9 +267,20 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
             "files": ["records.csv", "summary.csv", "failures.csv", "store.sqlite"],
         },
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=True) + "\n")
+
+
+def _metrics(config: RunConfig) -> list[Metric]:
+    try:
+        metrics = discover_metrics(config.plugins).create(config.metrics)
+    except MetricError as exc:
+        raise RunSetupError(str(exc)) from None
+    per_dataset = [m.name for m in metrics if not m.per_image]
+    if per_dataset:
+        raise RunSetupError(
+            f"metrics computed over a whole dataset are not measured by bench run: {', '.join(per_dataset)}"
+        )
+    return metrics
 
 
 def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> RunReport:
@@ -297,9 +294,9 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     if not codecs:
         raise RunSetupError("no codec to run" + (f" (unavailable: {', '.join(skipped)})" if skipped else ""))
     qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
+    metrics = _metrics(config)
     if config.repeat < 1 or config.jobs < 1:
         raise RunSetupError("--repeat and --jobs must be at least 1")
-    ctx = worker_context()
     try:
         dataset = resolve_dataset(config.dataset, config.data_dir, download=not config.offline)
     except Exception as exc:
@@ -315,6 +312,8 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
             store.bind_dataset(dataset.name, {item.name: item.sha256 for item in items})
             for codec in codecs:
                 store.bind_codec(codec.name, codec.describe())
+            for metric in metrics:
+                store.bind_metric(metric.name, metric.describe())
         except Exception as exc:
             raise RunSetupError(str(exc)) from exc
         invocations = store.get_meta("invocations") or []
@@ -335,9 +334,14 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
             repeat=config.repeat,
             plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
             device=config.device,
+            metrics=tuple(m.name for m in metrics),
             reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
             bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
         )
+        try:
+            executor = create_executor(config.executor, options, config.jobs)
+        except ExecutorError as exc:
+            raise RunSetupError(str(exc)) from exc
         counts = Counter()
         todo = sum(map(len, pending.values()))
         bar = tqdm(total=len(wanted), initial=len(wanted) - todo, unit="img", disable=None if progress else True,
@@ -359,12 +363,14 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         loaded: dict[str, dict] = {}
         image_failures: dict[str, str] = {}
         staging = out / f".staging-{os.getpid()}"
-        decoders = max(1, default_jobs() - config.jobs)  # the CPUs the workers leave free
+        decoders = max(1, available_cpus() - config.jobs)  # the CPUs the workers leave free
         tasks = _staged_tasks(items, pending, staging, decoders, loaded, image_failures)
         setup_s = time.perf_counter() - clock
         interrupted = False
         try:
-            _execute(tasks, options, config.jobs, ctx, on_result)
+            with executor:
+                for result in run_tasks(executor, tasks):
+                    on_result(result)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -385,19 +391,30 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
         failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
         report = RunReport(out, counts["measured"], store.records(), failures, skipped, interrupted, files)
-    echo(format_summary(report, codecs=[c.name for c in codecs]))
+    echo(format_summary(report, codecs=[c.name for c in codecs], metrics=metrics))
     return report
 
 
-def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
-    """The compact table printed at the end of a run: one line per codec, ranges over its sweep."""
+def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: list[Metric] | None = None) -> str:
+    """The compact table printed at the end of a run: one line per codec, ranges over its sweep of
+    bpp and of each metric (``metrics``: the run's, by default the default ones)."""
+    if metrics is None:
+        metrics = discover_metrics(use_entry_points=False).create(DEFAULT_METRICS)
     rows = summarise(report.records)
     by_codec: dict[str, list[dict]] = {}
     for row in rows:
         if codecs is None or row["codec"] in codecs:
             by_codec.setdefault(row["codec"], []).append(row)
     width = max([12, *(len(c) for c in by_codec)])
-    header = f"{'codec':<{width}} {'points':>6} {'images':>6}  {'bpp':>13}  {'PSNR-RGB (dB)':>13}  {'MS-SSIM':>15}  {'enc ms':>7} {'dec ms':>7}"
+    columns = [
+        (m.name, f"{m.label} ({m.unit})" if m.unit else m.label, ".2f" if m.unit == "dB" else ".4f") for m in metrics
+    ]
+    widths = {name: max(len(title), 13 if fmt == ".2f" else 15) for name, title, fmt in columns}
+    header = (
+        f"{'codec':<{width}} {'points':>6} {'images':>6}  {'bpp':>13}  "
+        + "  ".join(f"{title:>{widths[name]}}" for name, title, _ in columns)
+        + f"  {'enc ms':>7} {'dec ms':>7}"
+    )
     lines = [header, "-" * len(header)]
 
     def span(values: list[float], fmt: str) -> str:
@@ -406,10 +423,9 @@ def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
     for codec, crows in by_codec.items():
         n = len(crows)
         lines.append(
-            f"{codec:<{width}} {n:>6} {min(r['images'] for r in crows):>6}  "
-            f"{span([r['bpp'] for r in crows], '.3f'):>13}  {span([r['psnr_rgb'] for r in crows], '.2f'):>13}  "
-            f"{span([r['ms_ssim_rgb'] for r in crows], '.4f'):>15}  "
-            f"{1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
+            f"{codec:<{width}} {n:>6} {min(r['images'] for r in crows):>6}  {span([r['bpp'] for r in crows], '.3f'):>13}  "
+            + "  ".join(f"{span([r[name] for r in crows], fmt):>{widths[name]}}" for name, _, fmt in columns)
+            + f"  {1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
         )
     lines.append(f"results: {report.out}/ (records.csv, summary.csv, failures.csv, run.json)")
     if report.interrupted:
@@ -425,9 +441,3 @@ def format_summary(report: RunReport, codecs: list[str] | None = None) -> str:
         if len(report.failures) > 10:
             lines.append(f"  ... {len(report.failures) - 10} more in failures.csv")
     return "\n".join(lines)
-
-
-def command_line(argv: list[str] | None = None) -> str:
-    """The invoking command as a shell-quoted string, for provenance."""
-    argv = sys.argv if argv is None else argv
-    return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])

@@ -3,11 +3,18 @@
 Each measurement is committed on its own as soon as it is made (SQLite in WAL mode), keyed by
 ``(codec, quality, image)``: a run killed at any point (even ``kill -9``) keeps every finished row,
 and running the same command again measures only what is missing, never duplicating a row. The
-settings and library versions of each codec are stored with the first measurement; a later run
-that would mix results from different settings or versions into the same store is refused.
+settings and library versions of each codec, and the description and versions of each metric, are
+stored with the first measurement; a later run that would mix results from different settings or
+versions into the same store is refused.
+
+Tables: ``records`` (size, timings and ``extra`` of each measurement), ``metric_values`` (one row
+per measurement and metric; NULL stands for NaN), ``metrics`` (the run's metrics in column order),
+``codecs``, ``failures``, ``image_failures`` and ``meta``. Stores of schema version 1 (metric values
+as fixed columns of ``records``) are migrated when opened.
 
 :func:`write_csvs` exports ``records.csv``, ``summary.csv`` and ``failures.csv`` in a fixed order
-(codec, then quality, then image), so the files do not depend on the order measurements finished.
+(codec, then quality, then image), so the files do not depend on the order measurements finished;
+their metric columns are the store's metrics, in order.
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ import json
 import math
 import sqlite3
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from bench.files import atomic_write
+from bench.metric import DEFAULT_METRICS
+from bench.results import Failure, Record, format_quality
 
 __all__ = [
     "Record",
@@ -28,81 +39,52 @@ __all__ = [
     "StoreConflict",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
+    "record_columns",
+    "summary_columns",
     "write_csvs",
     "summarise",
     "format_quality",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: Columns of records.csv, in order.
-RECORD_COLUMNS = (
-    "codec", "quality", "image", "width", "height", "bytes", "bpp",
-    "psnr_rgb", "psnr_y", "ms_ssim_rgb", "encode_s", "decode_s",
-)  # fmt: skip
-#: Mean-over-images metric columns of summary.csv.
-MEAN_COLUMNS = ("bpp", "psnr_rgb", "psnr_y", "ms_ssim_rgb", "encode_s", "decode_s")
-SUMMARY_COLUMNS = ("codec", "quality", "images", *MEAN_COLUMNS)
+SIZE_COLUMNS = ("codec", "quality", "image", "width", "height", "bytes", "bpp")
+TIME_COLUMNS = ("encode_s", "decode_s")
 FAILURE_COLUMNS = ("codec", "quality", "image", "stage", "error")
+
+
+def record_columns(metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[str, ...]:
+    """Columns of records.csv for a run with ``metrics``, in order."""
+    return (*SIZE_COLUMNS, *metrics, *TIME_COLUMNS)
+
+
+def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[str, ...]:
+    """Columns of summary.csv: codec, quality, number of images, then means over the images."""
+    return ("codec", "quality", "images", "bpp", *metrics, *TIME_COLUMNS)
+
+
+#: Columns of records.csv and summary.csv of a run with the default metrics.
+RECORD_COLUMNS = record_columns()
+SUMMARY_COLUMNS = summary_columns()
 
 
 class StoreConflict(RuntimeError):
     """The store already holds results of a codec measured with other settings or versions."""
 
 
-@dataclass(frozen=True)
-class Record:
-    """One measurement of one image at one quality.
-
-    ``bytes`` is the size of the whole bitstream, ``bpp = 8 * bytes / (width * height)``; PSNRs are
-    in dB, MS-SSIM is linear in [0, 1]; times are wall-clock seconds (median over repeats).
-    ``extra`` holds what does not go into records.csv (all repeat timings, metric time, ...).
-    """
-
-    codec: str
-    quality: float
-    image: str
-    width: int
-    height: int
-    bytes: int
-    bpp: float
-    psnr_rgb: float
-    psnr_y: float
-    ms_ssim_rgb: float
-    encode_s: float
-    decode_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, float, str]:
-        return (self.codec, float(self.quality), self.image)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A measurement that failed (``stage``: encode, decode, metrics, worker), or an image that could
-    not be loaded (``stage`` "load", with empty ``codec`` and ``quality`` None)."""
-
-    codec: str
-    quality: float | None
-    image: str
-    stage: str
-    error: str
-
-    @property
-    def key(self) -> tuple[str, float, str]:
-        return (self.codec, float("nan") if self.quality is None else float(self.quality), self.image)
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS codecs (name TEXT PRIMARY KEY, description TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (name TEXT PRIMARY KEY, position INTEGER NOT NULL, description TEXT);
 CREATE TABLE IF NOT EXISTS records (
     codec TEXT NOT NULL, quality REAL NOT NULL, image TEXT NOT NULL,
     width INTEGER NOT NULL, height INTEGER NOT NULL, bytes INTEGER NOT NULL, bpp REAL NOT NULL,
-    psnr_rgb REAL, psnr_y REAL, ms_ssim_rgb REAL, encode_s REAL NOT NULL, decode_s REAL NOT NULL,
-    extra TEXT NOT NULL DEFAULT '{}',
+    encode_s REAL NOT NULL, decode_s REAL NOT NULL, extra TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (codec, quality, image)
+);
+CREATE TABLE IF NOT EXISTS metric_values (
+    codec TEXT NOT NULL, quality REAL NOT NULL, image TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+    PRIMARY KEY (codec, quality, image, metric)
 );
 CREATE TABLE IF NOT EXISTS failures (
     codec TEXT NOT NULL, quality REAL NOT NULL, image TEXT NOT NULL, stage TEXT NOT NULL, error TEXT NOT NULL,
@@ -111,16 +93,34 @@ CREATE TABLE IF NOT EXISTS failures (
 CREATE TABLE IF NOT EXISTS image_failures (image TEXT PRIMARY KEY, error TEXT NOT NULL);
 """
 
+#: Schema version 1 kept these metrics as columns of ``records``.
+_V1_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")
+_RECORD_FIELDS = (*SIZE_COLUMNS, *TIME_COLUMNS, "extra")
+
+
 # SQLite stores inf but turns NaN into NULL; keep both exact through a text-free round trip.
-_NAN_COLUMNS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")
-
-
 def _encode_float(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _decode_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: metric columns of ``records`` become rows of ``metric_values``."""
+    with db:
+        db.execute("BEGIN")
+        db.execute("ALTER TABLE records RENAME TO records_v1")
+        for statement in _SCHEMA.split(";"):  # not executescript: it would commit half-way
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"INSERT INTO records SELECT {', '.join(_RECORD_FIELDS)} FROM records_v1")
+        for position, name in enumerate(_V1_METRICS):
+            db.execute(f"INSERT INTO metric_values SELECT codec, quality, image, ?, {name} FROM records_v1", (name,))
+            db.execute("INSERT OR IGNORE INTO metrics VALUES (?, ?, NULL)", (name, position))
+        db.execute("DROP TABLE records_v1")
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
 
 class Store:
@@ -132,8 +132,12 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes (not power loss)
-        self._db.executescript(_SCHEMA)
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if found is not None and int(found[0]) == 1:
+            _migrate_v1(self._db)
+            found = (str(SCHEMA_VERSION),)
+        self._db.executescript(_SCHEMA)
         if found is None:
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(found[0]) != SCHEMA_VERSION:
@@ -194,23 +198,52 @@ class Store:
         rows = self._db.execute("SELECT name, description FROM codecs ORDER BY name").fetchall()
         return {name: json.loads(desc) for name, desc in rows}
 
+    # -- metrics --------------------------------------------------------------------------------
+    def bind_metric(self, name: str, description: dict[str, Any]) -> None:
+        """Add ``name`` to the store's metrics (after those it has), or raise :class:`StoreConflict`
+        if the store measured it with another description or other versions."""
+        row = self._db.execute("SELECT description FROM metrics WHERE name=?", (name,)).fetchone()
+        canonical = json.dumps(description, sort_keys=True)
+        if row is None:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM metrics").fetchone()
+            self._db.execute("INSERT INTO metrics VALUES (?, ?, ?)", (name, count, canonical))
+        elif row[0] is None:  # migrated from schema 1, which did not describe metrics
+            self._db.execute("UPDATE metrics SET description=? WHERE name=?", (canonical, name))
+        elif row[0] != canonical:
+            diffs = _diff(json.loads(row[0]), description)
+            raise StoreConflict(
+                f"{self.path.parent} holds '{name}' values computed by other code or versions "
+                f"({'; '.join(diffs[:4])}); use another --out folder, or delete that folder to start over"
+            )
+
+    def metrics(self) -> list[str]:
+        """The store's metrics, in column order (the default metrics for a store that has none yet)."""
+        rows = self._db.execute("SELECT name FROM metrics ORDER BY position").fetchall()
+        return [name for (name,) in rows] or list(DEFAULT_METRICS)
+
+    def metric_descriptions(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT name, description FROM metrics ORDER BY position").fetchall()
+        return {name: json.loads(desc) if desc else {} for name, desc in rows}
+
     # -- records and failures -------------------------------------------------------------------
     def done(self) -> set[tuple[str, float, str]]:
         rows = self._db.execute("SELECT codec, quality, image FROM records").fetchall()
         return {(c, float(q), i) for c, q, i in rows}
 
     def add_record(self, record: Record) -> None:
-        values = asdict(record)
+        values = {name: getattr(record, name) for name in _RECORD_FIELDS}
         values["extra"] = json.dumps(values["extra"], sort_keys=True)
-        for name in _NAN_COLUMNS:
-            values[name] = _encode_float(values[name])
-        cols = [f.name for f in fields(Record)]
-        with self._db:  # one transaction: the record lands and its old failure goes, or neither
+        with self._db:  # one transaction: the record and its metric values land and its old failure goes, or none
             self._db.execute("BEGIN")
-            self._db.execute(
-                f"INSERT OR IGNORE INTO records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [values[c] for c in cols],
-            )
+            added = self._db.execute(
+                f"INSERT OR IGNORE INTO records ({', '.join(_RECORD_FIELDS)}) VALUES ({', '.join('?' * len(_RECORD_FIELDS))})",
+                [values[c] for c in _RECORD_FIELDS],
+            ).rowcount
+            if added:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO metric_values VALUES (?, ?, ?, ?, ?)",
+                    [(*record.key, name, _encode_float(value)) for name, value in record.metrics.items()],
+                )
             self._db.execute("DELETE FROM failures WHERE codec=? AND quality=? AND image=?", record.key)
 
     def add_failure(self, failure: Failure) -> None:
@@ -226,15 +259,22 @@ class Store:
             self._db.executemany("INSERT INTO image_failures VALUES (?, ?)", sorted(failures.items()))
 
     def records(self) -> list[Record]:
-        cols = [f.name for f in fields(Record)]
-        rows = self._db.execute(f"SELECT {', '.join(cols)} FROM records ORDER BY codec, quality, image").fetchall()
+        """Every measurement, ordered by codec, quality and image, with a value for each of the
+        store's metrics (NaN where a record has none)."""
+        metrics = self.metrics()
+        values: dict[tuple, dict[str, float]] = defaultdict(dict)
+        for codec, quality, image, metric, value in self._db.execute("SELECT * FROM metric_values"):
+            values[codec, float(quality), image][metric] = _decode_float(value)
+        rows = self._db.execute(
+            f"SELECT {', '.join(_RECORD_FIELDS)} FROM records ORDER BY codec, quality, image"
+        ).fetchall()
         out = []
         for row in rows:
-            values = dict(zip(cols, row, strict=True))
-            values["extra"] = json.loads(values["extra"])
-            for name in _NAN_COLUMNS:
-                values[name] = _decode_float(values[name])
-            out.append(Record(**values))
+            fields = dict(zip(_RECORD_FIELDS, row, strict=True))
+            fields["extra"] = json.loads(fields["extra"])
+            found = values.get((fields["codec"], float(fields["quality"]), fields["image"]), {})
+            fields["metrics"] = {name: found.get(name, math.nan) for name in metrics}
+            out.append(Record(**fields))
         return out
 
     def failures(self) -> list[Failure]:
@@ -254,12 +294,6 @@ def _diff(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
 
-def format_quality(value: float) -> str:
-    """Quality as written in CSV files: ``50`` for whole numbers, ``0.75`` otherwise."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return ""
@@ -270,39 +304,47 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def _row(record: Record) -> dict[str, Any]:
+    """A record as one flat row: size columns, one column per metric, timings."""
+    return {**{c: getattr(record, c) for c in (*SIZE_COLUMNS, *TIME_COLUMNS)}, **record.metrics}
+
+
 def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """Per codec and quality: number of images and the arithmetic mean of each metric over them.
+    """Per codec and quality: number of images and the arithmetic mean over them of bpp, each
+    metric and the timings.
 
     Means are taken over per-image values (mean of per-image PSNR in dB, as CompressAI does).
     """
-    groups: dict[tuple[str, float], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        groups[(rec.codec, float(rec.quality))].append(rec)
+        groups[(rec.codec, float(rec.quality))].append(_row(rec))
     rows = []
     for (codec, quality), recs in sorted(groups.items()):
         row: dict[str, Any] = {"codec": codec, "quality": quality, "images": len(recs)}
-        for col in MEAN_COLUMNS:
-            row[col] = math.fsum(getattr(r, col) for r in recs) / len(recs)
+        for col in recs[0]:
+            if col not in ("codec", "quality", "image", "width", "height", "bytes"):
+                row[col] = math.fsum(r[col] for r in recs) / len(recs)
         rows.append(row)
     return rows
 
 
-def _write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        columns = list(columns)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(c, row[c]) for c in columns])
-    tmp.replace(path)
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(c, row[c]) for c in columns])
+
+    atomic_write(path, write)
 
 
 def write_csvs(store: Store, folder: Path) -> dict[str, Path]:
     """Write records.csv, summary.csv and failures.csv into ``folder``; return their paths."""
     records = store.records()
+    metrics = store.metrics()
     paths = {name: folder / f"{name}.csv" for name in ("records", "summary", "failures")}
-    _write_csv(paths["records"], RECORD_COLUMNS, (asdict(r) for r in records))
-    _write_csv(paths["summary"], SUMMARY_COLUMNS, summarise(records))
+    _write_csv(paths["records"], record_columns(metrics), (_row(r) for r in records))
+    _write_csv(paths["summary"], summary_columns(metrics), summarise(records))
     _write_csv(paths["failures"], FAILURE_COLUMNS, (asdict(f) for f in store.failures()))
     return paths

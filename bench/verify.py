@@ -16,14 +16,30 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["VerifyError", "VerifyReport", "verify_codec"]
+from bench.options import PLUGINS, float_list, option, positive_int
+
+__all__ = ["VerifyConfig", "VerifyError", "VerifyReport", "verify", "verify_codec"]
 
 
 class VerifyError(RuntimeError):
     """The check cannot run (unknown or unavailable codec, no images)."""
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """The codec to check and with what; each field is an option of ``bench verify``."""
+
+    codec: str = field(metadata=option())
+    dataset: str = field(default="kodak", metadata=option("--dataset", help="images to check with (default: kodak)"))
+    data_dir: Path | None = field(default=None, metadata=option("--data-dir", parse=Path))
+    max_images: int = field(default=2, metadata=option("--max-images", parse=positive_int))
+    qualities: tuple[float, ...] | None = field(default=None, metadata=option(
+        "--quality", parse=float_list, metavar="QUALITY", help="knob values (default: the whole sweep)"))  # fmt: skip
+    plugins: tuple[str, ...] = field(default=(), metadata=PLUGINS)
 
 
 @dataclass
@@ -81,21 +97,21 @@ def _compare(expected: np.ndarray, got: np.ndarray | str) -> str | None:
     return None
 
 
-def verify_codec(
-    name: str,
-    *,
-    dataset: str = "kodak",
-    data_dir: Path | None = None,
-    max_images: int = 2,
-    qualities: tuple[float, ...] | None = None,
-    plugins: tuple[str, ...] = (),
-) -> VerifyReport:
+def verify_codec(name: str, **options: Any) -> VerifyReport:
+    """Check codec ``name``; ``options`` are the other fields of :class:`VerifyConfig` (``dataset``,
+    ``data_dir``, ``max_images``, ``qualities``, ``plugins``)."""
+    return verify(VerifyConfig(name, **options))
+
+
+def verify(config: VerifyConfig) -> VerifyReport:
+    """Encode here and decode in a fresh process (and across devices) each image and quality of ``config``."""
     from bench.datasets import resolve_dataset
     from bench.images import load_rgb8
     from bench.registry import RegistryError, discover
 
+    name = config.codec
     try:
-        entry = discover(plugins).get(name)
+        entry = discover(config.plugins).get(name)
     except RegistryError as exc:
         raise VerifyError(str(exc)) from exc
     reason = entry.unavailable_reason()
@@ -103,8 +119,8 @@ def verify_codec(
         raise VerifyError(f"codec '{name}' is not available here: {reason}")
     knob = entry.cls.knob
     try:
-        values = knob.ordered(qualities if qualities is not None else knob.sweep)
-        items = resolve_dataset(dataset, data_dir).images[:max_images]
+        values = knob.ordered(config.qualities if config.qualities is not None else knob.sweep)
+        items = resolve_dataset(config.dataset, config.data_dir).images[: config.max_images]
     except Exception as exc:
         raise VerifyError(str(exc)) from exc
     images = [load_rgb8(item.path) for item in items]
@@ -131,7 +147,7 @@ def verify_codec(
         checks = [(enc, dec) for enc in devices for dec in devices]
         for enc, dec in checks:
             files = files_by_device[enc]
-            decoded = _fresh_decode(name, dec, plugins, files)
+            decoded = _fresh_decode(name, dec, config.plugins, files)
             for path in files:
                 problem = _compare(expected[enc, path], decoded[path])
                 label = f"{name} {path.stem.split('-', 1)[1]}: encoded on {enc}, decoded on {dec} in a fresh process"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bench.codec import CodecError
-from bench.datasets import sha256_file
+from bench.files import sha256_file
 from bench.neural.bitstream import BitstreamError, Header, pack, unpack
 from bench.neural.family import NeuralFamily
 from bench.registry import discover, load_plugin_file
@@ -45,6 +45,16 @@ def tiny_family(tmp_path_factory, crops) -> Path:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "use it with: bench run --plugin" in result.stdout
     return out
+
+
+def test_the_plugin_file_of_a_family_imports_only_from_bench(tiny_family):
+    import ast
+
+    tree = ast.parse((tiny_family / "plugin.py").read_text())
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert "bench.neural.codec" in modules
+    assert all(m == "pathlib" or m == "bench" or m.startswith("bench.") for m in modules), modules
 
 
 def test_bitstream_round_trip_and_damage():

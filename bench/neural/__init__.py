@@ -6,6 +6,9 @@ traditional codecs run without loading them.
 
 from bench.codec import CodecError
 
+#: What ``--device`` accepts: the CPU, the GPU, or the GPU when torch sees one.
+DEVICES = ("cpu", "cuda", "auto")
+
 
 class DeviceError(CodecError):
     """A device torch cannot use on this machine (``cuda`` without a usable GPU)."""

@@ -25,26 +25,29 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.datasets import sha256_file
+from bench.files import atomic_write, sha256_file
 from bench.images import IMAGE_SUFFIXES, ImageLoadError, load_rgb8
-from bench.neural import DeviceError, device_name, resolve_device
+from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, build
 from bench.neural.family import FAMILY_FILE
+from bench.options import float_list, option, positive_int
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
 SCHEDULES = ("constant", "step", "cosine")
+#: Precisions of the saved transform weights (the entropy models stay float32).
+WEIGHTS_DTYPES = ("float32", "float16")
 
 
 class TrainError(ValueError):
@@ -53,28 +56,44 @@ class TrainError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: Path
-    out: Path
-    lambdas: tuple[float, ...]
-    arch: str = "hyperprior"
-    N: int = 64
-    M: int = 96
-    steps: int = 20000
-    batch_size: int = 8
-    crop: int = 128
-    lr: float = 1e-4
-    lr_schedule: str = "step"
-    aux_lr: float = 1e-3
-    val_every: int = 1000
+    """A family to train; the fields with an :func:`~bench.options.option` are those of ``bench train``."""
+
+    data: Path = field(metadata=option(
+        "--data", parse=Path, help="image folder (train/, test/, val/ subfolders, or flat)"))  # fmt: skip
+    out: Path = field(metadata=option("--out", parse=Path, help="family folder to write (and resume from)"))
+    lambdas: tuple[float, ...] = field(metadata=option(
+        "--lambdas", parse=float_list, metavar="L1,L2", help="one model per lambda"))  # fmt: skip
+    arch: str = field(default="hyperprior", metadata=option("--arch", choices=ARCHITECTURES))
+    N: int = field(default=64, metadata=option(
+        "--N", parse=positive_int, help="hidden width of the transforms (default: 64)"))  # fmt: skip
+    M: int = field(default=96, metadata=option("--M", parse=positive_int, help="latent channels (default: 96)"))
+    steps: int = field(default=20000, metadata=option(
+        "--steps", parse=positive_int, help="optimiser steps per model (default: 20000)"))  # fmt: skip
+    batch_size: int = field(default=8, metadata=option("--batch-size", parse=positive_int))
+    crop: int = field(default=128, metadata=option(
+        "--crop", parse=positive_int, help="random crop size in pixels (default: 128)"))  # fmt: skip
+    lr: float = field(default=1e-4, metadata=option("--lr", parse=float, help="learning rate (default: 1e-4)"))
+    lr_schedule: str = field(default="step", metadata=option(
+        "--lr-schedule", choices=SCHEDULES,
+        help="step: x0.1 for the last 15%% of the steps (default); cosine: down to 1%%"))  # fmt: skip
+    aux_lr: float = field(default=1e-3, metadata=option("--aux-lr", parse=float))
+    val_every: int = field(default=1000, metadata=option(
+        "--val-every", parse=positive_int, help="validate and checkpoint every N steps"))  # fmt: skip
     val_crop: int = 256
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0  # 0: torch's default
-    jobs: int = 1
-    weights_dtype: str = "float32"  # or "float16": transforms stored in half precision (entropy models stay float32)
-    name: str | None = None
+    seed: int = field(default=0, metadata=option("--seed", parse=int))
+    device: str = field(default="auto", metadata=option("--device", choices=DEVICES))
+    threads: int = field(default=0, metadata=option(  # 0: torch's default
+        "--threads", parse=int, help="torch CPU threads per model (default: torch's)"))  # fmt: skip
+    jobs: int = field(default=1, metadata=option(
+        "-j", "--jobs", parse=positive_int, help="models trained at once, in processes"))  # fmt: skip
+    # float16: the transforms are stored in half precision (the entropy models stay float32)
+    weights_dtype: str = field(default="float32", metadata=option(
+        "--weights-dtype", choices=WEIGHTS_DTYPES,
+        help="precision of the saved transform weights (float16 halves the files)"))  # fmt: skip
+    name: str | None = field(default=None, metadata=option(
+        "--name", help="family (and codec) name (default: the --out folder's name)"))  # fmt: skip
     command: str = ""
-    progress: bool = True
+    progress: bool = field(default=True, metadata=option("--no-progress", action="store_false"))
 
     def family_name(self) -> str:
         return self.name or self.out.name
@@ -221,14 +240,6 @@ def _device_name(device) -> str:
     return f"{device_name('cpu')} ({torch.get_num_threads()} threads)"
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     """Train (or resume, or skip if finished) the model of ``config.lambdas[index]``; its family entry."""
     import torch
@@ -304,11 +315,11 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
                 state["best"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                 state["best_step"] = state["step"]
             state["seconds"] = time.perf_counter() - started
-            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic({"config": _checkpoint_key(config, lmbda), "model": net.state_dict(),
+            checkpoint = {"config": _checkpoint_key(config, lmbda), "model": net.state_dict(),
                           "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
                           "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                          "state": state}, checkpoint_path)  # fmt: skip
+                          "state": state}  # fmt: skip
+            atomic_write(checkpoint_path, partial(torch.save, checkpoint))  # torch.save(checkpoint, tmp)
     bar.close()
 
     final = build(config.arch, config.N, config.M)
@@ -423,14 +434,14 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
     (config.out / FAMILY_FILE).write_text(json.dumps(family, indent=2) + "\n")
     (config.out / "plugin.py").write_text(
         '"""This family as a codec: bench run --plugin <this file> --codec ' + config.family_name().lower() + '"""\n'
-        "from pathlib import Path\n\nfrom bench_codecs.neural import make_family_codec\n\n"
+        "from pathlib import Path\n\nfrom bench.neural.codec import make_family_codec\n\n"
         f"FamilyCodec = make_family_codec(Path(__file__).parent, name={config.family_name().lower()!r})\n"
     )
-    (config.out / "MODEL_CARD.md").write_text(model_card(family, [results[i]["history"] for i in order]))
+    (config.out / "MODEL_CARD.md").write_text(model_card(family))
     return family
 
 
-def model_card(family: dict[str, Any], histories: list[list[dict]]) -> str:
+def model_card(family: dict[str, Any]) -> str:
     """A model card with everything the family's training recorded."""
     t = family["training"]
     cfg = t["config"]
@@ -491,7 +502,7 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
     """Train every lambda of ``config`` (resuming what was interrupted) and write the family."""
     if config.arch not in ARCHITECTURES:
         raise TrainError(f"unknown architecture '{config.arch}'; choose one of {', '.join(ARCHITECTURES)}")
-    if config.weights_dtype not in ("float32", "float16"):
+    if config.weights_dtype not in WEIGHTS_DTYPES:
         raise TrainError("--weights-dtype must be float32 or float16")
     if config.lr_schedule not in SCHEDULES:
         raise TrainError(f"unknown schedule '{config.lr_schedule}'; choose one of {', '.join(SCHEDULES)}")
@@ -515,8 +526,3 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
     else:
         results = [train_one(config, i, data) for i in indices]
     return _write_family(config, data, results)
-
-
-def command_line(argv: list[str] | None = None) -> str:
-    argv = sys.argv if argv is None else argv
-    return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])

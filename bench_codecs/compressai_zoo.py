@@ -5,7 +5,7 @@ cheng2020), MSE-optimised. Weights are CompressAI's published checkpoints, read 
 cache (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``) with
 ``torch.load(weights_only=True)``: nothing is downloaded while measuring. Without them ``bench codecs``
 names each file to place there and where CompressAI publishes it. Coding uses the same bitstream and
-padding as codec-bench's own learned codecs (:mod:`bench_codecs.neural`); the model id in the
+padding as codec-bench's own learned codecs (:mod:`bench.neural.codec`); the model id in the
 bitstream is the checkpoint's published hash prefix. Not in the default run.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from bench.codec import Knob, register_codec
 from bench.neural import import_compressai
-from bench_codecs.neural import CompressAICodec
+from bench.neural.codec import CompressAICodec
 
 #: architecture -> (stride, number of qualities)
 ZOO = {

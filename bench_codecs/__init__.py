@@ -1,4 +1,4 @@
-"""Built-in codecs of codec-bench (installed as ``bench_codecs``), one module per codec family.
+"""Built-in codecs of codec-bench (the ``bench_codecs`` package), one module per codec family.
 
 Each module holds the codec's code and, at the bottom, its ``@register_codec`` class. The registry
 (:mod:`bench.registry`) imports the modules listed here.

@@ -1,4 +1,4 @@
-"""Learned codecs trained with ``bench train``: one codec per model family, one quality per lambda.
+"""The base of learned codecs: one codec per model family written by ``bench train``, one quality per lambda.
 
 Encoding: the RGB image (scaled to [0, 1]) is padded on the right and bottom by repeating its last
 row and column up to a multiple of the architecture's stride (64 for hyperpriors, 16 for the
@@ -11,9 +11,12 @@ On the CPU the codecs run on one thread (``torch.set_num_threads(1)`` in the mea
 on a GPU each call waits for the device (``torch.cuda.synchronize``) before returning, so the
 runner's wall-clock times cover the work, and the peak GPU memory of each call is recorded.
 
-The family shipped with codec-bench (``factorized-small``) lives in ``weights/factorized-small/``
-with its model card; any family folder becomes a codec with :func:`make_family_codec`, which is
-what the ``plugin.py`` written by ``bench train`` calls.
+:class:`CompressAICodec` is the shared base of codecs made of compressai models (the families
+trained by ``bench train`` and CompressAI's zoo, :mod:`bench_codecs.compressai_zoo`);
+:class:`NeuralFamilyCodec` is one backed by a family folder, and any family folder becomes a
+registered codec with :func:`make_family_codec`, which is what the ``plugin.py`` written by
+``bench train`` calls. The family shipped with codec-bench (``factorized-small``) is registered in
+:mod:`bench_codecs.neural`.
 """
 
 from __future__ import annotations
@@ -30,10 +33,7 @@ from bench.neural import device_name, import_compressai, resolve_device
 from bench.neural.bitstream import Header, pack, unpack
 from bench.neural.family import FamilyError, NeuralFamily
 
-__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "SHIPPED_FAMILIES"]
-
-WEIGHTS = Path(__file__).resolve().parent / "weights"
-SHIPPED_FAMILIES = ("factorized-small",)
+__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec"]
 
 
 class CompressAICodec(Codec):
@@ -245,7 +245,3 @@ def make_family_codec(
         },
     )
     return register_codec(cls)
-
-
-#: The family shipped with codec-bench: a small factorized-prior model (model card in its folder).
-FactorizedSmall = make_family_codec(WEIGHTS / "factorized-small", name="factorized-small")

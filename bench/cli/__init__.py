@@ -1,0 +1,43 @@
+"""The ``bench`` command: one module per command (``bench/cli/<command>.py``).
+
+Each command module has ``add_parser(subparsers)``, which adds the command's parser (its arguments
+are added when the command is used: :class:`~bench.cli._common.CommandParser`), and
+``handle(args) -> int``, which runs it and returns the exit status. The options of a command are
+declared on its configuration dataclass (:mod:`bench.options`); the modules import what a command
+runs inside ``handle``, so that ``bench --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import __version__
+from bench.cli import codecs, datasets, export, report, run, train, verify
+from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
+
+__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP"]
+
+#: The commands, in the order of ``bench --help``: name -> module.
+COMMANDS = {
+    "run": run,
+    "report": report,
+    "export": export,
+    "train": train,
+    "verify": verify,
+    "codecs": codecs,
+    "datasets": datasets,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="Rate-distortion benchmarks of image codecs.")
+    parser.add_argument("--version", action="version", version=f"codec-bench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
+    for module in COMMANDS.values():
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command].handle(args)

@@ -1,0 +1,44 @@
+"""``bench export``: a run's curves in CompressAI's results format, one ``<codec>.json`` each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.cli._common import EXIT_OK, EXIT_SETUP, setup_error
+from bench.options import comma_list
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        "export", help="write a run's curves in CompressAI's results format", arguments=add_arguments
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, metavar="RUN")
+    parser.add_argument("--codec", type=comma_list, default=None, help="codecs to export (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="folder for <codec>.json (default: current folder)")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from bench.curves import CurveError, curves_from_run, to_compressai
+
+    try:
+        curves = curves_from_run(args.run)
+    except CurveError as exc:
+        return setup_error("export", exc)
+    wanted = set(args.codec) if args.codec else None
+    unknown = (wanted or set()) - {c.codec for c in curves}
+    if unknown:
+        print(f"bench export: {args.run} has no {', '.join(sorted(unknown))}", file=sys.stderr)
+        return EXIT_SETUP
+    args.out.mkdir(parents=True, exist_ok=True)
+    for curve in curves:
+        if wanted is None or curve.codec in wanted:
+            path = args.out / f"{curve.codec}.json"
+            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+            print(path)
+    return EXIT_OK

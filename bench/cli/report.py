@@ -1,0 +1,34 @@
+"""``bench report``: BD-rate tables and RD figures from runs and published curves (:mod:`bench.report`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.cli._common import EXIT_OK, setup_error
+from bench.options import add_options, config_from_args
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        "report",
+        help="BD-rate tables and RD figures from runs and published curves",
+        description="BD-rate tables (CSV, Markdown, LaTeX), RD and speed figures (PNG, PDF, SVG) and report.md.",
+        arguments=add_arguments,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.report import ReportConfig
+
+    add_options(parser, ReportConfig)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from bench.report import ReportConfig, ReportError, make_report
+
+    try:
+        made = make_report(config_from_args(ReportConfig, args))
+    except ReportError as exc:
+        return setup_error("report", exc)
+    print(f"report: {made.out}/report.md ({len(made.files)} files; BD-rates against {made.anchor})")
+    return EXIT_OK

@@ -1,0 +1,57 @@
+"""``bench run``: measure codecs over a dataset (:mod:`bench.runner`), then write its report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli._common import EXIT_FAILURES, EXIT_OK, setup_error
+from bench.options import add_options, config_from_args
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        "run",
+        help="measure codecs over a dataset",
+        description="Sweep each codec's quality knob over a dataset and record bpp, PSNR, MS-SSIM and timings per image.",
+        arguments=add_arguments,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.local_executor import worker_context
+
+    # Start the local workers' fork server before anything heavy is imported: it loads the codecs and
+    # metrics while this process loads the runner (its options come from RunConfig).
+    worker_context()
+    from bench.runner import RunConfig
+
+    add_options(parser, RunConfig, exclude=("plugins", "device"))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_options(parser, RunConfig, only=("plugins", "device"))  # listed after --no-progress, as they always were
+    parser.add_argument("--no-report", action="store_true", help="do not write <run>/report/ at the end")
+    parser.add_argument("--anchor", default=None, help="anchor codec of the report's BD-rate table (default: jpeg)")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from bench.files import command_line
+    from bench.runner import RunConfig, RunSetupError, run
+
+    config = config_from_args(RunConfig, args, command=command_line())
+    try:
+        outcome = run(config, progress=not args.no_progress)
+    except RunSetupError as exc:
+        return setup_error("run", exc)
+    if outcome.interrupted:
+        return 130
+    if not args.no_report and outcome.records:
+        from bench.report import ReportConfig, make_report
+
+        try:
+            made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor))
+            print(f"report: {made.out}/report.md (BD-rates against {made.anchor})")
+        except Exception as exc:  # the measurements are safe in the store; say what failed
+            print(f"bench run: the report could not be made ({type(exc).__name__}: {exc}); "
+                  f"run `bench report {outcome.out}` to retry", file=sys.stderr)  # fmt: skip
+            return EXIT_FAILURES
+    return EXIT_OK if outcome.ok else EXIT_FAILURES

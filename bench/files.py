@@ -1,0 +1,61 @@
+"""Writing files so that a crash never leaves half of one, hashing files, and the command line.
+
+* :func:`atomic_write`: the file appears whole or not at all (written beside it as ``<name>.tmp``,
+  then renamed over it, which POSIX and Windows make atomic on one file system).
+* :func:`sha256_file`: the hex sha256 of a file, read in 1 MiB chunks.
+* :func:`command_line`: the invoking ``bench`` command, shell-quoted, for provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "sha256_file", "command_line"]
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``.
+
+    The parent folder is created if needed. If ``write`` raises, ``path`` is left as it was and the
+    temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically, UTF-8 encoded (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The invoking command as a shell-quoted string (``bench`` and its arguments), for provenance."""
+    argv = sys.argv if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])

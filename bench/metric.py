@@ -1,0 +1,245 @@
+"""The one interface every quality metric implements, and where metrics are found.
+
+A metric compares a reference image with a decoded one (both ``H x W x 3`` ``uint8`` RGB, values in
+[0, 255]) and returns one float. It says what it is, so that the store, the CSV files, the BD-rate
+tables, the RD figures and the CompressAI export can all handle it without knowing it:
+
+* ``name``: registry name and column of ``records.csv`` (``"psnr_rgb"``);
+* ``label``, ``unit``, ``axis_label``: how tables and figures name it (``"PSNR-RGB"``, ``"dB"``);
+* ``higher_is_better``; ``per_image`` (False for metrics computed over a whole dataset, e.g. FID);
+* ``db``: its dB form, when the field compares it in dB (MS-SSIM: ``-10 log10(1 - value)``);
+  BD-rate tables and RD figures then use that form;
+* ``compressai_key``: its key in CompressAI's results files, if CompressAI computes it the same way;
+* ``convention``: one sentence saying exactly how it is computed; ``packages``: the Python
+  distributions that compute it (their versions are recorded with every run).
+
+Metrics are registered like codecs: a class decorated with :func:`register_metric` in a built-in
+module (:data:`BUILTIN_MODULES`), in an installed package's entry point of the group
+``codec_bench.metrics``, or in a ``--plugin`` file. :func:`discover_metrics` builds a fresh
+:class:`MetricRegistry` each time; nothing is kept between calls.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
+
+from bench.plugins import METRIC_MARK, PluginError, load_entry_point, load_plugin_file
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "Metric",
+    "DbForm",
+    "Column",
+    "MetricRegistry",
+    "MetricError",
+    "register_metric",
+    "is_registered_metric",
+    "discover_metrics",
+    "metric_columns",
+    "DEFAULT_METRICS",
+    "ENTRY_POINT_GROUP",
+    "BUILTIN_MODULES",
+]
+
+ENTRY_POINT_GROUP = "codec_bench.metrics"
+#: Modules holding the built-in metrics (imported by name: they import this module).
+BUILTIN_MODULES = ("bench.metrics",)
+#: The metrics ``bench run`` computes unless told otherwise, in the order of the CSV columns.
+DEFAULT_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")
+
+
+class MetricError(LookupError):
+    """Unknown or clashing metric names, broken metric plugins."""
+
+
+@dataclass(frozen=True)
+class DbForm:
+    """A metric's values in dB, as the field compares them (BD-rate, RD figures).
+
+    ``convert`` maps one value of the metric to dB; curves apply it to the mean over images (the
+    CompressAI convention for MS-SSIM) and to each image's value. ``invert`` maps back (used for
+    published files that give only the dB form).
+    """
+
+    name: str
+    label: str
+    axis_label: str
+    convert: Callable[[float], float]
+    invert: Callable[[float], float]
+    compressai_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A quality column of a curve: a metric's own values, or their dB form."""
+
+    name: str
+    label: str
+    unit: str
+    axis_label: str
+    metric: str
+
+
+class Metric(abc.ABC):
+    """Base class of every metric; subclasses set the class attributes and implement :meth:`compute`."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    unit: ClassVar[str] = ""
+    axis_label: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    per_image: ClassVar[bool] = True
+    db: ClassVar[DbForm | None] = None
+    compressai_key: ClassVar[str | None] = None
+    convention: ClassVar[str] = ""
+    packages: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        """The metric of ``dist`` against ``ref`` (H x W x 3 uint8 RGB each)."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages that compute the metric (``"not installed"`` when missing)."""
+        out = {}
+        for package in self.packages:
+            try:
+                out[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                out[package] = "not installed"
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that identifies this metric's numbers, for run.json and the store."""
+        return {
+            "name": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "label": self.label,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "per_image": self.per_image,
+            "convention": self.convention,
+            "db": {"name": self.db.name, "label": self.db.label} if self.db else None,
+            "versions": self.versions(),
+        }
+
+    @classmethod
+    def columns(cls) -> list[Column]:
+        """The curve columns of this metric: its values, then their dB form if it has one."""
+        out = [Column(cls.name, cls.label, cls.unit, cls.axis_label, cls.name)]
+        if cls.db is not None:
+            out.append(Column(cls.db.name, cls.db.label, "dB", cls.db.axis_label, cls.name))
+        return out
+
+    @classmethod
+    def compared_column(cls) -> Column:
+        """The column BD-rate tables and RD figures use: the dB form when there is one."""
+        return cls.columns()[-1]
+
+    @classmethod
+    def to_db(cls, value: float) -> float:
+        """``value`` in the metric's dB form (NaN for a value that is not finite)."""
+        if cls.db is None:
+            raise ValueError(f"metric '{cls.name}' has no dB form")
+        return cls.db.convert(value) if math.isfinite(value) else math.nan
+
+
+M = TypeVar("M", bound=type)
+
+_MARK = METRIC_MARK
+
+
+def register_metric(cls: M) -> M:
+    """Class decorator marking a :class:`Metric` subclass for discovery (it changes no other state)."""
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise TypeError(f"@register_metric expects a Metric subclass, got {cls!r}")
+    for attr in ("name", "label", "axis_label"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"metric class {cls.__qualname__} must define the class attribute '{attr}'")
+    if not isinstance(cls.name, str) or not cls.name.isidentifier() or cls.name != cls.name.lower():
+        raise TypeError(f"metric name {cls.name!r} must be a lower-case identifier (it names a CSV column)")
+    setattr(cls, _MARK, cls)  # on the class itself, so that subclasses are not marked too
+    return cls
+
+
+def is_registered_metric(obj: object) -> bool:
+    """True for a class decorated with :func:`register_metric` (not its undecorated subclasses)."""
+    return isinstance(obj, type) and obj.__dict__.get(_MARK) is obj
+
+
+class MetricRegistry:
+    """Metric classes by name, in the order they were found (built-ins first)."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Metric]] = {}
+        self._origins: dict[str, str] = {}
+        #: entry points that failed to load: entry point name -> what went wrong
+        self.broken: dict[str, str] = {}
+
+    def add(self, cls: type[Metric], origin: str) -> None:
+        existing = self._classes.get(cls.name)
+        if existing is not None and existing is not cls:
+            raise MetricError(f"metric name '{cls.name}' from {origin} is already taken by {self._origins[cls.name]}")
+        self._classes[cls.name] = cls
+        self._origins[cls.name] = origin
+
+    def add_module(self, module: ModuleType, origin: str) -> int:
+        """Add every ``@register_metric`` class defined in ``module``, in definition order; return how many."""
+        found = [o for o in vars(module).values() if is_registered_metric(o) and o.__module__ == module.__name__]
+        for cls in found:
+            self.add(cls, origin)
+        return len(found)
+
+    def names(self) -> list[str]:
+        return list(self._classes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def get(self, name: str) -> type[Metric]:
+        try:
+            return self._classes[name]
+        except KeyError:
+            if name in self.broken:
+                raise MetricError(self.broken[name]) from None
+            raise MetricError(f"unknown metric '{name}'; known metrics: {', '.join(self._classes)}") from None
+
+    def create(self, names: Sequence[str]) -> list[Metric]:
+        """Instances of the metrics ``names``, in that order (duplicates dropped)."""
+        return [self.get(name)() for name in dict.fromkeys(names)]
+
+
+def discover_metrics(plugins: Sequence[str | Path] = (), *, use_entry_points: bool = True) -> MetricRegistry:
+    """A registry of the built-in metrics, entry points (optional) and ``@register_metric`` classes
+    of plugin files (the same files ``--plugin`` loads codecs from)."""
+    registry = MetricRegistry()
+    for module_name in BUILTIN_MODULES:
+        registry.add_module(importlib.import_module(module_name), "builtin")
+    if use_entry_points:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                load_entry_point(ep, Metric, registry.add_module, registry.add, "@register_metric")
+            except Exception as exc:  # a broken third-party package must not take the others down
+                registry.broken[ep.name] = str(exc)
+    for path in plugins:
+        try:
+            module = load_plugin_file(path)
+        except PluginError as exc:
+            raise MetricError(str(exc)) from None
+        registry.add_module(module, f"plugin {Path(path)}")
+    return registry
+
+
+def metric_columns(registry: MetricRegistry | None = None) -> dict[str, Column]:
+    """Every curve column of the registered metrics (their values and dB forms), by column name."""
+    registry = registry or discover_metrics()
+    return {column.name: column for name in registry.names() for column in registry.get(name).columns()}

@@ -1,10 +1,20 @@
 """Named datasets (downloaded, verified, cached) and plain folders of images.
 
 A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``kodak``) or as a path to
-a folder of PNG/JPEG/TIFF files. Named datasets live in ``<data root>/<name>/``; the data root is,
-in order: the ``data_dir`` argument (``--data-dir``), ``$BENCH_DATA``, or
-``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``). Missing files are
-downloaded there and every file is checked against the manifest's sha256 before use.
+a folder of images (:data:`bench.images.IMAGE_SUFFIXES`). Named datasets live in
+``<data root>/<name>/``; the data root is, in order: the ``data_dir`` argument (``--data-dir``),
+``$BENCH_DATA``, or ``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``).
+Missing files are downloaded there and every file is checked against the manifest's sha256 before use.
+
+A folder dataset takes the files of the folder itself (not of its subfolders), sorted by name; every
+entry it does not take (a subfolder, a hidden file, a broken link, a file of another type, a lossy
+WebP file, an unreadable file) is listed in :attr:`Dataset.skipped` with the reason, and
+:meth:`Dataset.describe` (written into ``run.json``) lists them too.
+
+:meth:`Dataset.describe` records where the dataset is in a form that holds on any machine: the
+dataset as it was given (``kodak``, ``../data/clic``) and its folder either relative to the data root
+(``<data root>/kodak``) or relative to the current directory; never an absolute path of this machine.
+The sha256 of every image identifies the data itself.
 """
 
 from __future__ import annotations
@@ -17,8 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from bench.files import atomic_write_bytes, sha256_file
-from bench.images import IMAGE_SUFFIXES
+from bench.files import atomic_write_bytes, portable_path, sha256_file
+from bench.images import source_problem
 
 __all__ = [
     "DatasetError",
@@ -65,21 +75,39 @@ class DatasetImage:
     sha256: str
 
 
+#: How :meth:`Dataset.describe` names the folder of a named dataset (the data root is machine-specific).
+DATA_ROOT_LABEL = "<data root>"
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A resolved dataset: verified files on disk, in a fixed (sorted) order."""
+    """A resolved dataset: verified files on disk, in a fixed (sorted) order.
+
+    ``root`` is the absolute folder, for use on this machine; ``given`` is the dataset as the user
+    gave it (a name or a path); ``skipped`` holds ``(entry name, why)`` for each entry of a folder
+    dataset that is not one of its images.
+    """
 
     name: str
     root: Path
     images: tuple[DatasetImage, ...]
     source: str  # "manifest" or "folder"
+    skipped: tuple[tuple[str, str], ...] = ()
+    given: str = ""
 
     def describe(self) -> dict:
+        """What ``run.json`` records: nothing in it is specific to this machine (see the module docstring)."""
+        if self.source == "manifest":
+            root = f"{DATA_ROOT_LABEL}/{self.name}"
+        else:
+            root = os.path.normpath(portable_path(self.given or self.root))
         return {
             "name": self.name,
             "source": self.source,
-            "root": str(self.root),
+            "given": portable_path(self.given) if self.source == "folder" else (self.given or self.name),
+            "root": root,
             "images": [{"name": im.name, "sha256": im.sha256} for im in self.images],
+            "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
         }
 
 
@@ -164,17 +192,40 @@ def _resolve_named(manifest: Manifest, root: Path, fetch: Fetch | None) -> Datas
                 f"{_how_to_fill(manifest, folder)}"
             ) from exc
         images.append(DatasetImage(file.name, path, file.sha256))
-    return Dataset(manifest.name, folder, tuple(images), "manifest")
+    return Dataset(manifest.name, folder, tuple(images), "manifest", given=manifest.name)
 
 
-def _resolve_folder(folder: Path) -> Dataset:
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not files:
-        raise DatasetError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    images = tuple(DatasetImage(p.name, p, sha256_file(p)) for p in files)
-    return Dataset(folder.name, folder.resolve(), images, "folder")
+def _entry_problem(path: Path) -> str | None:
+    """Why the folder entry ``path`` is not a dataset image, or ``None`` when it is one."""
+    if path.name.startswith("."):
+        return "hidden file"
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link (its target does not exist)"
+    if path.is_dir():
+        return "a folder (the files of subfolders are not taken)"
+    if not path.is_file():
+        return "not a regular file"
+    return source_problem(path)
+
+
+def _resolve_folder(folder: Path, given: str) -> Dataset:
+    images, skipped = [], []
+    for path in sorted(folder.iterdir()):
+        problem = _entry_problem(path)
+        if problem is None:
+            try:
+                images.append(DatasetImage(path.name, path, sha256_file(path)))
+                continue
+            except OSError as exc:
+                problem = f"cannot be read: {type(exc).__name__}: {exc.strerror or exc}"
+        skipped.append((path.name, problem))
+    if not images:
+        listed = "; ".join(f"{name}: {why}" for name, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+        raise DatasetError(
+            f"folder {folder} holds no images (PNG, BMP, PPM/PGM/PBM/PNM, TIFF, lossless WebP or JPEG files)"
+            + (f"; skipped {len(skipped)} entries: {listed}" if skipped else "")
+        )
+    return Dataset(folder.name, folder.resolve(), tuple(images), "folder", tuple(skipped), given)
 
 
 def resolve_dataset(
@@ -188,7 +239,7 @@ def resolve_dataset(
         return _resolve_named(load_manifest(spec), data_root(data_dir), fetch if download else None)
     folder = Path(spec).expanduser()
     if folder.is_dir():
-        return _resolve_folder(folder)
+        return _resolve_folder(folder, spec)
     if folder.exists():
         raise DatasetError(f"{folder} is a file; give a dataset name ({', '.join(known_datasets())}) or a folder")
     raise DatasetError(f"unknown dataset '{spec}': not a dataset name ({', '.join(known_datasets())}) nor a folder")

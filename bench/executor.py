@@ -34,16 +34,19 @@ class ExecutorError(RuntimeError):
 class Executor(abc.ABC):
     """Runs tasks somewhere and hands back their results as they finish.
 
-    Lifecycle: construct with the run's :class:`~bench.task.MeasureOptions` and the number of tasks
-    to run at once, :meth:`submit` tasks, iterate over :meth:`results`, :meth:`shutdown` (or use it
-    as a context manager). :meth:`cancel` drops the tasks that have not started.
+    Lifecycle: construct with the run's :class:`~bench.task.MeasureOptions`, the number of tasks to
+    run at once and the longest a task may take (seconds, 0: no limit), :meth:`submit` tasks, iterate
+    over :meth:`results`, :meth:`shutdown` (or use it as a context manager). :meth:`cancel` drops the
+    tasks that have not started. A task that outlives ``timeout`` is stopped and handed back as a
+    :class:`~bench.results.Failure` of stage ``timeout``; one whose process dies, of stage ``worker``.
     """
 
     name: ClassVar[str]
 
-    def __init__(self, options: MeasureOptions, jobs: int) -> None:
+    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0) -> None:
         self.options = options
         self.jobs = jobs
+        self.timeout = timeout
 
     @property
     def slots(self) -> int:
@@ -116,8 +119,9 @@ def executor_names() -> list[str]:
     return [*BUILTIN, *(name for name in _entry_point_classes() if name not in BUILTIN)]
 
 
-def create_executor(name: str, options: MeasureOptions, jobs: int) -> Executor:
-    """An executor of the registered ``name`` for a run measured with ``options``, ``jobs`` at a time."""
+def create_executor(name: str, options: MeasureOptions, jobs: int, timeout: float = 0) -> Executor:
+    """An executor of the registered ``name`` for a run measured with ``options``, ``jobs`` at a time,
+    ``timeout`` seconds per task at most (0: no limit)."""
     target = BUILTIN.get(name) or _entry_point_classes().get(name)
     if target is None:
         raise ExecutorError(f"unknown executor '{name}'; known executors: {', '.join(executor_names())}")
@@ -128,4 +132,4 @@ def create_executor(name: str, options: MeasureOptions, jobs: int) -> Executor:
         raise ExecutorError(f"executor '{name}' ({target}) cannot be loaded: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
         raise ExecutorError(f"executor '{name}' ({target}) is not an Executor subclass")
-    return cls(options, jobs)
+    return cls(options, jobs, timeout)

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from bench.codec import Codec, CodecError, check_rgb8
+from bench.processes import die_with_parent
 
 __all__ = ["ExternalCodec", "find_program"]
 
@@ -74,7 +75,13 @@ class ExternalCodec(Codec):
         if path is None:
             raise CodecError(self.unavailable_reason() or f"{program} not found")
         try:
-            proc = subprocess.run([path, *args], capture_output=True, timeout=self.timeout_s, check=False)
+            proc = subprocess.run(
+                [path, *args],
+                capture_output=True,
+                timeout=self.timeout_s,
+                check=False,
+                preexec_fn=die_with_parent if os.name == "posix" else None,  # the program dies with its worker
+            )
         except subprocess.TimeoutExpired as exc:
             raise CodecError(f"{program} did not finish within {self.timeout_s:g} s") from exc
         if proc.returncode != 0:

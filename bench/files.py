@@ -3,7 +3,9 @@
 * :func:`atomic_write`: the file appears whole or not at all (written beside it as ``<name>.tmp``,
   then renamed over it, which POSIX and Windows make atomic on one file system).
 * :func:`sha256_file`: the hex sha256 of a file, read in 1 MiB chunks.
-* :func:`command_line`: the invoking ``bench`` command, shell-quoted, for provenance.
+* :func:`command_line`: the invoking ``bench`` command, shell-quoted, for provenance;
+  :func:`portable_path` and :func:`portable_command`: paths and commands as recorded in files meant for
+  other machines (relative to where the command ran, never an absolute path of this machine).
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "sha256_file", "command_line"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "sha256_file",
+    "command_line",
+    "portable_path",
+    "portable_command",
+]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -59,3 +69,35 @@ def command_line(argv: list[str] | None = None) -> str:
     """The invoking command as a shell-quoted string (``bench`` and its arguments), for provenance."""
     argv = sys.argv if argv is None else argv
     return " ".join(shlex.quote(a) for a in ["bench", *argv[1:]])
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` as recorded in files meant for other machines: a relative path as it is, an absolute
+    one relative to the current directory (``../shared/datasets/x`` rather than ``/home/me/...``)."""
+    text = str(path)
+    if not os.path.isabs(text):
+        return text
+    try:
+        return os.path.relpath(text)
+    except ValueError:  # another drive (Windows): no relative form; the folder's name at least
+        return Path(text).name
+
+
+def portable_command(command: str, paths: tuple[str | Path, ...]) -> str:
+    """``command`` with every argument that is one of the absolute ``paths`` (alone or as ``--opt=PATH``)
+    written relative to the current directory: the same command from the same directory, without
+    this machine's absolute paths."""
+    absolute = {str(p): portable_path(p) for p in paths if Path(p).is_absolute()}
+    if not command or not absolute:
+        return command
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        return command
+    for i, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        if arg in absolute:
+            args[i] = absolute[arg]
+        elif equals and option.startswith("-") and value in absolute:
+            args[i] = f"{option}={absolute[value]}"
+    return " ".join(shlex.quote(a) for a in args)

@@ -2,24 +2,34 @@
 
 Workers start from a fork server that has already imported the measuring code (:mod:`bench.measure`,
 the codecs and the metrics), never by forking the runner's process, so each starts in milliseconds
-and inherits no thread-pool state. Each worker runs one task at a time with single-threaded
-libraries (:func:`bench.measure.init_worker`).
+and inherits no thread-pool state. Each worker measures one task at a time with single-threaded
+libraries (:func:`bench.measure.init_worker`), so the executor always knows which task a worker holds:
 
-A worker that dies (a crash in a codec's native code, an abort, the out-of-memory killer) breaks the
-pool: the tasks it held cannot be told apart from the others in flight, so all of those are run
-again one by one, each in a fresh process of its own, and the one that kills its process again
-becomes a :class:`~bench.results.Failure` of stage ``worker``. Then a new pool takes the remaining
-tasks. Results already handed back are never lost.
+* a worker that dies (a crash in a codec's native code, an abort, ``os._exit``, the out-of-memory
+  killer) becomes a :class:`~bench.results.Failure` of stage ``worker`` for exactly its task, and a
+  fresh worker takes its place;
+* a task that runs longer than ``timeout`` seconds (a codec hanging in Python or in native code) has
+  its worker killed, with every process the worker started, and becomes a failure of stage
+  ``timeout``;
+* on an interruption (Ctrl-C, SIGTERM) the workers are killed at once, not waited for.
+
+Workers run in process groups of their own (the terminal's Ctrl-C reaches the runner only, which
+ends them) and die with the fork server, which ends when the runner's process does, even after a
+``kill -9`` (Linux: ``PR_SET_PDEATHSIG``). Results already handed back are never lost.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import os
+import signal
+import time
+from collections import deque
+from multiprocessing.connection import wait
 from typing import Iterator
 
 from bench.executor import Executor
+from bench.processes import die_with_parent
 from bench.results import Failure, Record
 from bench.task import MeasureOptions, Task
 
@@ -46,100 +56,142 @@ def worker_context():
     return ctx
 
 
-def _init_worker(options: MeasureOptions) -> None:
-    from bench import measure  # imported in the workers only (the fork server has it already)
+def _worker_main(conn, options: MeasureOptions) -> None:
+    """A worker: measure each task received on ``conn`` and send back its result, until told to stop."""
+    die_with_parent()
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()  # its own process group: the terminal's Ctrl-C goes to the runner, which ends the workers
+    from bench import measure  # the fork server has it already
 
     measure.init_worker(options)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the runner is gone
+            return
+        if task is None:
+            return
+        conn.send(measure.measure_in_worker(task))
 
 
-def _measure(task: Task) -> Record | Failure:
-    from bench import measure
+class _Worker:
+    """One worker process, the task it holds and since when."""
 
-    return measure.measure_in_worker(task)
+    def __init__(self, ctx, options: MeasureOptions) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, options), name="codec-bench worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.task: Task | None = None
+        self.started = 0.0
+
+    def give(self, task: Task) -> None:
+        self.conn.send(task)
+        self.task, self.started = task, time.monotonic()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process in its group (programs a codec started)."""
+        pid = self.process.pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, AttributeError):
+                pass
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        """Let the worker finish and exit (it holds no task)."""
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(10)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
 
 
 class LocalExecutor(Executor):
-    """``jobs`` worker processes on this machine (see the module docstring)."""
+    """``jobs`` worker processes on this machine, ``timeout`` seconds per task at most (0: no limit)."""
 
     name = "local"
 
-    def __init__(self, options: MeasureOptions, jobs: int) -> None:
-        super().__init__(options, jobs)
+    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0) -> None:
+        super().__init__(options, jobs, timeout)
         self._ctx = worker_context()
-        self._pool: ProcessPoolExecutor | None = None
-        self._running: dict[Future, Task] = {}
-        self._held: list[Task] = []  # submitted while a broken pool is being replaced
-        self._isolating = False
-
-    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=workers, mp_context=self._ctx, initializer=_init_worker, initargs=(self.options,)
-        )
+        self._workers: list[_Worker] = []
+        self._queue: deque[Task] = deque()
 
     @property
     def pending(self) -> int:
-        return len(self._running) + len(self._held)
+        return len(self._queue) + sum(w.task is not None for w in self._workers)
 
     def submit(self, task: Task) -> None:
-        if self._isolating:
-            self._held.append(task)
-            return
-        if self._pool is None:
-            self._pool = self._new_pool(self.jobs)
-        try:
-            self._running[self._pool.submit(_measure, task)] = task
-        except BrokenProcessPool:  # a worker died since the last result: run it after the culprit is found
-            self._held.append(task)
+        self._queue.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand queued tasks to idle workers, starting workers up to ``jobs``."""
+        while self._queue:
+            idle = next((w for w in self._workers if w.task is None), None)
+            if idle is None:
+                if len(self._workers) >= self.jobs:
+                    return
+                idle = _Worker(self._ctx, self.options)
+                self._workers.append(idle)
+            idle.give(self._queue.popleft())
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        self._workers.remove(worker)
 
     def results(self) -> Iterator[Record | Failure]:
         while self.pending:
-            if not self._running:
-                held, self._held = self._held, []
-                for task in held:
-                    self.submit(task)
-                continue
-            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
-            finished, suspects = [], []
-            for future in done:
-                task = self._running.pop(future)
-                try:
-                    finished.append(future.result())
-                except BrokenProcessPool:
-                    suspects.append(task)
-            if suspects:  # the pool is broken: every task it held is a suspect
-                suspects += self._running.values()
-                self._running.clear()
-                self._close_pool(wait=False)
-                self._isolating = True
-            try:
-                yield from finished
-                for task in suspects:  # one at a time, each in its own process, to find the culprit
-                    yield self._isolated(task)
-            finally:
-                self._isolating = False
-
-    def _isolated(self, task: Task) -> Record | Failure:
-        with self._new_pool(1) as pool:
-            try:
-                return pool.submit(_measure, task).result()
-            except BrokenProcessPool:
-                return Failure(
-                    task.codec, task.quality, task.image, "worker",
-                    "the worker process died while measuring this image (crash in native code, abort or out of memory)",
-                )  # fmt: skip
+            self._dispatch()
+            busy = [w for w in self._workers if w.task is not None]
+            wait_s = None
+            if self.timeout:
+                wait_s = max(0.0, min(w.started + self.timeout for w in busy) - time.monotonic())
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_s))
+            finished: list[Record | Failure] = []
+            for worker in busy:
+                task = worker.task
+                if worker.conn in ready:
+                    try:
+                        finished.append(worker.conn.recv())
+                        worker.task = None
+                        continue
+                    except (EOFError, OSError):
+                        pass  # it died while sending: a crash
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    worker.process.join(1)
+                    code = worker.process.exitcode
+                    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                    finished.append(Failure(
+                        task.codec, task.quality, task.image, "worker",
+                        f"the worker process died while measuring this image ({how}: crash in native code, abort, "
+                        "os._exit or out of memory)",
+                    ))  # fmt: skip
+                    self._replace(worker)
+                elif self.timeout and time.monotonic() - worker.started >= self.timeout:
+                    finished.append(Failure(
+                        task.codec, task.quality, task.image, "timeout",
+                        f"no result after {self.timeout:g} s (--timeout); the worker and its processes were killed",
+                    ))  # fmt: skip
+                    self._replace(worker)
+            yield from finished
 
     def cancel(self) -> None:
-        for future in list(self._running):
-            if future.cancel():
-                del self._running[future]
-        self._held.clear()
-
-    def _close_pool(self, wait: bool) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool = None
+        self._queue.clear()
 
     def shutdown(self, wait: bool = True) -> None:
-        self._close_pool(wait=wait)
-        self._running.clear()
-        self._held.clear()
+        self._queue.clear()
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            if wait and worker.task is None:
+                worker.stop()
+            else:
+                worker.kill()

@@ -15,6 +15,7 @@ This is what the processes that measure execute, whichever executor started them
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import statistics
 import time
@@ -74,7 +75,7 @@ class Measurer:
             pair = (entry.create(self.options.device), entry.create(self.options.device))
             try:  # warm-up, not recorded; a failure here shows up again in the measurement
                 pair[1].decode(pair[0].encode(warm_up_on, quality))
-            except Exception:
+            except BaseException:  # noqa: B036 (a codec calling sys.exit must not end the worker)
                 pass
             self._codecs[name] = pair
         return pair
@@ -120,18 +121,31 @@ class Measurer:
             stage = "analyze"
             analysis = dict(encoder.analyze(image, task.quality))
 
+            stage = "stats"
+            extra = {"metrics_s": metrics_s, **encode_stats, **decode_stats, **analysis}
+            if repeat > 1:
+                extra.update(
+                    encode_runs=encode_runs,
+                    decode_runs=decode_runs,
+                    repeat_identical=all(s == streams[0] for s in streams),
+                )
+            try:
+                json.dumps(extra, allow_nan=True)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"last_stats() or analyze() returned values that are not JSON-serialisable ({exc}); "
+                    "return Python numbers and strings (e.g. float(x) for numpy scalars)"
+                ) from None
+
             stage = "save"
             self._save(task, encoder, data, decoded)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: B036 (sys.exit or KeyboardInterrupt from a codec fails this task only)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                detail = f"the codec raised {type(exc).__name__} ({exc!r}); codecs must raise exceptions, not exit"
             return Failure(task.codec, task.quality, task.image, stage, detail)
 
         height, width = image.shape[:2]
-        extra = {"metrics_s": metrics_s, **encode_stats, **decode_stats, **analysis}
-        if repeat > 1:
-            extra.update(
-                encode_runs=encode_runs, decode_runs=decode_runs, repeat_identical=all(s == streams[0] for s in streams)
-            )
         return Record(
             codec=task.codec,
             quality=float(task.quality),
@@ -147,7 +161,15 @@ class Measurer:
         )
 
     def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:
-        stem = Path(task.image).stem
+        if task.check_path:
+
+            def save_pixels(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, decoded)
+
+            atomic_write_bytes(task.check_path + ".bits", data)
+            atomic_write(task.check_path + ".npy", save_pixels)
+        stem = task.stem or Path(task.image).stem
         sub = Path(task.codec, format_quality(task.quality))
         if self.options.bitstreams_dir is not None:
             atomic_write_bytes(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)

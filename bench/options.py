@@ -33,6 +33,7 @@ __all__ = [
     "float_list",
     "positive_int",
     "float_or_none",
+    "non_negative_float",
     "PLUGINS",
 ]
 
@@ -163,6 +164,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid _positive_int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 

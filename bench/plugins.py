@@ -1,7 +1,11 @@
 """Plugin files: Python files given with ``--plugin`` that define codecs and metrics.
 
-:func:`load_plugin_file` imports such a file as a module named after its path (so two plugins never
-clash and every process gives it the same name). The registries of codecs (:mod:`bench.registry`)
+:func:`load_plugin_file` imports such a file as a module named after its content (the sha256 of its
+bytes), not its path or name: every process, on every machine, gives the same file the same module
+name wherever it lies and whatever it is called, so a plugin file moved, renamed or copied unchanged
+keeps the identity its codecs record (``class`` in ``run.json`` and in the run's store: a run folder
+goes on with it), while an edited file gets a new one (and a run folder refuses to mix the two); two
+different files never clash, whatever their names. The registries of codecs (:mod:`bench.registry`)
 and metrics (:mod:`bench.metric`) then collect the classes it marks with ``@register_codec`` and
 ``@register_metric``; :data:`MARKS` are the attributes those decorators set.
 """
@@ -15,7 +19,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-__all__ = ["PluginError", "load_plugin_file", "load_entry_point", "defines_plugins", "CODEC_MARK", "METRIC_MARK"]
+__all__ = [
+    "PluginError",
+    "load_plugin_file",
+    "plugin_module_name",
+    "load_entry_point",
+    "defines_plugins",
+    "CODEC_MARK",
+    "METRIC_MARK",
+]
 
 #: Class attributes set by ``@register_codec`` and ``@register_metric`` (on the class itself).
 CODEC_MARK = "__codec_bench_registered__"
@@ -27,24 +39,42 @@ class PluginError(LookupError):
     """A plugin file that does not exist or cannot be imported; the message names it."""
 
 
+def plugin_module_name(content: bytes) -> str:
+    """The module name of a plugin file with these bytes: ``codec_bench_plugin_`` + 16 hex digits of
+    their sha256 (64 bits: two different files do not meet by chance)."""
+    return f"codec_bench_plugin_{hashlib.sha256(content).hexdigest()[:16]}"
+
+
 def load_plugin_file(path: str | Path) -> ModuleType:
-    """Import a Python file as a module (named after its path, so two plugins never clash)."""
+    """Import a Python file as a module named after its content (see the module docstring).
+
+    Loading the same file again returns the module already imported. Another file with the same
+    content (a copy) gets the same module name but is executed as itself, so code that uses
+    ``__file__`` (a trained family's ``plugin.py`` finds its weights beside it) sees its own folder.
+    """
     path = Path(path).resolve()
     if not path.is_file():
         raise PluginError(f"plugin file {path} does not exist")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]  # stable across processes, unlike hash()
-    module_name = f"codec_bench_plugin_{digest}_{path.stem}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise PluginError(f"plugin file {path} cannot be read: {exc}") from exc
+    module_name = plugin_module_name(content)
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PluginError(f"plugin file {path} cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(content, str(path), "exec"), module.__dict__)  # the very bytes the name was made from
     except Exception as exc:
-        del sys.modules[module_name]
+        if loaded is not None:
+            sys.modules[module_name] = loaded
+        else:
+            del sys.modules[module_name]
         raise PluginError(f"plugin file {path} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
 

@@ -2,17 +2,27 @@
 
 Writes into the report folder:
 
-* ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation``),
-  ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve table, then the per-image one);
+* ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation,
+  images, quality_low, quality_high``), ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve
+  table, then the per-image one), each value over the images both curves of its pair measured at every
+  quality, with the number of images and the quality interval it integrated over
+  (:mod:`bench.bdtable`); a report with nothing to compare says so in each;
 * ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.bdtable.compared_columns`) and ``speed``, as
   PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables, the figures and where every curve came from.
+
+RD figures draw each curve as measured (means over the images with every metric defined at each
+point, :mod:`bench.curves`); their captions give each curve's number of images when curves differ.
+The speed figure uses the RD figures' rate range and names the device(s) once. The anchor
+(``--anchor``) is a curve's label, codec name or, for a published curve, its file name without
+``.json``, in any case; an unknown name gets the closest names as suggestions.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -20,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from bench import __version__
@@ -34,7 +45,7 @@ from bench.curves import (
     unique_labels,
 )
 from bench.options import float_or_none, option
-from bench.plots import WIDTHS, assign_styles, per_image_figure, rd_figure, save_figure, speed_figure
+from bench.plots import WIDTHS, assign_styles, device_note, per_image_figure, rd_figure, save_figure, speed_figure
 
 __all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
 
@@ -53,7 +64,8 @@ class ReportConfig:
         "--reference", action="extend", nargs="+", parse=Path, metavar="FILE.json",
         help="CompressAI results files to overlay and compare with (shell globs welcome)"))  # fmt: skip
     anchor: str | None = field(default=None, metadata=option(
-        "--anchor", help="curve (codec or label) the BD-rates are against (default: jpeg)"))  # fmt: skip
+        "--anchor", help="curve the BD-rates are against: a codec, a curve label or a published file's name without "
+        ".json, in any case (default: jpeg)"))  # fmt: skip
     out: Path | None = field(default=None, metadata=option(
         "--out", parse=Path, help="report folder (default: <first run>/report)"))  # fmt: skip
     method: str = field(default="pchip", metadata=option(
@@ -107,9 +119,15 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path]) -> list[Curve]
     return curves
 
 
+def _stem(curve: Curve) -> str:
+    """A published curve's file name without ``.json`` (empty for run curves)."""
+    return Path(curve.source).stem if curve.kind == "published" else ""
+
+
 def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
-    """The anchor curve: the curve labelled ``name``, else the one whose label or codec matches it
-    ignoring case; by default our ``jpeg`` if present, else the first curve."""
+    """The anchor curve: the curve labelled ``name``, else the one whose label, codec or (published
+    curves) file stem matches it ignoring case; by default our ``jpeg`` if present, else the first
+    curve. An unknown name raises :class:`ReportError` with the closest names."""
     if name is None:
         for curve in curves:
             if curve.codec == "jpeg" and curve.kind != "published":
@@ -118,15 +136,22 @@ def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
     exact = [c for c in curves if c.label == name]
     if exact:
         return exact[0]
-    for key in (lambda c: c.label, lambda c: c.codec):
-        matches = [c for c in curves if key(c).lower() == name.lower()]
+    wanted = name.strip().lower()
+    for key in (lambda c: c.label, lambda c: c.codec, _stem):
+        matches = [c for c in curves if key(c) and key(c).lower() == wanted]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
             raise ReportError(
                 f"anchor '{name}' is ambiguous: {', '.join(c.label for c in matches)}; give the exact label"
             )
-    raise ReportError(f"no curve named '{name}'; curves: {', '.join(c.label for c in curves)}")
+    names = list(dict.fromkeys([*(c.label for c in curves), *(_stem(c) for c in curves if _stem(c))]))
+    by_lower: dict[str, str] = {}
+    for candidate in names:
+        by_lower.setdefault(candidate.lower(), candidate)
+    close = difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
+    raise ReportError(f"no curve named '{name}'; curves: {', '.join(c.label for c in curves)}{hint}")
 
 
 def _slug(label: str) -> str:
@@ -158,21 +183,45 @@ def _figure_section(title: str, stem: str, caption: str) -> list[str]:
     ]
 
 
+def _image_caption(curves: Sequence[Curve]) -> str:
+    """A sentence giving each curve's number of images (fewest-most over its points) when the curves, or
+    the points of one curve, average different numbers of images; empty otherwise."""
+    counts = [(c.label, c.image_counts()) for c in curves]
+    known = [(label, n) for label, n in counts if n is not None]
+    if len({n for _, n in known}) <= 1 and all(lo == hi for _, (lo, hi) in known):
+        return ""
+    parts = [f"{label} {lo}" if lo == hi else f"{label} {lo}–{hi}" for label, (lo, hi) in known]
+    unknown = sum(n is None for _, n in counts)
+    tail = f"; {unknown} published curve(s) do not state theirs" if unknown else ""
+    return f" Images per curve (as measured): {', '.join(parts)}{tail}."
+
+
 def make_report(config: ReportConfig) -> ReportResult:
     """Build the report described in the module docstring; returns the BD table and the files."""
     curves = load_curves(config.runs, config.references)
     anchor = pick_anchor(curves, config.anchor)
     out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report into {out} ({exc.strerror or exc}); give a writable folder with --out"
+        ) from None
     files: list[Path] = []
 
     columns = compared_columns([anchor, *curves])
     table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method)
     table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
-    markdown = "\n".join(f"#### {agg}\n\n{to_markdown(table, agg)}" for agg in ("mean-curve", "per-image"))
+    markdown = "\n".join(
+        f"#### {agg}\n\n{to_markdown(table, agg, anchor=anchor.label)}" for agg in ("mean-curve", "per-image")
+    )
     (out / "bd_rate.md").write_text(markdown, encoding="utf-8")
     (out / "bd_rate.tex").write_text(
-        to_latex(table, "mean-curve") + "\n" + to_latex(table, "per-image"), encoding="utf-8"
+        to_latex(table, "mean-curve", anchor=anchor.label) + "\n" + to_latex(table, "per-image", anchor=anchor.label),
+        encoding="utf-8",
     )
     files += [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
 
@@ -184,19 +233,24 @@ def make_report(config: ReportConfig) -> ReportResult:
             continue
         stem = f"rd_{column.name}"
         files += save_figure(fig, out, stem)
+        shown = [c for c in curves if np.isfinite(c.column(column.name)).any()]
         sections += _figure_section(
             f"{column.axis_label} against rate",
             stem,
-            "Means over the images at each quality setting; bpp counts every byte of each file."
-            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if column.name == "ms_ssim_db" else ""),
+            "Means over the images at each quality setting (images with every metric defined); bpp counts "
+            "every byte of each file."
+            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if column.name == "ms_ssim_db" else "")
+            + _image_caption(shown),
         )
-    fig = speed_figure(curves, styles)
+    fig = speed_figure(curves, styles, width="double", max_bpp=config.max_bpp)
     if fig is not None:
         files += save_figure(fig, out, "speed")
+        timed = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
         sections += _figure_section(
             "Encoding and decoding time",
             "speed",
-            "Wall-clock time of one encode/decode call per image (median of repeats), log scale.",
+            "Wall-clock time of one encode/decode call per image (median of repeats), log scale. "
+            f"{device_note(timed)}.",
         )
     if config.per_image:
         for column in columns:
@@ -215,12 +269,18 @@ def make_report(config: ReportConfig) -> ReportResult:
             path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
             files.append(path)
 
+    compared = (
+        f"Anchor: **{anchor.label}**; BD interpolation: **{config.method}** (BD-rate over the shared quality range, "
+        "no extrapolation, each pair of curves over the images both measured at every quality; VCEG-M33 / JVET "
+        "CTC definitions, see `bench/bdrate.py`)."
+        if len(table)
+        else f"No curve other than the anchor **{anchor.label}**: no BD-rates, nothing to compare."
+    )
     page = [
         "# codec-bench report",
         "",
         f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by codec-bench {__version__}. "
-        f"Anchor: **{anchor.label}**; BD interpolation: **{config.method}** (BD-rate over the shared quality range, "
-        "no extrapolation; VCEG-M33 / JVET CTC definitions, see `bench/bdrate.py`).",
+        + compared,
         "",
         "## BD-rate",
         "",

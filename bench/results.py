@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Record", "Failure", "format_quality"]
+__all__ = ["Record", "Failure", "format_quality", "is_defined"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,12 @@ def format_quality(value: float) -> str:
     """Quality as written in CSV files and folder names: ``50`` for whole numbers, ``0.75`` otherwise."""
     value = float(value)
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+def is_defined(record: Record) -> bool:
+    """True when every metric of ``record`` has a value (none is NaN; ``inf`` is a value).
+
+    Means over images (summaries, curves, BD-rates) use only such records, so that all the means of
+    one codec and quality cover the same images.
+    """
+    return not any(value != value for value in record.metrics.values())

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,22 +36,30 @@ from tqdm import tqdm
 from bench import __version__
 from bench.codec import Codec
 from bench.datasets import Dataset, DatasetImage, resolve_dataset
+from bench.decode_check import DecodeCheck, run_checks
 from bench.executor import ExecutorError, create_executor, run_tasks
-from bench.files import atomic_write_text
+from bench.files import atomic_write_text, portable_command, portable_path, sha256_file
 from bench.images import ImageLoadError, SourceImage, load_rgb8
 from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics
 from bench.neural import DEVICES
-from bench.options import PLUGINS, comma_list, float_list, option, positive_int
+from bench.options import PLUGINS, comma_list, float_list, non_negative_float, option, positive_int
 from bench.provenance import available_cpus, environment, git_state
 from bench.registry import Registry, discover
 from bench.results import Failure, Record, format_quality
-from bench.store import Store, summarise, write_csvs
+from bench.store import Store, StoreConflict, StoreError, summarise, write_csvs
 from bench.task import MeasureOptions, Task
 
 __all__ = ["RunConfig", "RunReport", "RunSetupError", "run", "default_jobs", "select_codecs", "format_summary"]
 
 #: Worker processes by default: the CPUs this process may run on.
 default_jobs = available_cpus
+#: Longest one task may take by default (seconds): generous, VVC reference encoders take minutes per image.
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+class RunBroken(RuntimeError):
+    """The run itself broke (not a codec or an image): disk full, store unwritable, ... The measurements
+    made before are in the store; run.json says what happened."""
 
 
 class RunSetupError(RuntimeError):
@@ -62,7 +72,8 @@ class RunConfig:
 
     dataset: str = field(default="kodak", metadata=option(
         "--dataset",
-        help="dataset name (see `bench datasets`) or a folder of PNG/JPEG/TIFF images (default: kodak)"))  # fmt: skip
+        help="dataset name (see `bench datasets`) or a folder of images (PNG, BMP, PPM/PGM, TIFF, lossless WebP, "
+        "JPEG) (default: kodak)"))  # fmt: skip
     codecs: tuple[str, ...] | None = field(default=None, metadata=option(
         "--codec", parse=comma_list, metavar="A,B",
         help="codecs to run (default: every available codec of the default run; see `bench codecs`)"))  # fmt: skip
@@ -98,6 +109,13 @@ class RunConfig:
         "--metrics", parse=comma_list, metavar="M1,M2",
         help=f"metrics to compute, in column order (default: {','.join(DEFAULT_METRICS)}); plugin files "
         "may add metrics (README 'Adding a metric')"))  # fmt: skip
+    timeout: float = field(default=DEFAULT_TIMEOUT_S, metadata=option(
+        "--timeout", parse=non_negative_float, metavar="SECONDS",
+        help=f"longest a task (one encode, decode and scoring) may take before it is stopped and recorded as a "
+        f"timeout failure; 0 for no limit (default: {DEFAULT_TIMEOUT_S:g})"))  # fmt: skip
+    retry_timeouts: bool = field(default=False, metadata=option(
+        "--retry-timeouts", help="measure again the tasks that timed out in earlier runs into this folder (by "
+        "default they are left as failures, so that a re-run does not hang on them again)"))  # fmt: skip
     executor: str = field(default="local", metadata=option(
         "--executor", help="where tasks run (default: local, worker processes on this machine; packages can add "
         "executors)"))  # fmt: skip
@@ -105,10 +123,13 @@ class RunConfig:
 
     def as_json(self) -> dict:
         return {
-            "dataset": self.dataset,
+            "dataset": portable_path(self.dataset),
             "codecs": list(self.codecs) if self.codecs is not None else None,
             "qualities": list(self.qualities) if self.qualities is not None else None,
-            "plugins": [str(Path(p).resolve()) for p in self.plugins],
+            "plugins": [  # as given (no path of this machine), identified by content
+                {"path": portable_path(p), "sha256": sha256_file(p) if Path(p).is_file() else None}
+                for p in self.plugins
+            ],
             "repeat": self.repeat,
             "jobs": self.jobs,
             "max_images": self.max_images,
@@ -117,8 +138,15 @@ class RunConfig:
             "device": self.device,
             "metrics": list(self.metrics),
             "executor": self.executor,
+            "timeout_s": self.timeout,
+            "retry_timeouts": self.retry_timeouts,
             "codec_threads": 1,
         }
+
+    def recorded_command(self) -> str:
+        """The command as run.json records it: paths relative to where it ran, never absolute."""
+        paths = tuple(str(p) for p in (self.dataset, self.out, self.data_dir, *self.plugins) if p)
+        return portable_command(self.command, paths)
 
 
 @dataclass
@@ -130,10 +158,12 @@ class RunReport:
     skipped_codecs: dict[str, str]
     interrupted: bool = False
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    broken: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.interrupted
+        return not self.failures and not self.interrupted and not self.broken
 
 
 def select_codecs(
@@ -188,6 +218,8 @@ def _try_load(path: Path) -> SourceImage | ImageLoadError:
         return load_rgb8(path)
     except ImageLoadError as exc:
         return exc
+    except Exception as exc:  # whatever a decoder raises, it is this image's failure, not the run's
+        return ImageLoadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})")
 
 
 def _staged_tasks(
@@ -195,15 +227,14 @@ def _staged_tasks(
     pending: dict[str, list[Task]],
     folder: Path,
     threads: int,
-    loaded: dict[str, dict],
-    failures: dict[str, str],
+    on_image: Callable[[str, dict | str], None],
 ) -> Iterator[Task]:
     """The tasks of each image, as soon as that image is decoded and staged for the workers.
 
     Only images with work left are decoded, in background threads (the decoders release the GIL),
     while the workers already measure the first ones. Each image is written once as a ``.npy`` file
-    that the workers map read-only. Fills ``loaded`` (size and conversion of each decoded image) and
-    ``failures`` (images that could not be read).
+    that the workers map read-only. ``on_image(name, info)`` is called as each image is read, with
+    its size and conversion, or with the error text of an image that could not be read.
     """
     todo = [item for item in items if pending.get(item.name)]
     folder.mkdir(parents=True, exist_ok=True)
@@ -212,13 +243,72 @@ def _staged_tasks(
             zip(todo, pool.map(_try_load, [item.path for item in todo]), strict=True)
         ):
             if isinstance(image, ImageLoadError):
-                failures[item.name] = str(image)
+                on_image(item.name, str(image))
                 continue
-            loaded[item.name] = {"width": image.width, "height": image.height, "conversion": image.conversion}
+            on_image(item.name, {"width": image.width, "height": image.height, "conversion": image.conversion})
             staged = folder / f"{index}.npy"
             np.save(staged, image.pixels)
             for task in pending[item.name]:
                 yield replace(task, source=str(staged))
+
+
+def _output_stems(items: list[DatasetImage]) -> dict[str, str]:
+    """File stems for saved bitstreams and reconstructions: the image's stem, or its whole name with
+    the dot replaced (``a_png``, ``a_jpg``) when several images of the dataset share a stem."""
+    stems = Counter(Path(item.name).stem for item in items)
+    return {
+        item.name: Path(item.name).stem if stems[Path(item.name).stem] == 1 else item.name.replace(".", "_")
+        for item in items
+    }
+
+
+class _RunLock:
+    """One writer per run folder: an exclusive lock on ``<out>/.lock`` for the whole run (POSIX)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".lock"
+        self._fh = None
+
+    def __enter__(self) -> _RunLock:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks (Windows): one writer is the user's business
+            return self
+        self._fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.seek(0)
+            holder = self._fh.read().strip() or "another process"
+            self._fh.close()
+            raise RunSetupError(
+                f"{self.path.parent} is being written by another bench run ({holder}); wait for it to finish, "
+                "or give this run another --out folder"
+            ) from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(f"pid {os.getpid()} since {_now()}\n")
+        self._fh.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # releases the lock
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of earlier runs into ``folder`` (killed before they could remove them); only
+    called while holding the folder's lock, so no other run is using them."""
+    for stale in folder.glob(".staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, Slurm and Docker send), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
 
 
 def _now() -> str:
@@ -226,7 +316,7 @@ def _now() -> str:
 
 
 def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Dataset, skipped: dict[str, str],
-                    env: dict, status: str) -> None:  # fmt: skip
+                    env: dict, status: str, warnings: list[str] = (), broken: str = "") -> None:  # fmt: skip
     records = store.records()
     measured: dict[str, set[float]] = {}
     for rec in records:
@@ -235,7 +325,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
     for name, desc in store.codec_descriptions().items():
         codecs[name] = {**desc, "qualities_measured": [format_quality(q) for q in sorted(measured.get(name, ()))]}
     ds = dataset.describe()
-    decoded = store.get_meta("images") or {}
+    decoded = store.images()
     for item in ds["images"]:
         item.update(decoded.get(item["name"], {}))
     metrics = store.metric_descriptions()
@@ -245,8 +335,10 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
         "codec_bench_version": __version__,
         "name": path.parent.name,
         "status": status,
+        **({"error": broken} if broken else {}),
+        "warnings": list(warnings),
         "updated": _now(),
-        "command": config.command,
+        "command": config.recorded_command(),
         "config": config.as_json(),
         "codecs": codecs,
         "skipped_codecs": skipped,
@@ -284,7 +376,11 @@ def _metrics(config: RunConfig) -> list[Metric]:
 
 
 def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> RunReport:
-    """Measure what ``config`` asks for and is not in the store yet; export CSVs and run.json."""
+    """Measure what ``config`` asks for and is not in the store yet; export CSVs and run.json.
+
+    Raises :class:`RunSetupError` when the run cannot start; a run that breaks while measuring (disk
+    full, ...) returns a report whose ``broken`` says why, after saving what it can.
+    """
     clock = time.perf_counter()
     try:
         registry = discover(config.plugins)
@@ -304,95 +400,214 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     items = list(dataset.images[: config.max_images])
     for name, reason in skipped.items():
         echo(f"skipping {name}: {reason}")
+    if dataset.skipped:
+        names = ", ".join(name for name, _ in dataset.skipped[:3]) + (" ..." if len(dataset.skipped) > 3 else "")
+        echo(f"{len(dataset.skipped)} entries of {dataset.given or dataset.name} are not images it uses ({names}); "
+             "run.json lists each with the reason (dataset.skipped)")  # fmt: skip
 
     out = Path(config.out) if config.out else Path("results") / (config.name or dataset.name)
+    if out.exists() and not out.is_dir():
+        raise RunSetupError(f"--out {out} is a file, not a folder; give a folder for the run's results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunSetupError(f"cannot create the run folder {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise RunSetupError(f"the run folder {out} is not writable; give another --out folder")
+    with _RunLock(out), _open_store(out / "store.sqlite") as store:
+        _remove_stale_staging(out)
+        return _measure(config, codecs, skipped, qualities, metrics, dataset, items, out, store, clock, progress, echo)
+
+
+def _open_store(path: Path) -> Store:
+    try:
+        return Store(path)
+    except (StoreError, StoreConflict) as exc:
+        raise RunSetupError(str(exc)) from None
+
+
+def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qualities: dict[str, list[float]],
+             metrics: list[Metric], dataset: Dataset, items: list[DatasetImage], out: Path, store: Store, clock: float,
+             progress: bool, echo: Callable[[str], None]) -> RunReport:  # fmt: skip
     env = environment()
-    with Store(out / "store.sqlite") as store:
-        try:
-            store.bind_dataset(dataset.name, {item.name: item.sha256 for item in items})
-            for codec in codecs:
-                store.bind_codec(codec.name, codec.describe())
-            for metric in metrics:
-                store.bind_metric(metric.name, metric.describe())
-        except Exception as exc:
-            raise RunSetupError(str(exc)) from exc
-        invocations = store.get_meta("invocations") or []
-        invocation = {"command": config.command, "started": _now(), "finished": None, "status": "running",
-                      "measured": 0, "failed": 0, "environment": env}  # fmt: skip
-        invocations.append(invocation)
-        store.set_meta("invocations", invocations)
-        run_json = out / "run.json"
-        _write_run_json(run_json, store, config, dataset, skipped, env, "running")
+    try:
+        store.bind_dataset(dataset.name, {item.name: item.sha256 for item in items})
+        for codec in codecs:
+            store.bind_codec(codec.name, codec.describe())
+        for metric in metrics:
+            store.bind_metric(metric.name, metric.describe())
+    except Exception as exc:
+        raise RunSetupError(str(exc)) from exc
+    invocations = store.get_meta("invocations") or []
+    invocation = {"command": config.recorded_command(), "started": _now(), "finished": None, "status": "running",
+                  "measured": 0, "failed": 0, "environment": env}  # fmt: skip
+    invocations.append(invocation)
+    store.set_meta("invocations", invocations)
+    run_json = out / "run.json"
+    _write_run_json(run_json, store, config, dataset, skipped, env, "running")
 
-        done = store.done()
-        wanted = [Task(c.name, q, item.name) for item in items for c in codecs for q in qualities[c.name]]
-        pending: dict[str, list[Task]] = {}
-        for task in wanted:
-            if task.key not in done:
-                pending.setdefault(task.image, []).append(task)
-        options = MeasureOptions(
-            repeat=config.repeat,
-            plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
-            device=config.device,
-            metrics=tuple(m.name for m in metrics),
-            reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
-            bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
-        )
-        try:
-            executor = create_executor(config.executor, options, config.jobs)
-        except ExecutorError as exc:
-            raise RunSetupError(str(exc)) from exc
-        counts = Counter()
-        todo = sum(map(len, pending.values()))
-        bar = tqdm(total=len(wanted), initial=len(wanted) - todo, unit="img", disable=None if progress else True,
-                   desc=f"bench {dataset.name}", dynamic_ncols=True)  # fmt: skip
+    done = store.done()
+    if not config.retry_timeouts:
+        done |= store.failure_keys("timeout")
+    staging = out / f".staging-{os.getpid()}"
+    stems = _output_stems(items)
+    checked: set[tuple[str, float]] = set()
+    wanted, pending = [], {}
+    for item in items:
+        for codec in codecs:
+            for quality in qualities[codec.name]:
+                task = Task(codec.name, quality, item.name, stem=stems[item.name])
+                wanted.append(task)
+                if task.key in done:
+                    continue
+                if (codec.name, float(quality)) not in checked:  # the first image measured: decoded again afresh
+                    checked.add((codec.name, float(quality)))
+                    task = replace(task, check_path=str(staging / "check" / f"{len(checked)}"))
+                pending.setdefault(item.name, []).append(task)
+    options = MeasureOptions(
+        repeat=config.repeat,
+        plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
+        device=config.device,
+        metrics=tuple(m.name for m in metrics),
+        reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
+        bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
+    )
+    try:
+        executor = create_executor(config.executor, options, config.jobs, config.timeout)
+    except ExecutorError as exc:
+        raise RunSetupError(str(exc)) from exc
+    (staging / "check").mkdir(parents=True, exist_ok=True)
+    counts = Counter()
+    todo = sum(map(len, pending.values()))
+    bar = tqdm(total=len(wanted), initial=len(wanted) - todo, unit="img", disable=None if progress else True,
+               desc=f"bench {dataset.name}", dynamic_ncols=True)  # fmt: skip
+    checks: list[DecodeCheck] = []
 
-        def on_result(result: Record | Failure) -> None:
-            if isinstance(result, Record):
-                store.add_record(result)
-                counts["measured"] += 1
-            else:
-                store.add_failure(result)
-                counts["failed"] += 1
-                bar.write(
-                    f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}"
-                )
-            bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
-            bar.update(1)
+    def on_result(result: Record | Failure) -> None:
+        if isinstance(result, Record):
+            store.add_record(result)
+            counts["measured"] += 1
+        else:
+            store.add_failure(result)
+            counts["failed"] += 1
+            bar.write(
+                f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}"
+            )
+        bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
+        bar.update(1)
 
-        loaded: dict[str, dict] = {}
-        image_failures: dict[str, str] = {}
-        staging = out / f".staging-{os.getpid()}"
-        decoders = max(1, available_cpus() - config.jobs)  # the CPUs the workers leave free
-        tasks = _staged_tasks(items, pending, staging, decoders, loaded, image_failures)
-        setup_s = time.perf_counter() - clock
-        interrupted = False
+    def on_image(name: str, info: dict | str) -> None:  # stored at once: a killed run keeps it
+        if isinstance(info, str):
+            store.update_image_failures(attempted={name}, failures={name: info})
+        else:
+            store.set_image(name, info)
+            store.update_image_failures(attempted={name}, failures={})
+
+    decoders = max(1, available_cpus() - config.jobs)  # the CPUs the workers leave free
+    tasks = _staged_tasks(items, pending, staging, decoders, on_image)
+    setup_s = time.perf_counter() - clock
+    interrupted, broken, warnings = False, "", []
+    previous_sigterm = _catch_sigterm()
+    try:
+        with executor:
+            for result in run_tasks(executor, tasks):
+                on_result(result)
+                if isinstance(result, Record) and (check := _check_of(result, pending)) is not None:
+                    checks.append(check)
+        warnings += _check_decoding(checks, options, config.timeout, store, echo)
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception as exc:  # the run itself broke (disk full, store unwritable, ...): say so, keep what is saved
+        broken = f"{type(exc).__name__}: {exc}" + _disk_note(out)
+    finally:
+        _restore_sigterm(previous_sigterm)
+        tasks.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        bar.close()
+        status = "interrupted" if interrupted else "broken" if broken else "complete"
+        measure_s = time.perf_counter() - clock - setup_s
+        invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"],
+                          setup_s=round(setup_s, 4), measure_s=round(measure_s, 4),
+                          **({"error": broken} if broken else {}))  # fmt: skip
+        warnings += _repeat_warnings(store)
+        files: dict[str, Path] = {}
         try:
-            with executor:
-                for result in run_tasks(executor, tasks):
-                    on_result(result)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            tasks.close()
-            shutil.rmtree(staging, ignore_errors=True)
-            bar.close()
-            status = "interrupted" if interrupted else "complete"
-            measure_s = time.perf_counter() - clock - setup_s
-            invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"],
-                              setup_s=round(setup_s, 4), measure_s=round(measure_s, 4))  # fmt: skip
             store.set_meta("invocations", invocations)
-            store.set_meta("images", {**(store.get_meta("images") or {}), **loaded})
-            store.update_image_failures(attempted=set(loaded) | set(image_failures), failures=image_failures)
             files = write_csvs(store, out)
-            _write_run_json(run_json, store, config, dataset, skipped, env, status)
-        files["run"] = run_json
-        # failures of this command: images that did not load, and measurements still failing
-        wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
-        failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
-        report = RunReport(out, counts["measured"], store.records(), failures, skipped, interrupted, files)
+            _write_run_json(run_json, store, config, dataset, skipped, env, status, warnings, broken)
+        except Exception as exc:  # e.g. the disk is full: the store still holds every measurement
+            broken = broken or f"{type(exc).__name__}: {exc}"
+    files["run"] = run_json
+    # failures of this command: images that did not load, and measurements still failing
+    wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
+    failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
+    report = RunReport(
+        out, counts["measured"], store.records(), failures, skipped, interrupted, files, warnings, broken
+    )
     echo(format_summary(report, codecs=[c.name for c in codecs], metrics=metrics))
     return report
+
+
+def _disk_note(folder: Path) -> str:
+    """A note on the free space of ``folder``'s disk when it is nearly full (the usual cause of a broken run)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f" (the disk of {folder} has {free / 2**20:.1f} MiB free: it is probably full)" if free < 64 * 2**20 else ""
+
+
+def _catch_sigterm():
+    """Handle SIGTERM like Ctrl-C while measuring (main thread only); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_of(record: Record, pending: dict[str, list[Task]]) -> DecodeCheck | None:
+    """The fresh-process decoding check of ``record``'s task, if that task was chosen for one."""
+    for task in pending.get(record.image, ()):
+        if task.check_path and task.key == record.key:
+            return DecodeCheck(record.codec, record.quality, record.image, task.check_path)
+    return None
+
+
+def _check_decoding(checks: list[DecodeCheck], options: MeasureOptions, timeout: float, store: Store,
+                    echo: Callable[[str], None]) -> list[str]:  # fmt: skip
+    """Decode one bitstream per codec and quality in a fresh process; fail the codec and quality
+    whose decoder did not decode from the bytes alone (:mod:`bench.decode_check`); the warnings."""
+    warnings = []
+    for outcome in run_checks(checks, options, timeout):
+        check = outcome.check
+        where = f"{check.codec} {format_quality(check.quality)} ({check.image})"
+        if outcome.status == "nondeterministic":
+            warnings.append(f"{where}: decoding the same bitstream in a fresh process gave slightly different "
+                            f"pixels: {outcome.detail}")  # fmt: skip
+        elif outcome.failed:
+            error = (f"decoded in a fresh process, the bitstream of {check.image} gave other pixels than in the "
+                     f"measuring process ({outcome.detail}): the decoder does not decode from the bytes alone, so "
+                     "this codec and quality are not measured")  # fmt: skip
+            count = store.invalidate(check.codec, check.quality, "decode-check", error)
+            echo(f"FAILED {where}: {error}; {count} measurement(s) discarded")
+    return warnings
+
+
+def _repeat_warnings(store: Store) -> list[str]:
+    """Codecs whose repeated encodes (``--repeat``) gave different bitstreams."""
+    differing: dict[tuple[str, float], int] = Counter()
+    for record in store.records():
+        if record.extra.get("repeat_identical") is False:
+            differing[record.codec, record.quality] += 1
+    return [
+        f"{codec} {format_quality(quality)}: repeated encodes of the same image gave different bitstreams on "
+        f"{count} image(s) (the encoder is not deterministic; the first bitstream was measured)"
+        for (codec, quality), count in sorted(differing.items())
+    ]
 
 
 def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: list[Metric] | None = None) -> str:
@@ -428,6 +643,11 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
             + f"  {1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
         )
     lines.append(f"results: {report.out}/ (records.csv, summary.csv, failures.csv, run.json)")
+    for warning in report.warnings:
+        lines.append(f"warning: {warning}")
+    if report.broken:
+        lines.append(f"the run broke: {report.broken}; what was measured before is in {report.out}/store.sqlite, "
+                     "run the same command again to go on")  # fmt: skip
     if report.interrupted:
         lines.append("interrupted: run the same command again to measure what is missing")
     if report.failures:

@@ -30,13 +30,14 @@ from typing import Any, Iterable, Sequence
 
 from bench.files import atomic_write
 from bench.metric import DEFAULT_METRICS
-from bench.results import Failure, Record, format_quality
+from bench.results import Failure, Record, format_quality, is_defined
 
 __all__ = [
     "Record",
     "Failure",
     "Store",
     "StoreConflict",
+    "StoreError",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
     "record_columns",
@@ -72,6 +73,10 @@ class StoreConflict(RuntimeError):
     """The store already holds results of a codec measured with other settings or versions."""
 
 
+class StoreError(RuntimeError):
+    """A store that cannot be opened or read (corrupt, truncated, not a store, not writable)."""
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS codecs (name TEXT PRIMARY KEY, description TEXT NOT NULL);
@@ -91,6 +96,7 @@ CREATE TABLE IF NOT EXISTS failures (
     PRIMARY KEY (codec, quality, image)
 );
 CREATE TABLE IF NOT EXISTS image_failures (image TEXT PRIMARY KEY, error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (name TEXT PRIMARY KEY, info TEXT NOT NULL);
 """
 
 #: Schema version 1 kept these metrics as columns of ``records``.
@@ -120,28 +126,63 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
             db.execute(f"INSERT INTO metric_values SELECT codec, quality, image, ?, {name} FROM records_v1", (name,))
             db.execute("INSERT OR IGNORE INTO metrics VALUES (?, ?, NULL)", (name, position))
         db.execute("DROP TABLE records_v1")
+        found = db.execute("SELECT value FROM meta WHERE key='images'").fetchone()
+        for name, info in (json.loads(found[0]) if found else {}).items():
+            db.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (name, json.dumps(info, sort_keys=True)))
+        db.execute("DELETE FROM meta WHERE key='images'")
         db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
 
 class Store:
     """SQLite file of one run (``store.sqlite`` in the run folder)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """Open (or create) the store at ``path``; ``read_only`` opens an existing one without writing
+        anything (a folder without write permission works). :class:`StoreError` if it cannot be read."""
         self.path = Path(path)
+        self.read_only = read_only
+        try:
+            self._db = self._open()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path} cannot be used as a codec-bench store ({exc}); if it is damaged, move it away: the run's "
+                "records.csv still holds what was measured, and a new run folder starts afresh"
+            ) from None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            if not self.path.is_file():
+                raise sqlite3.OperationalError("no such file")
+            uri = self.path.resolve().as_uri()
+            try:
+                db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+                found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            except sqlite3.OperationalError:  # a WAL store in a folder we may not write: read it as it is
+                db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+                found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if found is None or int(found[0]) != SCHEMA_VERSION:
+                db.close()
+                raise sqlite3.OperationalError(
+                    f"schema version {found[0] if found else 'unknown'}, this codec-bench reads {SCHEMA_VERSION} "
+                    "(open it once with write access, e.g. by bench run, to migrate it)"
+                )
+            return db
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes (not power loss)
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes (not power loss)
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if found is not None and int(found[0]) == 1:
-            _migrate_v1(self._db)
+            _migrate_v1(db)
             found = (str(SCHEMA_VERSION),)
-        self._db.executescript(_SCHEMA)
+        db.executescript(_SCHEMA)
         if found is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(found[0]) != SCHEMA_VERSION:
+            db.close()
             raise StoreConflict(f"{self.path} has schema version {found[0]}, this codec-bench writes {SCHEMA_VERSION}")
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -251,6 +292,35 @@ class Store:
             "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error)
         )
 
+    def set_image(self, name: str, info: dict[str, Any]) -> None:
+        """Record what reading image ``name`` gave (size, conversion, ...), as soon as it is read."""
+        self._db.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (name, json.dumps(info, sort_keys=True)))
+
+    def images(self) -> dict[str, dict[str, Any]]:
+        """What reading each image gave, by image name."""
+        return {
+            name: json.loads(info) for name, info in self._db.execute("SELECT name, info FROM images ORDER BY name")
+        }
+
+    def failure_keys(self, stage: str) -> set[tuple[str, float, str]]:
+        """Keys (codec, quality, image) of the measurements that failed at ``stage``."""
+        rows = self._db.execute("SELECT codec, quality, image FROM failures WHERE stage=?", (stage,)).fetchall()
+        return {(c, float(q), i) for c, q, i in rows}
+
+    def invalidate(self, codec: str, quality: float, stage: str, error: str) -> int:
+        """Turn every measurement of ``codec`` at ``quality`` into a failure (``stage``, ``error``);
+        returns how many. One transaction: the records go and their failures land, or neither."""
+        key = (codec, float(quality))
+        with self._db:
+            self._db.execute("BEGIN")
+            images = [i for (i,) in self._db.execute("SELECT image FROM records WHERE codec=? AND quality=?", key)]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", [(*key, i, stage, error) for i in images]
+            )
+            self._db.execute("DELETE FROM metric_values WHERE codec=? AND quality=?", key)
+            self._db.execute("DELETE FROM records WHERE codec=? AND quality=?", key)
+        return len(images)
+
     def update_image_failures(self, attempted: set[str], failures: dict[str, str]) -> None:
         """Record which of the ``attempted`` images failed to load (and forget their old failures)."""
         with self._db:
@@ -313,17 +383,22 @@ def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
     """Per codec and quality: number of images and the arithmetic mean over them of bpp, each
     metric and the timings.
 
-    Means are taken over per-image values (mean of per-image PSNR in dB, as CompressAI does).
+    Means are taken over per-image values (mean of per-image PSNR in dB, as CompressAI does), over
+    the images whose every metric is defined: an image with an undefined (NaN) metric, such as the
+    MS-SSIM of an image too small for it, is left out of all the means of its codec and quality, so
+    that every column of a row covers the same images; ``images`` counts them. (``inf``, the PSNR of
+    an identical image, is a value.)
     """
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        groups[(rec.codec, float(rec.quality))].append(_row(rec))
+        groups[(rec.codec, float(rec.quality))].append(_row(rec) | {"_defined": is_defined(rec)})
     rows = []
     for (codec, quality), recs in sorted(groups.items()):
-        row: dict[str, Any] = {"codec": codec, "quality": quality, "images": len(recs)}
+        used = [r for r in recs if r["_defined"]]
+        row: dict[str, Any] = {"codec": codec, "quality": quality, "images": len(used)}
         for col in recs[0]:
-            if col not in ("codec", "quality", "image", "width", "height", "bytes"):
-                row[col] = math.fsum(r[col] for r in recs) / len(recs)
+            if col not in ("codec", "quality", "image", "width", "height", "bytes", "_defined"):
+                row[col] = math.fsum(r[col] for r in used) / len(used) if used else math.nan
         rows.append(row)
     return rows
 

@@ -18,12 +18,20 @@ __all__ = ["Task", "MeasureOptions"]
 @dataclass(frozen=True)
 class Task:
     """Measure ``codec`` at ``quality`` on the image named ``image``, whose pixels (H x W x 3 uint8)
-    the runner staged as the ``.npy`` file ``source``."""
+    the runner staged as the ``.npy`` file ``source``.
+
+    ``stem``: the file name (without extension) of its saved bitstream and reconstruction (the
+    image's stem, unless two images of the dataset share it). ``check_path``: where to keep the
+    bitstream (``<check_path>.bits``) and the decoded pixels (``<check_path>.npy``) for the runner's
+    fresh-process decoding check; empty for tasks not checked.
+    """
 
     codec: str
     quality: float
     image: str
     source: str = ""
+    stem: str = ""
+    check_path: str = ""
 
     @property
     def key(self) -> tuple[str, float, str]:

@@ -32,7 +32,8 @@ class Cjxl(ExternalCodec):
 
 @pytest.fixture
 def cjxl():
-    require(have_program("cjxl") and have_program("djxl"), "cjxl/djxl (Debian libjxl-tools) not installed")
+    # where the codec looks for them: PATH, or $BENCH_CJXL / $BENCH_DJXL
+    require(Cjxl.unavailable_reason() is None, f"cjxl/djxl (Debian libjxl-tools): {Cjxl.unavailable_reason()}")
     return Cjxl()
 
 

@@ -5,7 +5,11 @@
    qualities): within 1% in bpp and 0.2 dB in PSNR at qualities 5, 50 and 95, and a report over the
    run and the published files shows the published curves on ours.
 2. Every available built-in codec codes every Kodak image at both ends of its default sweep, and each
-   image gets more bits at the high end.
+   image gets more bits at the high end. Codecs that need programs from the operating system
+   (``jpegxl-cli``: Debian's libjxl-tools) are left out where those are missing, with the reason, so
+   that ``make test`` passes on a fresh machine; under CI (``CI=true``, where ``.ci/run`` installs
+   them) they are required. ``bpg`` and the ``compressai:`` models cannot be had offline anywhere and
+   are never required.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from collections import defaultdict
 
 import pytest
 
-from bench.registry import discover
-from conftest import bench_cli
+from bench.external import ExternalCodec
+from bench.registry import Registry, discover
+from conftest import IN_CI, bench_cli
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +56,37 @@ def test_matches_compressai_published_points(jpeg_webp_run, compressai_reference
     assert float(ours["ms_ssim_rgb"]) == pytest.approx(published["ms-ssim-rgb"][index], abs=0.005)
 
 
+def plan_codecs(registry: Registry, in_ci: bool) -> tuple[list[str], dict[str, str]]:
+    """(the codecs to measure, the codecs left out -> why).
+
+    Left out: ``bpg`` and ``compressai:`` models when unavailable (not installable / no pretrained
+    weights offline; their plumbing is tested in test_codecs, test_external, test_neural), and, outside
+    CI only, codecs whose external programs are missing. Every other codec is measured, available or
+    not: an unavailable one fails the run, which says why.
+    """
+    measure, left_out = [], {}
+    for entry in registry.entries():
+        reason = entry.unavailable_reason()
+        if reason and (entry.name == "bpg" or entry.name.startswith("compressai:")):
+            left_out[entry.name] = reason
+        elif reason and issubclass(entry.cls, ExternalCodec) and not in_ci:
+            left_out[entry.name] = reason
+        else:
+            measure.append(entry.name)
+    return measure, left_out
+
+
 def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
     registry = discover(use_entry_points=False)
     out = tmp_path / "run"
     measured = []
-    for entry in registry.entries():
-        if entry.unavailable_reason() and (entry.name == "bpg" or entry.name.startswith("compressai:")):
-            continue  # not installable / no pretrained weights offline; plumbing tested in test_codecs, test_neural
+    to_measure, left_out = plan_codecs(registry, IN_CI)
+    if IN_CI:  # fail at once rather than after the codecs before it
+        for name in to_measure:
+            if reason := registry.get(name).unavailable_reason():
+                pytest.fail(f"required under CI: {name}: {reason}")
+    for name in to_measure:
+        entry = registry.get(name)
         ordered = entry.cls.knob.ordered(entry.cls.knob.sweep)
         ends = ",".join(str(q) for q in (ordered[0], ordered[-1]))
         result = bench_cli("run", "--dataset", "kodak", "--data-dir", str(kodak_dir.parent), "--offline", "--no-report",
@@ -70,7 +99,8 @@ def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
     for row in records:
         bits[(row["codec"], row["image"])][float(row["quality"])] = int(row["bytes"])
     assert {codec for codec, _ in bits} == set(measured)
-    assert {"jpeg", "webp", "jpeg2000", "heif", "avif", "jpegxl", "jpegxl-cli", "factorized-small"} <= set(measured)
+    required = {"jpeg", "webp", "jpeg2000", "heif", "avif", "jpegxl", "jpegxl-cli", "factorized-small"}
+    assert required - set(left_out) <= set(measured)  # (under CI only bpg and compressai: can be left out)
     for (codec, image), sizes in bits.items():
         knob = registry.get(codec).cls.knob
         low, high = knob.ordered(sizes)
@@ -78,6 +108,12 @@ def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
     assert len(bits) == 24 * len(measured)
     with open(out / "failures.csv") as fh:
         assert fh.read().strip() == "codec,quality,image,stage,error"
+    missing = {name: why for name, why in left_out.items() if name in required}
+    if missing:  # everything else passed; say what was not measured here, and why
+        pytest.skip(
+            f"{len(measured)} codecs measured and checked; not measured here (required under CI): "
+            + "; ".join(f"{name}: {why}" for name, why in missing.items())
+        )
 
 
 def test_our_curves_overlay_compressai_published_ones(jpeg_webp_run_folder, compressai_reference, tmp_path):

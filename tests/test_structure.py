@@ -237,8 +237,8 @@ class InlineExecutor(Executor):
 
     name = "inline"
 
-    def __init__(self, options: MeasureOptions, jobs: int) -> None:
-        super().__init__(options, jobs)
+    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0) -> None:
+        super().__init__(options, jobs, timeout)
         self.queue: deque[Task] = deque()
         self.measurer = None
         self.max_pending = 0

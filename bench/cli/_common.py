@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any, Callable
 
-__all__ = ["EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP", "CommandParser", "setup_error"]
+__all__ = ["EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP", "EXIT_BROKEN", "CommandParser", "setup_error"]
 
-EXIT_OK, EXIT_FAILURES, EXIT_SETUP = 0, 1, 2
+#: Exit statuses: all measured; some measurements failed; cannot start; the run itself broke.
+EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_BROKEN = 0, 1, 2, 3
 
 
 def setup_error(command: str, exc: Exception) -> int:

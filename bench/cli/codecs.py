@@ -51,9 +51,65 @@ def _codec_rows(plugins: list[str]) -> list[dict]:
     return rows
 
 
+#: Width of the name column; a longer name stands on its own line, its details start below it.
+NAME_WIDTH = 12
+
+
+def _libraries(rows: list[dict]) -> dict[str, dict[str, list[str]]]:
+    """library -> version -> the codecs that report it (in listing order)."""
+    libraries: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        if "error" in row["versions"]:
+            continue
+        for library, version in row["versions"].items():
+            libraries.setdefault(library, {}).setdefault(str(version), []).append(row["name"])
+    return libraries
+
+
+def format_listing(rows: list[dict]) -> str:
+    """The text of ``bench codecs``: each library version once, then one entry per codec.
+
+    ``libraries:`` lists every library (or program) the available codecs report, its version and, in
+    brackets, the codecs that use it (a library that codecs report in different versions has one
+    bracket per version); each codec's entry names its libraries. Codec names longer than the name
+    column stand on their own line, with their details below, so the columns stay aligned.
+    """
+    libraries = _libraries(rows)
+    lines = []
+    if libraries:
+        lines.append("libraries: version [codecs that use it]")
+        width = max(len(library) for library in libraries) + 1
+        for library, versions in libraries.items():
+            found = ", ".join(f"{version} [{', '.join(codecs)}]" for version, codecs in versions.items())
+            lines.append(f"  {library + ':':<{width}} {found}")
+        lines.append("")
+    indent = " " * (NAME_WIDTH + 1)
+    for row in rows:
+        status = "available" if row["available"] else "NOT AVAILABLE"
+        default = "" if row["in_default_run"] else ", not in the default run"
+        head = f"{status} ({row['kind']}, {row['origin']}{default})"
+        if len(row["name"]) <= NAME_WIDTH:
+            lines.append(f"{row['name']:<{NAME_WIDTH}} {head}")
+        else:
+            lines += [row["name"], indent + head]
+        if row["available"] and "error" in row["versions"]:
+            lines.append(f"{indent}versions: {row['versions']['error']}")
+        elif row["available"]:
+            lines.append(f"{indent}libraries: {', '.join(row['versions']) or '(none reported)'}")
+        else:
+            lines.append(f"{indent}why: {row['reason']}")
+        if row["knob"]:
+            from bench.results import format_quality
+
+            direction = "more bits as it grows" if row["rate_grows"] else "fewer bits as it grows"
+            lines.append(
+                f"{indent}sweep: {row['knob']} = {', '.join(format_quality(q) for q in row['sweep'])} ({direction})"
+            )
+    return "\n".join(lines)
+
+
 def handle(args: argparse.Namespace) -> int:
     from bench.registry import RegistryError
-    from bench.results import format_quality
 
     try:
         rows = _codec_rows(args.plugins)
@@ -62,15 +118,5 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    for row in rows:
-        status = "available" if row["available"] else "NOT AVAILABLE"
-        default = "" if row["in_default_run"] else ", not in the default run"
-        print(f"{row['name']:<12} {status} ({row['kind']}, {row['origin']}{default})")
-        if row["available"]:
-            print(f"{'':<12} versions: " + ", ".join(f"{k} {v}" for k, v in row["versions"].items()))
-        else:
-            print(f"{'':<12} why: {row['reason']}")
-        if row["knob"]:
-            direction = "more bits as it grows" if row["rate_grows"] else "fewer bits as it grows"
-            print(f"{'':<12} sweep: {row['knob']} = {', '.join(format_quality(q) for q in row['sweep'])} ({direction})")
+    print(format_listing(rows))
     return EXIT_OK

@@ -29,5 +29,5 @@ def handle(args: argparse.Namespace) -> int:
         print(
             f"{name:<10} {manifest.title}: {present}/{len(manifest.files)} files in {root / name} ({manifest.homepage})"
         )
-    print("any folder of PNG/JPEG/TIFF images can be given as --dataset PATH")
+    print("any folder of images (PNG, BMP, PPM/PGM, TIFF, lossless WebP, JPEG) can be given as --dataset PATH")
     return EXIT_OK

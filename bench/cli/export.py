@@ -35,10 +35,13 @@ def handle(args: argparse.Namespace) -> int:
     if unknown:
         print(f"bench export: {args.run} has no {', '.join(sorted(unknown))}", file=sys.stderr)
         return EXIT_SETUP
-    args.out.mkdir(parents=True, exist_ok=True)
-    for curve in curves:
-        if wanted is None or curve.codec in wanted:
-            path = args.out / f"{curve.codec}.json"
-            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
-            print(path)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for curve in curves:
+            if wanted is None or curve.codec in wanted:
+                path = args.out / f"{curve.codec}.json"
+                path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+                print(path)
+    except OSError as exc:
+        return setup_error("export", f"cannot write into {args.out} ({exc.strerror or exc}); give a writable --out")
     return EXIT_OK

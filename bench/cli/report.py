@@ -30,5 +30,8 @@ def handle(args: argparse.Namespace) -> int:
         made = make_report(config_from_args(ReportConfig, args))
     except ReportError as exc:
         return setup_error("report", exc)
-    print(f"report: {made.out}/report.md ({len(made.files)} files; BD-rates against {made.anchor})")
+    against = (
+        f"BD-rates against {made.anchor}" if len(made.table) else f"no BD-rates: nothing to compare with {made.anchor}"
+    )
+    print(f"report: {made.out}/report.md ({len(made.files)} files; {against})")
     return EXIT_OK

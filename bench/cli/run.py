@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli._common import EXIT_FAILURES, EXIT_OK, setup_error
+from bench.cli._common import EXIT_BROKEN, EXIT_FAILURES, EXIT_OK, setup_error
 from bench.options import add_options, config_from_args
 
 
@@ -44,12 +44,15 @@ def handle(args: argparse.Namespace) -> int:
         return setup_error("run", exc)
     if outcome.interrupted:
         return 130
+    if outcome.broken:
+        return EXIT_BROKEN
     if not args.no_report and outcome.records:
         from bench.report import ReportConfig, make_report
 
         try:
             made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor))
-            print(f"report: {made.out}/report.md (BD-rates against {made.anchor})")
+            compared = f"BD-rates against {made.anchor}" if len(made.table) else "no BD-rates: one curve only"
+            print(f"report: {made.out}/report.md ({compared})")
         except Exception as exc:  # the measurements are safe in the store; say what failed
             print(f"bench run: the report could not be made ({type(exc).__name__}: {exc}); "
                   f"run `bench report {outcome.out}` to retry", file=sys.stderr)  # fmt: skip

@@ -19,6 +19,11 @@ weights so far; loaded with ``torch.load(weights_only=True)``), so an interrupte
 where it stopped; at the end the weights with the best validation loss are kept, their coding
 tables computed (``update()``), and saved as safetensors. ``family.json`` records everything, a
 ``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written.
+
+Paths are recorded as given (``--data ../shared/datasets/train/bsds500``), never as an absolute path
+of the machine that trained: an absolute ``--data`` or ``--out`` is written relative to the directory
+the command ran in, in the recorded command too (:func:`bench.files.portable_path`). The data's
+fingerprint (names and sha256 of the files) identifies it wherever it lies.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.files import atomic_write, sha256_file
-from bench.images import IMAGE_SUFFIXES, ImageLoadError, load_rgb8
+from bench.files import atomic_write, portable_command, portable_path, sha256_file
+from bench.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, build
 from bench.neural.family import FAMILY_FILE
@@ -107,7 +112,10 @@ class _Data:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    """The image files of ``folder`` a folder dataset would take (bench.datasets), sorted by name."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and source_problem(p) is None
+    )
 
 
 def load_training_data(folder: Path, crop: int) -> _Data:
@@ -145,7 +153,7 @@ def load_training_data(folder: Path, crop: int) -> _Data:
     if not train or not val:
         raise TrainError(f"{folder}: need training and validation images of at least {crop}x{crop} pixels")
     digest = sha256_file_list([*train_paths, *val_paths])
-    return _Data(train, val, {"folder": str(folder.resolve()), "layout": layout, "train_images": len(train),
+    return _Data(train, val, {"folder": portable_path(folder), "layout": layout, "train_images": len(train),
                               "val_images": len(val), "files_sha256": digest})  # fmt: skip
 
 
@@ -398,6 +406,16 @@ def complexity_kmac(arch: str, N: int, M: int, height: int = 512, width: int = 7
     return {"encoder": enc.get_total_flops() / 2 / pixels / 1000, "decoder": dec.get_total_flops() / 2 / pixels / 1000}
 
 
+def _recorded_config(config: TrainConfig) -> dict[str, Any]:
+    """The training options as family.json records them: paths as given, never absolute."""
+    recorded = {}
+    for key, value in asdict(config).items():
+        if key in ("command", "progress"):
+            continue
+        recorded[key] = portable_path(value) if isinstance(value, Path) else value
+    return recorded
+
+
 def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]]) -> dict[str, Any]:
     import torch
 
@@ -419,13 +437,9 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
         "kmac_per_pixel": complexity_kmac(config.arch, config.N, config.M),
         "models": models,
         "training": {
-            "command": config.command,
+            "command": portable_command(config.command, (config.data, config.out)),
             "data": data.description,
-            "config": {
-                k: (str(v) if isinstance(v, Path) else v)
-                for k, v in asdict(config).items()
-                if k not in ("command", "progress")
-            },
+            "config": _recorded_config(config),
             "torch": torch.__version__,
             "compressai": compressai.__version__,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -73,7 +73,8 @@ def test_bitstream_round_trip_and_damage():
 
 def test_train_writes_a_complete_family(tiny_family):
     family = json.loads((tiny_family / "family.json").read_text())
-    assert family["architecture"] == "hyperprior" and (family["N"], family["M"]) == (8, 8)
+    # --arch hyperprior trains the portable model (integer hyper-synthesis), recorded under its own name
+    assert family["architecture"] == "portable-hyperprior" and (family["N"], family["M"]) == (8, 8)
     assert [m["lambda"] for m in family["models"]] == [0.01, 0.05]  # quality 1 = lowest lambda = lowest rate
     for model in family["models"]:
         assert sha256_file(tiny_family / model["weights"]) == model["sha256"]

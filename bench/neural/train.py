@@ -33,7 +33,7 @@ import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -44,7 +44,7 @@ import numpy as np
 from bench.files import atomic_write, portable_command, portable_path, sha256_file
 from bench.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
-from bench.neural.architectures import ARCHITECTURES, build
+from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
 from bench.neural.family import FAMILY_FILE
 from bench.options import float_list, option, positive_int
 
@@ -68,7 +68,11 @@ class TrainConfig:
     out: Path = field(metadata=option("--out", parse=Path, help="family folder to write (and resume from)"))
     lambdas: tuple[float, ...] = field(metadata=option(
         "--lambdas", parse=float_list, metavar="L1,L2", help="one model per lambda"))  # fmt: skip
-    arch: str = field(default="hyperprior", metadata=option("--arch", choices=ARCHITECTURES))
+    arch: str = field(default="hyperprior", metadata=option(
+        "--arch", choices=TRAIN_CHOICES,
+        help="hyperprior and mean-scale (default: hyperprior) are the portable models, recorded as "
+        "portable-hyperprior/portable-mean-scale (integer hyper-synthesis: bitstreams decode on any device); "
+        "hyperprior-float/mean-scale-float are compressai's float models"))  # fmt: skip
     N: int = field(default=64, metadata=option(
         "--N", parse=positive_int, help="hidden width of the transforms (default: 64)"))  # fmt: skip
     M: int = field(default=96, metadata=option("--M", parse=positive_int, help="latent channels (default: 96)"))
@@ -514,8 +518,10 @@ def _train_in_worker(args: tuple[TrainConfig, int]) -> dict[str, Any]:
 
 def train_family(config: TrainConfig) -> dict[str, Any]:
     """Train every lambda of ``config`` (resuming what was interrupted) and write the family."""
-    if config.arch not in ARCHITECTURES:
-        raise TrainError(f"unknown architecture '{config.arch}'; choose one of {', '.join(ARCHITECTURES)}")
+    if config.arch not in TRAIN_CHOICES:
+        raise TrainError(f"unknown architecture '{config.arch}'; choose one of {', '.join(TRAIN_CHOICES)}")
+    # --arch hyperprior / mean-scale train the portable models (bench.neural.architectures.TRAIN_ALIASES)
+    config = replace(config, arch=train_architecture(config.arch))
     if config.weights_dtype not in WEIGHTS_DTYPES:
         raise TrainError("--weights-dtype must be float32 or float16")
     if config.lr_schedule not in SCHEDULES:

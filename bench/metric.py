@@ -22,16 +22,14 @@ module (:data:`BUILTIN_MODULES`), in an installed package's entry point of the g
 from __future__ import annotations
 
 import abc
-import importlib
 import math
 from dataclasses import dataclass
 from importlib import metadata
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
 
-from bench.plugins import METRIC_MARK, PluginError, load_entry_point, load_plugin_file
+from bench.plugins import METRIC_MARK, PluginError, load_plugin_file, populate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -222,14 +220,8 @@ def discover_metrics(plugins: Sequence[str | Path] = (), *, use_entry_points: bo
     """A registry of the built-in metrics, entry points (optional) and ``@register_metric`` classes
     of plugin files (the same files ``--plugin`` loads codecs from)."""
     registry = MetricRegistry()
-    for module_name in BUILTIN_MODULES:
-        registry.add_module(importlib.import_module(module_name), "builtin")
-    if use_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                load_entry_point(ep, Metric, registry.add_module, registry.add, "@register_metric")
-            except Exception as exc:  # a broken third-party package must not take the others down
-                registry.broken[ep.name] = str(exc)
+    populate(registry, builtins=BUILTIN_MODULES, group=ENTRY_POINT_GROUP, base=Metric, decorator="@register_metric",
+             use_entry_points=use_entry_points)  # fmt: skip
     for path in plugins:
         try:
             module = load_plugin_file(path)

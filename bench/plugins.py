@@ -13,11 +13,13 @@ and metrics (:mod:`bench.metric`) then collect the classes it marks with ``@regi
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Iterable
 
 __all__ = [
     "PluginError",
@@ -96,6 +98,21 @@ def load_entry_point(ep, base: type, add_module: Callable[[ModuleType, str], int
         add_class(obj, origin)
     else:
         raise PluginError(f"{origin} must name a module or a {base.__name__} subclass, got {obj!r}")
+
+
+def populate(registry, *, builtins: Iterable[str], group: str, base: type, decorator: str,
+             use_entry_points: bool) -> None:  # fmt: skip
+    """Fill ``registry`` (with ``add_module``, ``add`` and a ``broken`` dict) from the ``builtins``
+    modules and, if ``use_entry_points``, the installed packages' entry points of ``group``; an entry
+    point that fails to load goes into ``registry.broken`` instead of taking the others down."""
+    for module_name in builtins:
+        registry.add_module(importlib.import_module(module_name), "builtin")
+    if use_entry_points:
+        for ep in entry_points(group=group):
+            try:
+                load_entry_point(ep, base, registry.add_module, registry.add, decorator)
+            except Exception as exc:  # a broken third-party package must not take the others down
+                registry.broken[ep.name] = str(exc)
 
 
 def defines_plugins(module: ModuleType) -> bool:

@@ -21,16 +21,14 @@ instead of breaking discovery; a clash of names or a broken plugin file is an er
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Sequence
 
 from bench.codec import Codec, is_registered_codec
-from bench.plugins import PluginError, defines_plugins, load_entry_point, load_plugin_file
+from bench.plugins import PluginError, defines_plugins, load_plugin_file, populate
 
 __all__ = ["ENTRY_POINT_GROUP", "CodecEntry", "Registry", "RegistryError", "discover", "load_plugin_file"]
 
@@ -112,14 +110,8 @@ def _builtin_modules() -> Iterable[str]:
 def discover(plugins: Sequence[str | Path] = (), *, use_entry_points: bool = True) -> Registry:
     """Build a registry from the built-in codecs, entry points (optional) and plugin files."""
     registry = Registry()
-    for module_name in _builtin_modules():
-        registry.add_module(importlib.import_module(module_name), "builtin")
-    if use_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                load_entry_point(ep, Codec, registry.add_module, registry.add, "@register_codec")
-            except Exception as exc:  # a broken third-party package must not take the others down
-                registry.broken[ep.name] = str(exc)
+    populate(registry, builtins=_builtin_modules(), group=ENTRY_POINT_GROUP, base=Codec, decorator="@register_codec",
+             use_entry_points=use_entry_points)  # fmt: skip
     for path in plugins:
         try:
             module = load_plugin_file(path)

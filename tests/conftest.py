@@ -70,6 +70,16 @@ def small_dataset(tmp_path: Path, kodak_dir: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def crops(tmp_path_factory, kodak_dir) -> Path:
+    """Seven 160 x 224 crops of Kodak images: a flat folder for `bench train` (the last one validates)."""
+    folder = tmp_path_factory.mktemp("crops")
+    for i in range(1, 8):
+        image = np.asarray(Image.open(kodak_dir / f"kodim{i:02d}.png").convert("RGB"))
+        Image.fromarray(np.ascontiguousarray(image[:160, :224])).save(folder / f"crop{i}.png")
+    return folder
+
+
 def bench_cli(
     *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:

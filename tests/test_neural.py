@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from bench.codec import CodecError
 from bench.files import sha256_file
@@ -25,16 +24,6 @@ pytest.importorskip("compressai")
 
 TINY = ["--arch", "hyperprior", "--N", "8", "--M", "8", "--batch-size", "2", "--crop", "64", "--threads", "1",
         "--device", "cpu", "--no-progress"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory, kodak_dir) -> Path:
-    """Seven 160 x 224 crops of Kodak images: a flat training folder (the last one validates)."""
-    folder = tmp_path_factory.mktemp("crops")
-    for i in range(1, 8):
-        image = np.asarray(Image.open(kodak_dir / f"kodim{i:02d}.png").convert("RGB"))
-        Image.fromarray(np.ascontiguousarray(image[:160, :224])).save(folder / f"crop{i}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")

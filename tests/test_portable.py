@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from bench.registry import load_plugin_file
 from conftest import bench_cli
@@ -215,7 +214,7 @@ def test_the_same_perturbations_change_the_float_h_s(cls_name):
 
 
 def _image(kodak_crop) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(kodak_crop)).permute(2, 0, 1)[None].float().div(255)
+    return torch.from_numpy(kodak_crop.copy()).permute(2, 0, 1)[None].float().div(255)
 
 
 def _to8(x_hat: torch.Tensor) -> np.ndarray:
@@ -284,16 +283,6 @@ def test_a_float_mean_scale_model_desynchronises_across_the_same_settings(kodak_
 
 
 # -- bench train builds the portable models; old families still load as float ----------------------
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory, kodak_dir) -> Path:
-    """Seven 160 x 224 crops of Kodak images: a flat training folder (the last one validates)."""
-    folder = tmp_path_factory.mktemp("crops")
-    for i in range(1, 8):
-        image = np.asarray(Image.open(kodak_dir / f"kodim{i:02d}.png").convert("RGB"))
-        Image.fromarray(np.ascontiguousarray(image[:160, :224])).save(folder / f"crop{i}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")

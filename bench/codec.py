@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from bench.plugins import CODEC_MARK
+from bench.plugins import CODEC_MARK, CODEC_SPEC_MARK
 
-__all__ = ["Codec", "CodecError", "Knob", "register_codec", "is_registered_codec", "check_rgb8"]
+__all__ = [
+    "Codec",
+    "CodecError",
+    "Knob",
+    "register_codec",
+    "is_registered_codec",
+    "register_codec_spec",
+    "codec_spec_of",
+    "check_rgb8",
+]
 
 
 class CodecError(RuntimeError):
@@ -98,6 +107,17 @@ class Codec(abc.ABC):
         """``None`` when the codec can run here, else why not and how to fix it."""
         return None
 
+    @classmethod
+    def fetch(cls, offline: bool) -> None:
+        """Get what the codec needs to run here and may download (pretrained weights, ...); nothing by default.
+
+        ``bench run`` (in its main process, before any task starts, for each codec it selects) and
+        ``bench verify`` call it before :meth:`unavailable_reason`; ``bench codecs`` never does.
+        ``offline`` (``--offline``): download nothing. A failure raises an exception whose message is
+        one line saying what is wrong; the codec is then unavailable with that message.
+        """
+        return None
+
     @abc.abstractmethod
     def encode(self, image: np.ndarray, quality: float) -> bytes:
         """Encode an ``H x W x 3`` ``uint8`` RGB image; return every byte the decoder needs."""
@@ -141,6 +161,7 @@ class Codec(abc.ABC):
 
 
 C = TypeVar("C", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = CODEC_MARK
 
@@ -165,3 +186,33 @@ def register_codec(cls: C) -> C:
 def is_registered_codec(obj: object) -> bool:
     """True for a class decorated with :func:`register_codec` (not for its undecorated subclasses)."""
     return isinstance(obj, type) and obj.__dict__.get(_MARK) is obj
+
+
+def register_codec_spec(prefix: str, usage: str = ""):
+    """Decorator marking a factory of codec classes for parameterised names (``compressai:<arch>:<path>``).
+
+    The factory is a function ``(name: str) -> type[Codec] | None``: :meth:`bench.registry.Registry.get`
+    calls it for a name that is not a registered codec and starts with ``prefix``; it returns a codec
+    class whose ``name`` is exactly that name, or None when the name is not one of its own. Every process
+    that resolves the name (runner workers, the fresh-process decode check, ``bench verify``) calls the
+    factory again, so it must return the same class (module, qualified name) for the same name, and report
+    problems through the class's :meth:`Codec.unavailable_reason` rather than raise. ``usage`` (e.g.
+    ``"compressai:<arch>:<path>"``) is shown in the message for unknown names. Factories are collected
+    like ``@register_codec`` classes: from built-in modules, entry-point modules and plugin files.
+    """
+    if not isinstance(prefix, str) or not prefix or prefix != prefix.strip().lower() or "," in prefix:
+        raise TypeError(f"codec spec prefix {prefix!r} must be a non-empty lower-case string without commas")
+
+    def mark(factory: F) -> F:
+        if not callable(factory) or isinstance(factory, type):
+            raise TypeError(f"@register_codec_spec expects a function (name) -> codec class or None, got {factory!r}")
+        setattr(factory, CODEC_SPEC_MARK, (prefix, usage or f"{prefix}..."))
+        return factory
+
+    return mark
+
+
+def codec_spec_of(obj: object) -> tuple[str, str] | None:
+    """(prefix, usage) of a function decorated with :func:`register_codec_spec`, else None."""
+    mark = getattr(obj, "__dict__", {}).get(CODEC_SPEC_MARK) if callable(obj) and not isinstance(obj, type) else None
+    return mark if isinstance(mark, tuple) else None

@@ -81,7 +81,7 @@ def _decode_in_fresh_process(conn, checks: list[DecodeCheck], options: MeasureOp
     for check in checks:
         try:
             if check.codec not in codecs:
-                codecs[check.codec] = registry.get(check.codec).create(options.device)
+                codecs[check.codec] = registry.get(check.codec).create(options.device, options.half)
             decoded = codecs[check.codec].decode(Path(check.path + ".bits").read_bytes())
             expected = np.load(check.path + ".npy")
             if not isinstance(decoded, np.ndarray):

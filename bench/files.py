@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "command_line",
     "portable_path",
     "portable_command",
+    "folder_name",
 ]
 
 
@@ -101,3 +103,14 @@ def portable_command(command: str, paths: tuple[str | Path, ...]) -> str:
         elif equals and option.startswith("-") and value in absolute:
             args[i] = f"{option}={absolute[value]}"
     return " ".join(shlex.quote(a) for a in args)
+
+
+def folder_name(name: str) -> str:
+    """``name`` (a codec's) as one safe folder name: itself when it is made of letters, digits and
+    ``._:+-`` (and is not ``.`` or ``..``); otherwise those characters kept, the others made ``_``,
+    at most 60 of them, and 8 hex digits of its sha256 (``compressai:mbt2018:runs/*.pth.tar`` cannot
+    write outside the folder it is saved in, and two different names never share a folder)."""
+    if re.fullmatch(r"[A-Za-z0-9._:+-]+", name) and name not in (".", ".."):
+        return name
+    safe = re.sub(r"[^A-Za-z0-9._:+-]", "_", name)[:60].strip(".")
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

@@ -27,7 +27,7 @@ from PIL import Image
 
 import bench_codecs
 from bench.codec import Codec
-from bench.files import atomic_write, atomic_write_bytes
+from bench.files import atomic_write, atomic_write_bytes, folder_name
 from bench.metric import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
 from bench.metric import discover_metrics
 from bench.provenance import THREAD_ENV, WORKER_THREADS
@@ -72,7 +72,7 @@ class Measurer:
         pair = self._codecs.get(name)
         if pair is None:
             entry = self.registry.get(name)
-            pair = (entry.create(self.options.device), entry.create(self.options.device))
+            pair = tuple(entry.create(self.options.device, self.options.half) for _ in range(2))
             try:  # warm-up, not recorded; a failure here shows up again in the measurement
                 pair[1].decode(pair[0].encode(warm_up_on, quality))
             except BaseException:  # noqa: B036 (a codec calling sys.exit must not end the worker)
@@ -170,7 +170,7 @@ class Measurer:
             atomic_write_bytes(task.check_path + ".bits", data)
             atomic_write(task.check_path + ".npy", save_pixels)
         stem = task.stem or Path(task.image).stem
-        sub = Path(task.codec, format_quality(task.quality))
+        sub = Path(folder_name(task.codec), format_quality(task.quality))
         if self.options.bitstreams_dir is not None:
             atomic_write_bytes(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
         if self.options.reconstructions_dir is not None:

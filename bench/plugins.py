@@ -29,12 +29,15 @@ __all__ = [
     "defines_plugins",
     "CODEC_MARK",
     "METRIC_MARK",
+    "CODEC_SPEC_MARK",
 ]
 
 #: Class attributes set by ``@register_codec`` and ``@register_metric`` (on the class itself).
 CODEC_MARK = "__codec_bench_registered__"
 METRIC_MARK = "__codec_bench_metric__"
 MARKS = (CODEC_MARK, METRIC_MARK)
+#: Function attribute set by ``@register_codec_spec`` (factories of codecs for parameterised names).
+CODEC_SPEC_MARK = "__codec_bench_codec_spec__"
 
 
 class PluginError(LookupError):

@@ -88,10 +88,14 @@ class RunConfig:
         "--data-dir", parse=Path,
         help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)"))  # fmt: skip
     offline: bool = field(default=False, metadata=option(
-        "--offline", help="never download: fail if the dataset is not already in the data root"))  # fmt: skip
+        "--offline", help="never download: fail if the dataset is not already in the data root, or a codec's "
+        "pretrained weights not already in their cache"))  # fmt: skip
     device: str = field(default="cpu", metadata=option(
         "--device", choices=DEVICES, help="where learned codecs run (default: cpu; auto = cuda "
         "when available); traditional codecs use the CPU"))  # fmt: skip
+    half: bool = field(default=False, metadata=option(
+        "--half", help="learned codecs in half precision (float16 weights and activations, as CompressAI's "
+        "eval_model --half; meant for the GPU; not for portable models)"))  # fmt: skip
     plugins: tuple[str, ...] = field(default=(), metadata=PLUGINS)
     repeat: int = field(default=1, metadata=option(
         "--repeat", parse=positive_int,
@@ -136,6 +140,7 @@ class RunConfig:
             "save_reconstructions": self.save_reconstructions,
             "save_bitstreams": self.save_bitstreams,
             "device": self.device,
+            "half": self.half,
             "metrics": list(self.metrics),
             "executor": self.executor,
             "timeout_s": self.timeout,
@@ -167,22 +172,23 @@ class RunReport:
 
 
 def select_codecs(
-    registry: Registry, names: Iterable[str] | None, device: str = "cpu"
+    registry: Registry, names: Iterable[str] | None, device: str = "cpu", *, offline: bool = True, half: bool = False
 ) -> tuple[list[Codec], dict[str, str]]:
     """Codec instances to run, and the default-run codecs skipped because they are unavailable here.
 
-    Codecs asked for by name must exist and be available, else :class:`RunSetupError`.
+    Codecs asked for by name must exist and be available, else :class:`RunSetupError`. Each codec
+    selected first fetches what it needs (:meth:`Codec.fetch`; nothing is downloaded when ``offline``).
     """
     chosen, skipped = [], dict(registry.broken)
     if names is None:
         for entry in registry.entries():
             if not entry.cls.in_default_run:
                 continue
-            reason = entry.unavailable_reason()
+            reason = _fetch_problem(entry, offline) or entry.unavailable_reason()
             if reason:
                 skipped[entry.name] = reason
             else:
-                chosen.append(_create(entry, device))
+                chosen.append(_create(entry, device, half))
         return chosen, skipped
     for name in dict.fromkeys(names):
         if name in registry.broken:
@@ -191,16 +197,25 @@ def select_codecs(
             known = ", ".join(registry.names())
             raise RunSetupError(f"unknown codec '{name}'; known codecs: {known} (see `bench codecs`)")
         entry = registry.get(name)
-        reason = entry.unavailable_reason()
+        reason = _fetch_problem(entry, offline) or entry.unavailable_reason()
         if reason:
             raise RunSetupError(f"codec '{name}' is not available here: {reason}")
-        chosen.append(_create(entry, device))
+        chosen.append(_create(entry, device, half))
     return chosen, skipped
 
 
-def _create(entry, device: str) -> Codec:
+def _fetch_problem(entry, offline: bool) -> str | None:
+    """Why fetching what the codec needs failed (:meth:`Codec.fetch`), or None."""
     try:
-        return entry.create(device)
+        entry.cls.fetch(offline)
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _create(entry, device: str, half: bool = False) -> Codec:
+    try:
+        return entry.create(device, half)
     except Exception as exc:
         raise RunSetupError(f"codec '{entry.name}' cannot start on {device}: {type(exc).__name__}: {exc}") from exc
 
@@ -386,7 +401,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         registry = discover(config.plugins)
     except Exception as exc:
         raise RunSetupError(str(exc)) from exc
-    codecs, skipped = select_codecs(registry, config.codecs, config.device)
+    codecs, skipped = select_codecs(registry, config.codecs, config.device, offline=config.offline, half=config.half)
     if not codecs:
         raise RunSetupError("no codec to run" + (f" (unavailable: {', '.join(skipped)})" if skipped else ""))
     qualities = {codec.name: _qualities(codec, config.qualities) for codec in codecs}
@@ -468,6 +483,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
         repeat=config.repeat,
         plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
         device=config.device,
+        half=config.half,
         metrics=tuple(m.name for m in metrics),
         reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
         bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
@@ -625,8 +641,10 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
         (m.name, f"{m.label} ({m.unit})" if m.unit else m.label, ".2f" if m.unit == "dB" else ".4f") for m in metrics
     ]
     widths = {name: max(len(title), 13 if fmt == ".2f" else 15) for name, title, fmt in columns}
+    estimates = any(row.get("estimated_bpp") is not None for crows in by_codec.values() for row in crows)
     header = (
         f"{'codec':<{width}} {'points':>6} {'images':>6}  {'bpp':>13}  "
+        + (f"{'est. bpp':>13}  " if estimates else "")
         + "  ".join(f"{title:>{widths[name]}}" for name, title, _ in columns)
         + f"  {'enc ms':>7} {'dec ms':>7}"
     )
@@ -635,10 +653,15 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
     def span(values: list[float], fmt: str) -> str:
         return f"{min(values):{fmt}}-{max(values):{fmt}}"
 
+    def estimate_span(crows: list[dict]) -> str:  # the learned codecs' own rate estimate, "-" for the others
+        values = [r["estimated_bpp"] for r in crows if r.get("estimated_bpp") is not None]
+        return span(values, ".3f") if values else "-"
+
     for codec, crows in by_codec.items():
         n = len(crows)
         lines.append(
             f"{codec:<{width}} {n:>6} {min(r['images'] for r in crows):>6}  {span([r['bpp'] for r in crows], '.3f'):>13}  "
+            + (f"{estimate_span(crows):>13}  " if estimates else "")
             + "  ".join(f"{span([r[name] for r in crows], fmt):>{widths[name]}}" for name, _, fmt in columns)
             + f"  {1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
         )

@@ -54,14 +54,20 @@ TIME_COLUMNS = ("encode_s", "decode_s")
 FAILURE_COLUMNS = ("codec", "quality", "image", "stage", "error")
 
 
-def record_columns(metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[str, ...]:
+#: The learned codecs' own estimate of the rate (bits per pixel from the entropy model's likelihoods,
+#: without headers or the coder's overhead; ``analyze`` returns it): a column of records.csv and
+#: summary.csv next to the real ``bpp`` in runs where any codec gives it, empty for the others.
+ESTIMATE_COLUMN = "estimated_bpp"
+
+
+def record_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
     """Columns of records.csv for a run with ``metrics``, in order."""
-    return (*SIZE_COLUMNS, *metrics, *TIME_COLUMNS)
+    return (*SIZE_COLUMNS, *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
 
 
-def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[str, ...]:
+def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
     """Columns of summary.csv: codec, quality, number of images, then means over the images."""
-    return ("codec", "quality", "images", "bpp", *metrics, *TIME_COLUMNS)
+    return ("codec", "quality", "images", "bpp", *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
 
 
 #: Columns of records.csv and summary.csv of a run with the default metrics.
@@ -375,8 +381,10 @@ def _cell(column: str, value: Any) -> str:
 
 
 def _row(record: Record) -> dict[str, Any]:
-    """A record as one flat row: size columns, one column per metric, timings."""
-    return {**{c: getattr(record, c) for c in (*SIZE_COLUMNS, *TIME_COLUMNS)}, **record.metrics}
+    """A record as one flat row: size columns, the rate estimate (None when the codec gives none), one
+    column per metric, timings."""
+    row = {c: getattr(record, c) for c in (*SIZE_COLUMNS, *TIME_COLUMNS)}
+    return {**row, ESTIMATE_COLUMN: record.extra.get(ESTIMATE_COLUMN), **record.metrics}
 
 
 def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -398,6 +406,9 @@ def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"codec": codec, "quality": quality, "images": len(used)}
         for col in recs[0]:
             if col not in ("codec", "quality", "image", "width", "height", "bytes", "_defined"):
+                if any(r[col] is None for r in used):  # the estimate of a codec that gives none
+                    row[col] = None
+                    continue
                 row[col] = math.fsum(r[col] for r in used) / len(used) if used else math.nan
         rows.append(row)
     return rows
@@ -419,7 +430,8 @@ def write_csvs(store: Store, folder: Path) -> dict[str, Path]:
     records = store.records()
     metrics = store.metrics()
     paths = {name: folder / f"{name}.csv" for name in ("records", "summary", "failures")}
-    _write_csv(paths["records"], record_columns(metrics), (_row(r) for r in records))
-    _write_csv(paths["summary"], summary_columns(metrics), summarise(records))
+    estimates = any(ESTIMATE_COLUMN in r.extra for r in records)
+    _write_csv(paths["records"], record_columns(metrics, estimates), (_row(r) for r in records))
+    _write_csv(paths["summary"], summary_columns(metrics, estimates), summarise(records))
     _write_csv(paths["failures"], FAILURE_COLUMNS, (asdict(f) for f in store.failures()))
     return paths

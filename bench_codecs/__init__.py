@@ -15,4 +15,5 @@ BUILTIN_MODULES = (
     "bench_codecs.jpegxl_cli",
     "bench_codecs.neural",
     "bench_codecs.compressai_zoo",
+    "bench_codecs.compressai_checkpoint",
 )

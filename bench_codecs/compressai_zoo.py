@@ -1,25 +1,39 @@
 """CompressAI's pretrained models (its "zoo") as codecs: ``compressai:bmshj2018-hyperprior`` etc.
 
 Each zoo architecture is one codec whose qualities are CompressAI's quality levels (1-8; 1-6 for
-cheng2020), MSE-optimised. Weights are CompressAI's published checkpoints, read from torch's hub
-cache (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``) with
-``torch.load(weights_only=True)``: nothing is downloaded while measuring. Without them ``bench codecs``
-names each file to place there and where CompressAI publishes it. Coding uses the same bitstream and
-padding as codec-bench's own learned codecs (:mod:`bench.neural.codec`); the model id in the
-bitstream is the checkpoint's published hash prefix. Not in the default run.
+cheng2020), MSE-optimised; ``compressai:<arch>-msssim`` is the same architecture with CompressAI's
+MS-SSIM-optimised weights. Weights are CompressAI's published checkpoints (the URLs of
+``compressai.zoo.image.model_urls``), kept under CompressAI's file names in torch's hub cache
+(``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``) and read with
+``torch.load(weights_only=True)``.
+
+Missing checkpoints are downloaded on first use by ``bench run`` and ``bench verify``
+(:meth:`CompressAIZooCodec.fetch`, in the main process, before anything is measured), each checked
+against the sha256 prefix its file name carries and stored only when whole and correct
+(:func:`bench.download.download_file`). Nothing is downloaded while measuring, by ``bench codecs``
+or with ``--offline``; the codec is then unavailable, and its reason names the files, the folder and
+the URLs. ``$BENCH_COMPRESSAI_URL`` replaces the base URL (everything before the file name) of every
+checkpoint URL: a mirror (``https://mirror.example/compressai``) or a folder
+(``file:///data/compressai``) holding the files under the same names. Coding uses the same bitstream as
+codec-bench's own learned codecs (:mod:`bench.neural.codec`) and CompressAI's ``eval_model`` padding
+(zeros, centred, to a multiple of 64); the model id in the bitstream is the checkpoint's published hash
+prefix. Not in the default run.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.codec import Knob, register_codec
+from bench.download import DownloadError, download_file
 from bench.neural import import_compressai
 from bench.neural.codec import CompressAICodec
 
-#: architecture -> (stride, number of qualities)
+#: architecture -> (its own stride, number of qualities); the codecs pad to 64 for all, as eval_model
 ZOO = {
     "bmshj2018-factorized": (16, 8),
     "bmshj2018-hyperprior": (64, 8),
@@ -28,7 +42,19 @@ ZOO = {
     "cheng2020-anchor": (64, 6),
     "cheng2020-attn": (64, 6),
 }
-METRIC = "mse"
+#: CompressAI's training metric -> suffix of the codec's name
+METRICS = {"mse": "", "ms-ssim": "-msssim"}
+#: About how many MB all the checkpoints of an architecture take (for one metric; their float32 weights)
+DOWNLOAD_MB = {
+    "bmshj2018-factorized": 140,
+    "bmshj2018-hyperprior": 240,
+    "mbt2018-mean": 390,
+    "mbt2018": 750,
+    "cheng2020-anchor": 490,
+    "cheng2020-attn": 550,
+}
+#: Replaces the base URL (everything before the file name) of every checkpoint URL when set.
+URL_ENV = "BENCH_COMPRESSAI_URL"
 
 
 def hub_checkpoints() -> Path:
@@ -38,36 +64,67 @@ def hub_checkpoints() -> Path:
 
 
 class CompressAIZooCodec(CompressAICodec):
-    """One CompressAI zoo architecture; subclasses set ``arch``."""
+    """One CompressAI zoo architecture and training metric; subclasses set ``arch`` and ``metric``."""
 
     arch: ClassVar[str]
+    #: CompressAI's training metric of the weights: "mse" or "ms-ssim"
+    metric: ClassVar[str] = "mse"
     in_default_run = False
+    padding = "compressai"  # as CompressAI's eval_model, which produced the published curves: centred zeros,
+    stride = 64  # to a multiple of 64 for every architecture
 
     @classmethod
     def checkpoint(cls, quality: int) -> tuple[str, Path]:
-        """(URL where CompressAI publishes the weights, the file they must be in here)."""
-        url = import_compressai().zoo.image.model_urls[cls.arch][METRIC][quality]
-        return url, hub_checkpoints() / url.rsplit("/", 1)[1]
+        """(URL of the weights: CompressAI's, or under ``$BENCH_COMPRESSAI_URL``; the file they must be in here)."""
+        url = import_compressai().zoo.image.model_urls[cls.arch][cls.metric][quality]
+        name = url.rsplit("/", 1)[1]
+        base = os.environ.get(URL_ENV, "").strip()
+        if base:
+            url = f"{base.rstrip('/')}/{name}"
+        return url, hub_checkpoints() / name
+
+    @classmethod
+    def _missing(cls) -> list[tuple[str, Path]]:
+        """(URL, file) of each checkpoint not in the hub cache yet, once per file."""
+        wanted = dict.fromkeys(cls.checkpoint(q) for q in range(int(cls.knob.low), int(cls.knob.high) + 1))
+        return [(url, path) for url, path in wanted if not path.is_file()]
+
+    @classmethod
+    def fetch(cls, offline: bool) -> None:
+        """Download the checkpoints missing from the hub cache (unless ``offline``), hash-checked."""
+        if offline or cls._import_problem():
+            return
+        missing = cls._missing()
+        if missing:
+            print(f"{cls.name}: downloading {len(missing)} pretrained checkpoint(s) into {missing[0][1].parent}",
+                  file=sys.stderr)  # fmt: skip
+        for index, (url, path) in enumerate(missing):
+            try:
+                download_file(url, path, desc=f"{cls.name} {path.name}")
+            except DownloadError as exc:
+                left = len(missing) - index
+                raise DownloadError(
+                    f"{exc}; {left} checkpoint(s) still missing in {path.parent}: place them there by hand "
+                    f"(e.g. {path.name} from {url}) or set ${URL_ENV} to a mirror"
+                ) from None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         problem = cls._import_problem()
         if problem:
             return problem
-        missing = [cls.checkpoint(q) for q in range(int(cls.knob.low), int(cls.knob.high) + 1)]
-        missing = [(url, path) for url, path in missing if not path.is_file()]
+        missing = cls._missing()
         if not missing:
             return None
         url, path = missing[0]
         return (
-            f"{len(missing)} pretrained checkpoint(s) not in {path.parent} (nothing is downloaded while measuring): "
-            f"place e.g. {path.name} from {url} there (with internet once: "
-            f'python -c "from compressai.zoo import {cls.arch.replace("-", "_")} as m; [m(q, pretrained=True) for q in range(1, {int(cls.knob.high) + 1})]")'
+            f"{len(missing)} pretrained checkpoint(s) not in {path.parent}: downloaded on first use by bench run/verify "
+            f"(about {DOWNLOAD_MB[cls.arch]} MB; not with --offline), or place e.g. {path.name} from {url} there"
         )
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
-        self.stride = ZOO[self.arch][0]
+    def __init__(self, device: str = "cpu", half: bool = False) -> None:
+        super().__init__(device, half)
+        self.latent_stride = ZOO[self.arch][0]
         self._models: dict[int, Any] = {}
 
     def model(self, quality: int):
@@ -91,21 +148,23 @@ class CompressAIZooCodec(CompressAICodec):
     def settings(self) -> dict[str, Any]:
         return {
             "architecture": self.arch,
-            "metric": METRIC,
+            "metric": self.metric,
             "checkpoints": [self.checkpoint(q)[1].name for q in range(int(self.knob.low), int(self.knob.high) + 1)],
             **self._device_settings(),
         }
 
 
-for _arch, (_stride, _count) in ZOO.items():
-    _cls = type(
-        "Zoo_" + re.sub(r"\W", "_", _arch),
-        (CompressAIZooCodec,),
-        {
-            "name": f"compressai:{_arch}",
-            "arch": _arch,
-            "knob": Knob("quality", 1, _count, tuple(range(1, _count + 1)), description="CompressAI quality level"),
-            "__module__": __name__,
-        },
-    )
-    globals()[_cls.__name__] = register_codec(_cls)
+for _metric, _suffix in METRICS.items():
+    for _arch, (_stride, _count) in ZOO.items():
+        _cls = type(
+            "Zoo_" + re.sub(r"\W", "_", _arch + _suffix),
+            (CompressAIZooCodec,),
+            {
+                "name": f"compressai:{_arch}{_suffix}",
+                "arch": _arch,
+                "metric": _metric,
+                "knob": Knob("quality", 1, _count, tuple(range(1, _count + 1)), description="CompressAI quality level"),
+                "__module__": __name__,
+            },
+        )
+        globals()[_cls.__name__] = register_codec(_cls)

@@ -59,7 +59,8 @@ def test_builtin_codecs_are_the_documented_ones():
         "factorized-small",
     ] + ["compressai:bmshj2018-factorized"]
     assert {n for n in BUILTIN if n.startswith("compressai:")} == {
-        f"compressai:{a}"
+        f"compressai:{a}{metric}"
+        for metric in ("", "-msssim")  # CompressAI's MSE- and MS-SSIM-trained weights
         for a in (
             "bmshj2018-factorized",
             "bmshj2018-hyperprior",

@@ -15,7 +15,7 @@ import pytest
 
 from bench.codec import CodecError
 from bench.files import sha256_file
-from bench.neural.bitstream import BitstreamError, Header, pack, unpack
+from bench.neural.bitstream import ENTROPY_PORTABLE_V1, BitstreamError, Header, pack, unpack
 from bench.neural.family import NeuralFamily
 from bench.registry import discover, load_plugin_file
 from conftest import bench_cli
@@ -51,13 +51,28 @@ def test_bitstream_round_trip_and_damage():
     groups = [[b"abc" * 100], [b"", b"z"]]
     data = pack(header, groups)
     assert unpack(data) == (header, groups)
-    assert len(data) == 4 + 4 + 1 + 2 + 2 + 1 + (1 + 2 + 300) + (1 + 1 + 0 + 1 + 1)
+    assert data[:4] == b"CBN2" and data[9] == 0x00  # float entropy model, replicate padding
+    assert len(data) == 4 + 4 + 1 + 1 + 2 + 2 + 1 + (1 + 2 + 300) + (1 + 1 + 0 + 1 + 1)
     with pytest.raises(BitstreamError, match="bad magic"):
         unpack(b"JUNK" + data[4:])
     with pytest.raises(BitstreamError, match="truncated"):
         unpack(data[:-5])
     with pytest.raises(BitstreamError, match="unexpected bytes"):
         unpack(data + b"\0")
+    with pytest.raises(BitstreamError, match="format version '3'.*reads versions 1, 2"):
+        unpack(b"CBN3" + data[4:])
+    with pytest.raises(BitstreamError, match="unknown coding byte 0x07"):
+        unpack(data[:9] + b"\x07" + data[10:])
+    portable = Header(b"\x01\x02\x03\x04", 3, 512, 768, ENTROPY_PORTABLE_V1, "compressai")
+    assert pack(portable, groups)[9] == 0x11 and unpack(pack(portable, groups)) == (portable, groups)
+
+
+def test_format_1_files_are_still_read():
+    groups = [[b"abc"]]
+    version_1 = b"CBN1" + b"\x01\x02\x03\x04" + bytes([3]) + b"\x80\x04\x80\x06" + b"\x01\x01\x03abc"
+    header, read = unpack(version_1)
+    assert read == groups and (header.version, header.entropy, header.padding) == (1, None, None)
+    assert (header.model_id, header.quality, header.height, header.width) == (b"\x01\x02\x03\x04", 3, 512, 768)
 
 
 def test_train_writes_a_complete_family(tiny_family):
@@ -98,25 +113,59 @@ def test_bitstreams_name_their_model(tiny_family, kodak_crop):
     forged = pack(Header(b"\xde\xad\xbe\xef", header.quality, header.height, header.width), groups)
     with pytest.raises(CodecError, match="made by model deadbeef.*different weights"):
         codec.decode(forged)
+    # the family is portable (--arch hyperprior): a file claiming compressai's float entropy model, or
+    # another padding, is refused rather than decoded into garbage
+    for entropy, padding, message in (
+        (0, "replicate", "coded with compressai's float entropy model.*decodes with portable integer"),
+        (1, "compressai", "padded 'compressai'.*pads 'replicate'"),
+    ):
+        other = pack(Header(header.model_id, header.quality, header.height, header.width, entropy, padding), groups)
+        with pytest.raises(CodecError, match=message):
+            codec.decode(other)
+    assert codec.decode(pack(header, groups)).shape == kodak_crop.shape
+
+
+def test_portable_families_refuse_half_precision(tiny_family, kodak_crop):
+    codec = load_plugin_file(tiny_family / "plugin.py").FamilyCodec(half=True)
+    with pytest.raises(CodecError, match="half precision is for compressai's float models"):
+        codec.encode(kodak_crop, 1)
 
 
 def test_verify_decodes_identically_in_a_fresh_process(tiny_family, small_dataset):
     result = bench_cli("verify", "tiny", "--plugin", str(tiny_family / "plugin.py"), "--dataset", str(small_dataset),
                        "--max-images", "2")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 of 4 checks identical" in result.stdout and "MISMATCH" not in result.stdout
+    out = result.stdout
+    assert "MISMATCH" not in out and "DESYNC" not in out
+    # the measuring setting and the CPU's perturbations, each in its own fresh process
+    assert "4 of 4 identical  tiny: encoded on cpu, decoded on cpu (as bench run measures" in out
+    assert "decoded on cpu (1 thread, oneDNN off)" in out and "threads, oneDNN off)" in out
+    assert "summary of tiny: 4 files, decoded 16 times in fresh processes" in out
+    assert "decodable everywhere: yes; entropy-decoded latents identical in 16 of 16 decodes" in out
 
 
 def test_run_records_real_size_and_the_model_estimate(tiny_family, small_dataset, tmp_path):
     out = tmp_path / "run"
     result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", str(tiny_family / "plugin.py"),
-                       "--codec", "tiny", "--out", str(out), "--no-progress", "--no-report")  # fmt: skip
+                       "--codec", "tiny,jpeg", "--quality", "1,2", "--out", str(out), "--no-progress",
+                       "--no-report")  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # the model's own estimate of the rate next to the real one, in the CSVs and the printed table
+    import csv
+
+    with open(out / "summary.csv", newline="") as fh:
+        summary = {(r["codec"], r["quality"]): r for r in csv.DictReader(fh)}
+    assert list(next(iter(summary.values())))[:5] == ["codec", "quality", "images", "bpp", "estimated_bpp"]
+    for quality in ("1", "2"):
+        assert 0 < float(summary["tiny", quality]["estimated_bpp"]) < float(summary["tiny", quality]["bpp"])
+        assert summary["jpeg", quality]["estimated_bpp"] == ""  # jpeg gives no estimate
+    assert "est. bpp" in result.stdout
     from bench.store import Store
 
     with Store(out / "store.sqlite") as store:
         records = store.records()
         settings = store.codec_descriptions()["tiny"]["settings"]
+    records = [r for r in records if r.codec == "tiny"]
     assert len(records) == 2 * 4
     for record in records:
         assert record.extra["estimated_bits"] > 0 and record.bytes > 0
@@ -182,3 +231,37 @@ def test_zoo_codec_loads_checkpoints_from_the_hub_cache(monkeypatch, tmp_path, k
     data = codec.encode(kodak_crop, 1)
     assert unpack(data)[0].model_id == bytes.fromhex("7eb97409")
     assert cls().decode(data).shape == kodak_crop.shape
+
+
+def test_readme_own_model_plugin_runs_and_verifies(tmp_path, small_dataset):
+    """The plugin example of the README's 'Benchmark your own model' section, with a small compressai
+    model standing in for the user's ``my_package.MyModel``."""
+    import re
+
+    import torch
+    from compressai.models import ScaleHyperprior
+    from safetensors.torch import save_file
+
+    from conftest import REPO
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Benchmark your own model", 1)[1]
+    plugin = tmp_path / "mymodel.py"
+    plugin.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    (tmp_path / "my_package.py").write_text(
+        "from compressai.models import ScaleHyperprior\n\n\nclass MyModel(ScaleHyperprior):\n"
+        "    def __init__(self):\n        super().__init__(N=8, M=8)\n"
+    )
+    for q in (1, 2, 3):
+        torch.manual_seed(q)
+        net = ScaleHyperprior(N=8, M=8)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / f"q{q}.safetensors"))
+    env = {"PYTHONPATH": str(tmp_path)}
+    out = tmp_path / "run"
+    result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", str(plugin), "--codec", "mymodel",
+                       "--quality", "1,3", "--max-images", "1", "--out", str(out), "--no-report", env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len((out / "records.csv").read_text().strip().splitlines()) == 1 + 2
+    verify = bench_cli("verify", "mymodel", "--plugin", str(plugin), "--dataset", str(small_dataset),
+                       "--max-images", "1", "--quality", "2", "--no-perturb", env=env)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "1 of 1 identical  mymodel: encoded on cpu" in verify.stdout

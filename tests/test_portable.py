@@ -342,7 +342,53 @@ def test_verify_passes_on_a_portable_family(mean_scale_family, small_dataset):
     result = bench_cli("verify", "tinyms", "--plugin", str(mean_scale_family / "plugin.py"), "--dataset",
                        str(small_dataset), "--max-images", "2")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 of 4 checks identical" in result.stdout and "MISMATCH" not in result.stdout
+    assert "MISMATCH" not in result.stdout and "DESYNC" not in result.stdout
+    assert "decodable everywhere: yes; entropy-decoded latents identical in 16 of 16 decodes" in result.stdout
+
+
+def test_verify_reports_the_desync_of_a_float_family(tmp_path, kodak_crop):
+    """bench verify on a float mean-scale family whose scale table has an entry where oneDNN on and off
+    compute different scales (as legitimate a table as any): decoded with oneDNN off, the latents
+    differ and verify fails, naming the desync; the measuring setting still decodes bit-exactly."""
+    from compressai.models.google import get_scale_table
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from bench.files import sha256_file
+
+    net = _float()
+    with torch.no_grad():  # latents and scales as large as a trained model's
+        net.g_a[-1].weight.mul_(100)
+        net.h_a[-1].weight.mul_(20)
+        net.h_s[-1].weight.mul_(16)
+        z = net.h_a(net.g_a(_image(kodak_crop)))
+        z_hat = net.entropy_bottleneck.decompress(net.entropy_bottleneck.compress(z), z.shape[-2:])
+    on, off = _float_scales(net, z_hat, (1, True)), _float_scales(net, z_hat, (1, False))
+    differ = (on != off) & (torch.minimum(on, off) > 1)
+    assert differ.any()
+    table = sorted({*get_scale_table().tolist(), float(torch.minimum(on, off)[differ][0])})
+    net.gaussian_conditional.update_scale_table(table, force=True)
+    family = tmp_path / "floatms"
+    family.mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(family / "q1.safetensors"))
+    info = {"format": "codec-bench neural family", "format_version": 1, "name": "floatms",
+            "architecture": "mean-scale-float", "N": 32, "M": 48,
+            "models": [{"quality": 1, "lambda": 0.01, "weights": "q1.safetensors",
+                        "sha256": sha256_file(family / "q1.safetensors")}]}  # fmt: skip
+    (family / "family.json").write_text(json.dumps(info))
+    (family / "plugin.py").write_text(
+        "from pathlib import Path\nfrom bench.neural.codec import make_family_codec\n"
+        "FamilyCodec = make_family_codec(Path(__file__).parent)\n"
+    )
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(kodak_crop).save(images / "crop.png")
+    result = bench_cli("verify", "floatms", "--plugin", str(family / "plugin.py"), "--dataset", str(images))
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "1 of 1 identical  floatms: encoded on cpu, decoded on cpu (as bench run measures" in out
+    assert "MISMATCH  floatms crop-q1: encoded on cpu, decoded on cpu (1 thread, oneDNN off): DESYNC:" in out
+    assert "decodable everywhere: NO" in out
 
 
 def test_a_family_json_naming_hyperprior_still_loads_the_float_model(tmp_path, kodak_crop):

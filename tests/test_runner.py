@@ -284,3 +284,13 @@ def test_the_summary_table_stays_aligned_for_long_codec_names(tmp_path):
     header, rule, *rows = table.splitlines()[:4]
     assert len(rule) == len(header) and [len(r) for r in rows] == [len(header)] * 2
     assert sorted(r.split()[0] for r in rows) == ["a-rather-long-codec-name", "jpeg"]
+
+
+def test_codecs_named_by_a_path_save_their_files_in_one_folder_of_their_own():
+    from bench.files import folder_name
+
+    assert folder_name("jpeg") == "jpeg" and folder_name("compressai:mbt2018-mean") == "compressai:mbt2018-mean"
+    for name in ("compressai:mbt2018:../../etc/*.pth.tar", "compressai:mbt2018:/abs/ckpts/", "..", "a b"):
+        folder = folder_name(name)
+        assert "/" not in folder and folder not in (".", "..") and not folder.startswith(".")
+    assert folder_name("compressai:mbt2018:runs/a/") != folder_name("compressai:mbt2018:runs_a/")

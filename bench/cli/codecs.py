@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "plugins", PLUGINS, default=())
 
 
-def _codec_rows(plugins: list[str]) -> list[dict]:
+def _codec_rows(plugins: list[str]) -> tuple[list[dict], list[str]]:
+    """One row per codec found, and the usage of each codec-name pattern (``compressai:<arch>:<path>``)."""
     from bench.registry import discover
 
     rows = []
@@ -48,7 +49,7 @@ def _codec_rows(plugins: list[str]) -> list[dict]:
             except Exception as exc:
                 row["versions"] = {"error": f"{type(exc).__name__}: {exc}"}
         rows.append(row)
-    return rows
+    return rows, [f"{spec.usage}  ({spec.origin})" for spec in registry.specs()]
 
 
 #: Width of the name column; a longer name stands on its own line, its details start below it.
@@ -112,11 +113,13 @@ def handle(args: argparse.Namespace) -> int:
     from bench.registry import RegistryError
 
     try:
-        rows = _codec_rows(args.plugins)
+        rows, patterns = _codec_rows(args.plugins)
     except RegistryError as exc:
         return setup_error("codecs", exc)
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     print(format_listing(rows))
+    if patterns:
+        print("\ncodecs named by a pattern (not in the default run):\n" + "\n".join(f"  {p}" for p in patterns))
     return EXIT_OK

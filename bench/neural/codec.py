@@ -1,15 +1,20 @@
 """The base of learned codecs: one codec per model family written by ``bench train``, one quality per lambda.
 
-Encoding: the RGB image (scaled to [0, 1]) is padded on the right and bottom by repeating its last
-row and column up to a multiple of the architecture's stride (64 for hyperpriors, 16 for the
-factorized prior), compressai's ``compress`` entropy-codes the latents with the family's stored CDF
-tables, and the strings are wrapped in codec-bench's self-describing bitstream
-(:mod:`bench.neural.bitstream`: model id, quality, image size). Decoding reads only those bytes,
-runs ``decompress``, crops the padding, clips to [0, 1] and rounds to 8 bits.
+Encoding: the RGB image (scaled to [0, 1]) is padded up to a multiple of the architecture's stride
+(64 for hyperpriors, 16 for the factorized prior) as the codec's ``padding`` says: ``replicate``
+(codec-bench's families: the last row and column repeated to the right and bottom) or
+``compressai`` (CompressAI's ``eval_model``: zeros, centred, ``compressai.ops.compute_padding``);
+compressai's ``compress`` entropy-codes the latents with the model's stored CDF tables, and the
+strings are wrapped in codec-bench's self-describing bitstream (:mod:`bench.neural.bitstream`:
+format version, model id, quality, entropy model and padding, image size). Decoding reads only those
+bytes, refuses a file of another model, entropy model, padding or an unknown format version with a
+message saying which, runs ``decompress``, crops the padding, clips to [0, 1] and rounds to 8 bits.
 
 On the CPU the codecs run on one thread (``torch.set_num_threads(1)`` in the measuring process);
 on a GPU each call waits for the device (``torch.cuda.synchronize``) before returning, so the
-runner's wall-clock times cover the work, and the peak GPU memory of each call is recorded.
+runner's wall-clock times cover the work, and the peak GPU memory of each call is recorded; the GPU
+runs cuDNN's deterministic algorithms with TF32 off (in the codec's process), so the same bytes decode
+to the same pixels in every process.
 
 :class:`CompressAICodec` is the shared base of codecs made of compressai models (the families
 trained by ``bench train`` and CompressAI's zoo, :mod:`bench_codecs.compressai_zoo`);
@@ -30,7 +35,7 @@ import numpy as np
 
 from bench.codec import Codec, CodecError, Knob, check_rgb8, register_codec
 from bench.neural import device_name, import_compressai, resolve_device
-from bench.neural.bitstream import Header, pack, unpack
+from bench.neural.bitstream import ENTROPY_FLOAT, ENTROPY_MODELS, Header, pack, unpack
 from bench.neural.family import FamilyError, NeuralFamily
 
 __all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec"]
@@ -40,7 +45,8 @@ class CompressAICodec(Codec):
     """Shared encode/decode of codecs made of compressai models (subclasses give the models).
 
     Subclasses implement :meth:`model` (the eval-mode model of a quality on this codec's device),
-    :meth:`model_id` (4 bytes naming that model's weights) and set ``stride``.
+    :meth:`model_id` (4 bytes naming that model's weights) and set ``stride`` and ``padding``
+    (``replicate`` or ``compressai``, see the module docstring).
     """
 
     kind = "neural"
@@ -48,11 +54,18 @@ class CompressAICodec(Codec):
     uses_device: ClassVar[bool] = True
     threads: ClassVar[int] = 1
     stride: int = 64
+    padding: ClassVar[str] = "replicate"
+    #: how much smaller than the padded image the latents are (the architecture's downsampling: 16 for
+    #: the factorized prior, 64 for hyperpriors' hyper-latents); None: ``stride``
+    latent_stride: int | None = None
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", half: bool = False) -> None:
         self.device = resolve_device(device)
+        #: half precision (float16 weights and activations, as CompressAI's ``eval_model --half``)
+        self.half = half
         self._stats: dict[str, Any] = {}
         self._threads_set = False
+        self._halved: set[int] = set()
 
     @staticmethod
     def _import_problem(*extra: str) -> str | None:
@@ -75,12 +88,27 @@ class CompressAICodec(Codec):
         raise NotImplementedError
 
     def _model(self, quality: int):
-        if self.device == "cpu" and not self._threads_set:
+        if not self._threads_set:
             import torch
 
-            torch.set_num_threads(self.threads)  # per process: measuring workers run one codec thread
+            if self.device == "cpu":
+                torch.set_num_threads(self.threads)  # per process: measuring workers run one codec thread
+            else:  # the same bytes decode to the same pixels in every process on this GPU
+                torch.backends.cudnn.deterministic = True
+                torch.backends.cudnn.benchmark = False
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
             self._threads_set = True
-        return self.model(quality)
+        model = self.model(quality)
+        if self.half and id(model) not in self._halved:
+            if self.entropy_model(model) != ENTROPY_FLOAT:
+                raise CodecError(
+                    f"{self.name}: half precision is for compressai's float models; a portable model's "
+                    "entropy model computes exactly in integers and its transforms in float32"
+                )
+            model.half()
+            self._halved.add(id(model))
+        return model
 
     def _start_call(self) -> None:
         if self.device.startswith("cuda"):
@@ -95,6 +123,20 @@ class CompressAICodec(Codec):
             torch.cuda.synchronize()
             self._stats[f"{what}_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
 
+    def _latent_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The shape compressai's ``decompress`` needs: the padded image's size over ``latent_stride``."""
+        down = self.latent_stride or self.stride
+        return (
+            math.ceil(height / self.stride) * self.stride // down,
+            math.ceil(width / self.stride) * self.stride // down,
+        )
+
+    def _offsets(self, height: int, width: int) -> tuple[int, int]:
+        """(top, left): where the image lies in the padded tensor."""
+        if self.padding == "compressai":  # compressai.ops.compute_padding: the extra half rounded down on top/left
+            return (-height % self.stride) // 2, (-width % self.stride) // 2
+        return 0, 0
+
     def _padded_tensor(self, image: np.ndarray):
         import torch
         import torch.nn.functional as F
@@ -106,8 +148,17 @@ class CompressAICodec(Codec):
         h, w = image.shape[:2]
         pad_h, pad_w = -h % self.stride, -w % self.stride
         if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return x.to(self.device)
+            if self.padding == "compressai":
+                top, left = self._offsets(h, w)
+                x = F.pad(x, (left, pad_w - left, top, pad_h - top), mode="constant", value=0.0)
+            else:
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x.to(self.device, torch.float16 if self.half else torch.float32)
+
+    @staticmethod
+    def entropy_model(model) -> int:
+        """The bitstream code of ``model``'s entropy model (:data:`bench.neural.bitstream.ENTROPY_MODELS`)."""
+        return getattr(model, "entropy_model", ENTROPY_FLOAT)
 
     def encode(self, image: np.ndarray, quality: float) -> bytes:
         import torch
@@ -120,11 +171,42 @@ class CompressAICodec(Codec):
             out = model.compress(self._padded_tensor(image))
         self._end_call("encode")
         groups = [[strings[0]] for strings in out["strings"]]  # a batch of one image
-        return pack(Header(self.model_id(q), q, image.shape[0], image.shape[1]), groups)
+        header = Header(self.model_id(q), q, image.shape[0], image.shape[1], self.entropy_model(model), self.padding)
+        return pack(header, groups)
 
     def decode(self, data: bytes) -> np.ndarray:
+        return self.decode_with_latents(data, latents=False)[0]
+
+    def decode_with_latents(self, data: bytes, latents: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The 8-bit reconstruction of ``data`` and (if ``latents``) what the entropy decoder read
+        before the synthesis transform: ``y_hat``, the input of ``g_s`` (float32, as decoded; None for
+        a model without a ``g_s`` module).
+        ``bench verify`` compares the latents across processes and settings: equal latents mean the
+        decoder did not desynchronise, whatever the synthesis transform then computes."""
         import torch
 
+        header, groups, model = self._read(data)
+        top, left = self._offsets(header.height, header.width)
+        shape = self._latent_shape(header.height, header.width)
+        seen: list = []
+        g_s = getattr(model, "g_s", None) if latents else None  # compressai's models all have one
+        hook = g_s.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach())) if g_s else None
+        self._start_call()
+        try:
+            with torch.inference_mode():
+                x_hat = model.decompress(groups, shape)["x_hat"]
+                x_hat = x_hat[0, :, top : top + header.height, left : left + header.width].float()
+                x_hat = x_hat.clamp(0, 1).mul(255).round()
+                pixels = x_hat.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        finally:
+            if hook is not None:
+                hook.remove()
+        self._end_call("decode")
+        y_hat = seen[0].float().cpu().numpy() if seen else None
+        return np.ascontiguousarray(pixels), y_hat
+
+    def _read(self, data: bytes):
+        """(header, string groups, model) of ``data``, after checking it is one of this codec's files."""
         header, groups = unpack(data)
         if not self.knob.low <= header.quality <= self.knob.high:
             raise CodecError(
@@ -135,15 +217,15 @@ class CompressAICodec(Codec):
                 f"bitstream was made by model {header.model_id.hex()}, but {self.name} quality {header.quality} "
                 f"is {self.model_id(header.quality).hex()}: different weights"
             )
-        shape = (math.ceil(header.height / self.stride), math.ceil(header.width / self.stride))
         model = self._model(header.quality)
-        self._start_call()
-        with torch.inference_mode():
-            x_hat = model.decompress(groups, shape)["x_hat"]
-            x_hat = x_hat[0, :, : header.height, : header.width].clamp(0, 1).mul(255).round()
-            pixels = x_hat.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        self._end_call("decode")
-        return np.ascontiguousarray(pixels)
+        if header.entropy is not None and header.entropy != self.entropy_model(model):
+            raise CodecError(
+                f"bitstream was coded with {ENTROPY_MODELS[header.entropy]}, but {self.name} quality {header.quality} "
+                f"decodes with {ENTROPY_MODELS[self.entropy_model(model)]}"
+            )
+        if header.padding is not None and header.padding != self.padding:
+            raise CodecError(f"bitstream was padded '{header.padding}', {self.name} pads '{self.padding}'")
+        return header, groups, model
 
     def last_stats(self) -> dict[str, Any]:
         stats, self._stats = self._stats, {}
@@ -157,7 +239,7 @@ class CompressAICodec(Codec):
         model = self._model(self.knob.check(quality))
         with torch.inference_mode():
             out = model(self._padded_tensor(image))
-        bits = sum(float(-torch.log2(lk).sum()) for lk in out["likelihoods"].values())
+        bits = sum(float(-torch.log2(lk.double()).sum()) for lk in out["likelihoods"].values())
         return {"estimated_bits": bits, "estimated_bpp": bits / (image.shape[0] * image.shape[1])}
 
     def versions(self) -> dict[str, str]:
@@ -170,7 +252,13 @@ class CompressAICodec(Codec):
             "device": self.device,
             "device_name": device_name(self.device),
             "threads": self.threads if self.device == "cpu" else None,
-            "padding": f"replicate, right/bottom, to a multiple of {self.stride}",
+            "precision": "float16" if self.half else "float32",
+            "gpu_algorithms": None if self.device == "cpu" else "cuDNN deterministic, no benchmark, TF32 off",
+            "padding": (
+                f"zeros, centred, to a multiple of {self.stride} (CompressAI's eval_model)"
+                if self.padding == "compressai"
+                else f"replicate, right/bottom, to a multiple of {self.stride}"
+            ),
         }
 
 
@@ -190,8 +278,8 @@ class NeuralFamilyCodec(CompressAICodec):
             return str(exc)
         return f"weights missing: {', '.join(str(p) for p in missing)}" if missing else None
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", half: bool = False) -> None:
+        super().__init__(device, half)
         self.family = NeuralFamily(self.family_dir)
         self.stride = self.family.stride
 

@@ -78,6 +78,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.neural import import_compressai
+from bench.neural.bitstream import ENTROPY_PORTABLE_V1
 
 __all__ = [
     "PortableError",
@@ -347,6 +348,8 @@ class _Portable:
     """What both portable models share (mixed into compressai's classes)."""
 
     h_s: IntegerHyperSynthesis
+    #: the bitstream code of this entropy model (written in every file's header)
+    entropy_model = ENTROPY_PORTABLE_V1
 
     def _h_a_input(self, y):
         raise NotImplementedError

@@ -125,8 +125,13 @@ def _points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return rate[keep], quality[keep]
 
 
-def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str, unit: str) -> _Result:
-    """BD of two point sets, with the quality interval integrated over; NaN and the reason on failure."""
+def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str, unit: str,
+             sign: float = 1.0) -> _Result:  # fmt: skip
+    """BD of two point sets, with the quality interval integrated over; NaN and the reason on failure.
+
+    ``sign`` -1 for a metric where lower is better (CIEDE2000, GMSD, NLPD): BD is computed on the
+    negated values (quality then rises with rate), and BD-metric is given back in the metric's own
+    direction (negative: the test codec is better)."""
     if metric not in anchor or metric not in test:
         which = "anchor" if metric not in anchor else "test"
         return _Result(note=f"the {which} curve has no {label} values")
@@ -140,7 +145,8 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = bd_compare(ra, qa, rt, qt, method)
+            result = bd_compare(ra, sign * qa, rt, sign * qt, method)
+            result = replace(result, bd_metric=sign * result.bd_metric)
         except BDError as exc:
             return _Result(note="; ".join([*notes, str(exc)]))
     notes += [str(w.message) for w in caught]
@@ -153,6 +159,12 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
             f"anchor's range ({_interval(qa.min(), qa.max(), unit)}{u})"
         )
     return _Result(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high)
+
+
+def _sign(metric: str, columns: dict[str, Column]) -> float:
+    """-1 for a column whose metric is better when lower, else 1."""
+    info = columns.get(metric)
+    return -1.0 if info is not None and not info.higher_is_better else 1.0
 
 
 def _title(dataset: str) -> str:
@@ -226,7 +238,7 @@ def _join(*parts: str) -> str:
 
 
 def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
-                means: dict) -> _Result:  # fmt: skip
+                means: dict, sign: float = 1.0) -> _Result:  # fmt: skip
     if pair.images is not None and not pair.images:
         return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
 
@@ -238,11 +250,12 @@ def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: 
             means[key] = curve.means(pair.images)
         return means[key]
 
-    result = _compare(points(anchor), points(test), metric, method, label, unit)
+    result = _compare(points(anchor), points(test), metric, method, label, unit, sign)
     return replace(result, note=_join(*pair.notes, result.note), images=pair.count)
 
 
-def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str) -> _Result:
+def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
+               sign: float = 1.0) -> _Result:  # fmt: skip
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
         return _Result(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
@@ -253,7 +266,7 @@ def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: s
     t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
     results, failed = [], []
     for image in images:
-        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit)
+        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign)
         if math.isnan(result.bd_rate):
             failed.append(f"{image}: {result.note}")
         else:
@@ -300,10 +313,11 @@ def bd_table(
         for metric in metrics:
             label, unit = _label(metric, columns)
             for aggregation in AGGREGATIONS:
+                sign = _sign(metric, columns)
                 if aggregation == "mean-curve":
-                    r = _mean_curve(anchor, curve, pair, metric, method, label, unit, means)
+                    r = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign)
                 else:
-                    r = _per_image(anchor, curve, pair, metric, method, label, unit)
+                    r = _per_image(anchor, curve, pair, metric, method, label, unit, sign)
                 rows.append(_Row(curve.label, anchor.label, metric, method, r.bd_rate, r.bd_metric, r.overlap,
                                  r.note, aggregation, r.images, r.low, r.high))  # fmt: skip
     return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))

@@ -11,12 +11,15 @@ tables, the RD figures and the CompressAI export can all handle it without knowi
   BD-rate tables and RD figures then use that form;
 * ``compressai_key``: its key in CompressAI's results files, if CompressAI computes it the same way;
 * ``convention``: one sentence saying exactly how it is computed; ``packages``: the Python
-  distributions that compute it (their versions are recorded with every run).
+  distributions that compute it (their versions are recorded with every run);
+* :meth:`Metric.unavailable_reason`: ``None`` when it can be computed here, else why not (a missing
+  optional package, weights not found); ``bench run --metrics`` refuses an unavailable metric with it.
 
 Metrics are registered like codecs: a class decorated with :func:`register_metric` in a built-in
 module (:data:`BUILTIN_MODULES`), in an installed package's entry point of the group
 ``codec_bench.metrics``, or in a ``--plugin`` file. :func:`discover_metrics` builds a fresh
-:class:`MetricRegistry` each time; nothing is kept between calls.
+:class:`MetricRegistry` each time; nothing is kept between calls. :func:`compute` computes any
+registered per-image metric by name on two images.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "is_registered_metric",
     "discover_metrics",
     "metric_columns",
+    "compute",
     "DEFAULT_METRICS",
     "ENTRY_POINT_GROUP",
     "BUILTIN_MODULES",
@@ -51,7 +55,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "codec_bench.metrics"
 #: Modules holding the built-in metrics (imported by name: they import this module).
-BUILTIN_MODULES = ("bench.metrics",)
+BUILTIN_MODULES = ("bench.metrics", "bench.metrics_colour", "bench.metrics_structure", "bench.metrics_perceptual")
 #: The metrics ``bench run`` computes unless told otherwise, in the order of the CSV columns.
 DEFAULT_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")
 
@@ -86,6 +90,7 @@ class Column:
     unit: str
     axis_label: str
     metric: str
+    higher_is_better: bool = True
 
 
 class Metric(abc.ABC):
@@ -101,6 +106,12 @@ class Metric(abc.ABC):
     compressai_key: ClassVar[str | None] = None
     convention: ClassVar[str] = ""
     packages: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """``None`` when the metric can be computed here, else why not and how to fix it (a missing
+        optional package, weights not found, ...); checked before a run or a scoring uses it."""
+        return None
 
     @abc.abstractmethod
     def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
@@ -133,7 +144,7 @@ class Metric(abc.ABC):
     @classmethod
     def columns(cls) -> list[Column]:
         """The curve columns of this metric: its values, then their dB form if it has one."""
-        out = [Column(cls.name, cls.label, cls.unit, cls.axis_label, cls.name)]
+        out = [Column(cls.name, cls.label, cls.unit, cls.axis_label, cls.name, cls.higher_is_better)]
         if cls.db is not None:
             out.append(Column(cls.db.name, cls.db.label, "dB", cls.db.axis_label, cls.name))
         return out
@@ -200,6 +211,21 @@ class MetricRegistry:
     def names(self) -> list[str]:
         return list(self._classes)
 
+    def origin(self, name: str) -> str:
+        """Where metric ``name`` was found: ``builtin``, an entry point or a plugin file."""
+        self.get(name)
+        return self._origins[name]
+
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why metric ``name`` cannot be computed here (:meth:`Metric.unavailable_reason`), or ``None``;
+        an availability check that raises makes the metric unavailable, with what it raised."""
+        try:
+            return self.get(name).unavailable_reason()
+        except MetricError:
+            raise
+        except Exception as exc:
+            return f"availability check failed: {type(exc).__name__}: {exc}"
+
     def __contains__(self, name: object) -> bool:
         return name in self._classes
 
@@ -235,3 +261,35 @@ def metric_columns(registry: MetricRegistry | None = None) -> dict[str, Column]:
     """Every curve column of the registered metrics (their values and dB forms), by column name."""
     registry = registry or discover_metrics()
     return {column.name: column for name in registry.names() for column in registry.get(name).columns()}
+
+
+def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[str | Path] = ()) -> float:
+    """The per-image metric ``name`` of ``dist`` against ``ref``, two ``H x W x 3`` ``uint8`` RGB arrays
+    of the same shape, exactly as ``bench run --metrics name`` computes it::
+
+        from bench.metric import compute
+        compute("psnr_y", reference, decoded)  # dB
+
+    Any registered metric (built-ins, ``codec_bench.metrics`` entry points, the metrics of the
+    ``plugins`` files). :class:`MetricError` for an unknown or unavailable metric and for one computed
+    over a whole dataset (``per_image = False``); :class:`ValueError` for arrays that are not two RGB
+    images of one size.
+    """
+    import numpy as np
+
+    registry = discover_metrics(plugins)
+    cls = registry.get(name)
+    if not cls.per_image:
+        raise MetricError(f"metric '{name}' is computed over a whole dataset, not on one pair of images")
+    reason = registry.unavailable_reason(name)
+    if reason:
+        raise MetricError(f"metric '{name}' is not available here: {reason}")
+    for label, image in (("reference", ref), ("distorted", dist)):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"{label} image must be an H x W x 3 uint8 RGB array, got {got}")
+    if ref.shape != dist.shape:
+        raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
+    if ref.size == 0:
+        raise ValueError(f"images of shape {ref.shape} have no pixels")
+    return float(cls().compute(np.ascontiguousarray(ref), np.ascontiguousarray(dist)))

@@ -245,3 +245,9 @@ class MsSsimRgb(Metric):
 
     def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
         return ms_ssim(ref, dist)
+
+
+# Any registered per-image metric by name (``compute("psnr_y", ref, dist)``), re-exported for convenience.
+from bench.metric import compute  # noqa: E402
+
+__all__ += ["compute"]

@@ -9,7 +9,8 @@ Writes into the report folder:
   (:mod:`bench.bdtable`); a report with nothing to compare says so in each;
 * ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.bdtable.compared_columns`) and ``speed``, as
-  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples;
+  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
+  (``--metric``) restricts the tables and these figures to the metrics named;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables, the figures and where every curve came from.
 
@@ -44,7 +45,8 @@ from bench.curves import (
     to_compressai,
     unique_labels,
 )
-from bench.options import float_or_none, option
+from bench.metric import Column
+from bench.options import comma_list, float_or_none, option
 from bench.plots import WIDTHS, assign_styles, device_note, per_image_figure, rd_figure, save_figure, speed_figure
 
 __all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
@@ -76,6 +78,9 @@ class ReportConfig:
     max_bpp: float | None = field(default=2.0, metadata=option(
         "--max-bpp", parse=float_or_none, help="right end of the rate axis (default: 2; 0 for no limit)"))  # fmt: skip
     per_image: bool = field(default=False, metadata=option("--per-image", help="also draw per-image curves"))
+    metrics: tuple[str, ...] | None = field(default=None, metadata=option(
+        "--metric", parse=comma_list, metavar="M1,M2",
+        help="tables and RD figures of these metrics only, in this order (default: every metric of the curves)"))  # fmt: skip
 
 
 @dataclass
@@ -196,6 +201,19 @@ def _image_caption(curves: Sequence[Curve]) -> str:
     return f" Images per curve (as measured): {', '.join(parts)}{tail}."
 
 
+def _chosen_columns(columns: Sequence[Column], wanted: Sequence[str]) -> list[Column]:
+    """The compared columns of the metrics ``wanted`` (a metric's name or its dB form's), in that order."""
+    by_name: dict[str, Column] = {}
+    for column in columns:
+        by_name[column.name] = column
+        by_name.setdefault(column.metric, column)
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        have = ", ".join(dict.fromkeys(c.metric for c in columns)) or "none"
+        raise ReportError(f"--metric: no curve has {', '.join(unknown)}; the curves' metrics: {have}")
+    return list(dict.fromkeys(by_name[name] for name in wanted))
+
+
 def make_report(config: ReportConfig) -> ReportResult:
     """Build the report described in the module docstring; returns the BD table and the files."""
     curves = load_curves(config.runs, config.references)
@@ -213,6 +231,8 @@ def make_report(config: ReportConfig) -> ReportResult:
     files: list[Path] = []
 
     columns = compared_columns([anchor, *curves])
+    if config.metrics:
+        columns = _chosen_columns(columns, config.metrics)
     table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method)
     table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
     markdown = "\n".join(

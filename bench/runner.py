@@ -277,14 +277,14 @@ def _output_stems(items: list[DatasetImage]) -> dict[str, str]:
     }
 
 
-class _RunLock:
+class RunLock:
     """One writer per run folder: an exclusive lock on ``<out>/.lock`` for the whole run (POSIX)."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / ".lock"
         self._fh = None
 
-    def __enter__(self) -> _RunLock:
+    def __enter__(self) -> RunLock:
         try:
             import fcntl
         except ImportError:  # no POSIX locks (Windows): one writer is the user's business
@@ -379,9 +379,13 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
 
 def _metrics(config: RunConfig) -> list[Metric]:
     try:
-        metrics = discover_metrics(config.plugins).create(config.metrics)
+        registry = discover_metrics(config.plugins)
+        metrics = registry.create(config.metrics)
     except MetricError as exc:
         raise RunSetupError(str(exc)) from None
+    for metric in metrics:
+        if reason := registry.unavailable_reason(metric.name):
+            raise RunSetupError(f"metric '{metric.name}' is not available here: {reason}")
     per_dataset = [m.name for m in metrics if not m.per_image]
     if per_dataset:
         raise RunSetupError(
@@ -429,7 +433,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
         raise RunSetupError(f"cannot create the run folder {out}: {exc.strerror or exc}") from None
     if not os.access(out, os.W_OK):
         raise RunSetupError(f"the run folder {out} is not writable; give another --out folder")
-    with _RunLock(out), _open_store(out / "store.sqlite") as store:
+    with RunLock(out), _open_store(out / "store.sqlite") as store:
         _remove_stale_staging(out)
         return _measure(config, codecs, skipped, qualities, metrics, dataset, items, out, store, clock, progress, echo)
 

@@ -272,6 +272,24 @@ class Store:
         rows = self._db.execute("SELECT name, description FROM metrics ORDER BY position").fetchall()
         return {name: json.loads(desc) if desc else {} for name, desc in rows}
 
+    def metric_keys(self, metric: str) -> set[tuple[str, float, str]]:
+        """Keys (codec, quality, image) of the records that hold a value of ``metric`` (NaN included)."""
+        rows = self._db.execute("SELECT codec, quality, image FROM metric_values WHERE metric=?", (metric,))
+        return {(c, float(q), i) for c, q, i in rows}
+
+    def add_metric_values(self, key: tuple[str, float, str], values: dict[str, float]) -> int:
+        """Add ``values`` (metric -> value) to the record ``key`` in one transaction; a value the record
+        already has is kept. Returns how many were added (0 when there is no such record)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            found = self._db.execute("SELECT 1 FROM records WHERE codec=? AND quality=? AND image=?", key).fetchone()
+            if found is None:
+                return 0
+            return self._db.executemany(
+                "INSERT OR IGNORE INTO metric_values VALUES (?, ?, ?, ?, ?)",
+                [(*key, name, _encode_float(value)) for name, value in values.items()],
+            ).rowcount
+
     # -- records and failures -------------------------------------------------------------------
     def done(self) -> set[tuple[str, float, str]]:
         rows = self._db.execute("SELECT codec, quality, image FROM records").fetchall()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 
@@ -165,3 +166,21 @@ def test_invalid_points_are_refused(rate, quality, match):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown method 'spline'"):
         bd_rate([1, 2, 3, 4], [30, 32, 34, 36], [1, 2, 3, 4], [30, 32, 34, 36], "spline")
+
+
+def test_metrics_where_lower_is_better_get_bd_values_in_their_own_direction():
+    """CIEDE2000, GMSD, NLPD fall as rate grows: BD is computed on the negated values, and BD-metric
+    comes back in the metric's units (negative: the test codec has the smaller error)."""
+    import pandas as pd
+
+    from bench.bdtable import _compare, _sign
+    from bench.metric import discover_metrics, metric_columns
+
+    anchor = pd.DataFrame({"bpp": [0.25, 0.5, 1.0, 2.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})
+    test = pd.DataFrame({"bpp": [0.125, 0.25, 0.5, 1.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})  # half the rate
+    columns = metric_columns(discover_metrics(use_entry_points=False))
+    assert _sign("ciede2000", columns) == -1.0 and _sign("psnr_rgb", columns) == 1.0
+    result = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "", _sign("ciede2000", columns))
+    assert result.bd_rate == pytest.approx(-50.0, abs=1e-9) and result.bd_metric < 0
+    unsigned = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "")
+    assert math.isnan(unsigned.bd_rate) and "increase" in unsigned.note

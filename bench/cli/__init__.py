@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from bench import __version__
-from bench.cli import codecs, datasets, export, report, run, train, verify
+from bench.cli import codecs, datasets, export, metrics, report, run, score, train, verify
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP"]
@@ -20,11 +20,13 @@ __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT
 #: The commands, in the order of ``bench --help``: name -> module.
 COMMANDS = {
     "run": run,
+    "score": score,
     "report": report,
     "export": export,
     "train": train,
     "verify": verify,
     "codecs": codecs,
+    "metrics": metrics,
     "datasets": datasets,
 }
 

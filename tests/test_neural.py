@@ -141,7 +141,7 @@ def test_verify_decodes_identically_in_a_fresh_process(tiny_family, small_datase
     assert "4 of 4 identical  tiny: encoded on cpu, decoded on cpu (as bench run measures" in out
     assert "decoded on cpu (1 thread, oneDNN off)" in out and "threads, oneDNN off)" in out
     assert "summary of tiny: 4 files, decoded 16 times in fresh processes" in out
-    assert "decodable everywhere: yes; entropy-decoded latents identical in 16 of 16 decodes" in out
+    assert "decodable everywhere: yes; entropy-decoded symbols identical in 16 of 16 decodes" in out
 
 
 def test_run_records_real_size_and_the_model_estimate(tiny_family, small_dataset, tmp_path):

@@ -343,7 +343,7 @@ def test_verify_passes_on_a_portable_family(mean_scale_family, small_dataset):
                        str(small_dataset), "--max-images", "2")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MISMATCH" not in result.stdout and "DESYNC" not in result.stdout
-    assert "decodable everywhere: yes; entropy-decoded latents identical in 16 of 16 decodes" in result.stdout
+    assert "decodable everywhere: yes; entropy-decoded symbols identical in 16 of 16 decodes" in result.stdout
 
 
 def test_verify_reports_the_desync_of_a_float_family(tmp_path, kodak_crop):
@@ -410,3 +410,20 @@ def test_a_family_json_naming_hyperprior_still_loads_the_float_model(tmp_path, k
     assert type(codec.model(1)).__name__ == "ScaleHyperprior"
     data = codec.encode(kodak_crop, 1)
     assert codec.decode(data).shape == kodak_crop.shape
+
+
+def test_verify_tells_a_desync_from_float_means_computed_slightly_differently():
+    """A float mean-scale model's y_hat = symbol + mean: in another setting the means can differ in
+    their last bits with every symbol identical (decodable); a symbol that differs is a desync."""
+    from bench.verify import SYMBOL_STEP, _compare
+
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    y_hat = np.array([[1.25, -2.5], [0.0, 3.0625]], np.float32)
+    same = _compare((pixels, y_hat), (pixels, y_hat.copy()))
+    assert not same.desync and same.latents_off == 0
+    means_off = _compare((pixels, y_hat), (pixels, y_hat + np.float32(3e-6)))
+    assert not means_off.desync and means_off.latents_off == 4 and means_off.latents_max_off < SYMBOL_STEP
+    other_symbol = y_hat.copy()
+    other_symbol[0, 1] -= 1
+    desync = _compare((pixels, y_hat), (pixels, other_symbol))
+    assert desync.desync and desync.latents_differ == 1

@@ -47,6 +47,7 @@ __all__ = [
     "is_registered_metric",
     "discover_metrics",
     "metric_columns",
+    "check_pair",
     "compute",
     "DEFAULT_METRICS",
     "ENTRY_POINT_GROUP",
@@ -263,6 +264,20 @@ def metric_columns(registry: MetricRegistry | None = None) -> dict[str, Column]:
     return {column.name: column for name in registry.names() for column in registry.get(name).columns()}
 
 
+def check_pair(ref: np.ndarray, dist: np.ndarray) -> None:
+    """``ValueError`` unless ``ref`` and ``dist`` are two ``H x W x 3`` ``uint8`` RGB arrays of one shape."""
+    import numpy as np
+
+    for label, image in (("reference", ref), ("distorted", dist)):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            got = (
+                f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            )
+            raise ValueError(f"{label} image must be an H x W x 3 uint8 RGB array, got {got}")
+    if ref.shape != dist.shape:
+        raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
+
+
 def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[str | Path] = ()) -> float:
     """The per-image metric ``name`` of ``dist`` against ``ref``, two ``H x W x 3`` ``uint8`` RGB arrays
     of the same shape, exactly as ``bench run --metrics name`` computes it::
@@ -284,12 +299,7 @@ def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[s
     reason = registry.unavailable_reason(name)
     if reason:
         raise MetricError(f"metric '{name}' is not available here: {reason}")
-    for label, image in (("reference", ref), ("distorted", dist)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-            raise ValueError(f"{label} image must be an H x W x 3 uint8 RGB array, got {got}")
-    if ref.shape != dist.shape:
-        raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
+    check_pair(ref, dist)
     if ref.size == 0:
         raise ValueError(f"images of shape {ref.shape} have no pixels")
     return float(cls().compute(np.ascontiguousarray(ref), np.ascontiguousarray(dist)))

@@ -28,7 +28,7 @@ import warnings
 import cv2
 import numpy as np
 
-from bench.metric import DbForm, Metric, register_metric
+from bench.metric import DbForm, Metric, check_pair, register_metric
 
 __all__ = ["psnr", "psnr_y", "ms_ssim", "ms_ssim_db", "MS_SSIM_MIN_SIDE", "PsnrRgb", "PsnrY", "MsSsimRgb"]
 
@@ -44,29 +44,20 @@ _SCALE_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 MS_SSIM_MIN_SIDE = (_WIN_SIZE - 1) * 2 ** (len(_SCALE_WEIGHTS) - 1)
 
 
-def _check_pair(ref: np.ndarray, dist: np.ndarray) -> None:
-    for label, img in (("reference", ref), ("distorted", dist)):
-        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            desc = f"{img.dtype} array of shape {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-            raise ValueError(f"{label} image must be an H x W x 3 uint8 array, got {desc}")
-    if ref.shape != dist.shape:
-        raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
-
-
 def _psnr_from_mse(mse: float) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
 
 
 def psnr(ref: np.ndarray, dist: np.ndarray) -> float:
     """RGB PSNR in dB: one MSE over all pixels and channels, peak 255. ``inf`` when identical."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     squared_error = cv2.norm(ref, dist, cv2.NORM_L2SQR)  # exact: integer differences summed in double
     return _psnr_from_mse(squared_error / ref.size)
 
 
 def psnr_y(ref: np.ndarray, dist: np.ndarray) -> float:
     """PSNR in dB of BT.709 luma computed from full-range RGB (see module docstring)."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     diff = cv2.subtract(ref, dist, dtype=cv2.CV_64F)
     luma_diff = cv2.transform(diff, _LUMA_ROW)  # Y(ref) - Y(dist), one channel
     return _psnr_from_mse(cv2.norm(luma_diff, cv2.NORM_L2SQR) / luma_diff.size)
@@ -165,7 +156,7 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
 
     Returns NaN with a warning when the shorter side is <= 160 pixels (too small for 5 scales).
     """
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     if min(ref.shape[:2]) <= MS_SSIM_MIN_SIDE:
         warnings.warn(
             f"image of {ref.shape[1]}x{ref.shape[0]} pixels is too small for 5-scale MS-SSIM "

@@ -33,8 +33,8 @@ import math
 import cv2
 import numpy as np
 
-from bench.metric import Metric, register_metric
-from bench.metrics import PEAK, _check_pair
+from bench.metric import Metric, check_pair, register_metric
+from bench.metrics import PEAK
 
 __all__ = ["psnr_yuv", "ciede2000", "YUV_WEIGHTS", "BT709_YCBCR", "PsnrYuv", "Ciede2000"]
 
@@ -59,7 +59,7 @@ _WEIGHTED_YCBCR = BT709_YCBCR * np.sqrt(YUV_WEIGHTS)[:, None]
 
 def psnr_yuv(ref: np.ndarray, dist: np.ndarray) -> float:
     """PSNR in dB of (6 MSE_Y + MSE_Cb + MSE_Cr) / 8, BT.709 full-range YCbCr (see module docstring)."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     diff = cv2.subtract(ref, dist, dtype=cv2.CV_64F)  # exact
     weighted = cv2.transform(diff, _WEIGHTED_YCBCR)
     mse = cv2.norm(weighted, cv2.NORM_L2SQR) / (ref.shape[0] * ref.shape[1])
@@ -241,7 +241,7 @@ def _degenerate(a1, b1, a2, b2, c1, c2, where, nhx, nhy, norm, dc, dh2) -> None:
 
 def ciede2000(ref: np.ndarray, dist: np.ndarray) -> float:
     """Mean CIEDE2000 colour difference, scikit-image conventions (see module docstring); 0 if identical."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     n = ref.shape[0] * ref.shape[1]
     ref = ref.reshape(n, 1, 3)
     dist = dist.reshape(n, 1, 3)

@@ -74,8 +74,7 @@ import warnings
 import cv2
 import numpy as np
 
-from bench.metric import Metric, register_metric
-from bench.metrics import _check_pair
+from bench.metric import Metric, check_pair, register_metric
 
 __all__ = [
     "fsim",
@@ -247,7 +246,7 @@ def _similarity(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 def fsim(ref: np.ndarray, dist: np.ndarray) -> float:
     """FSIMc, piq conventions (see module docstring); NaN if a side is under 48 pixels."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     h, w = ref.shape[:2]
     k = max(1, round(min(h, w) / 256))
     ph, pw = h // k, w // k
@@ -419,7 +418,7 @@ def _ssim_maps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def iw_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     """IW-SSIM, piq conventions (luma only, see module docstring); NaN if a side is under 161."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     if min(ref.shape[:2]) < IW_SSIM_MIN_SIDE:
         why = "an 11-tap window at the coarsest of 5 pyramid levels (piq's limit)"
         return _too_small("IW-SSIM", ref.shape, IW_SSIM_MIN_SIDE, why)
@@ -494,7 +493,7 @@ def _nlpd_pyramid(img: np.ndarray) -> list[np.ndarray]:
 
 def nlpd(ref: np.ndarray, dist: np.ndarray) -> float:
     """NLPD of luma in [0, 1], plenoptic conventions (see module docstring); NaN if a side is under 33."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     if min(ref.shape[:2]) < NLPD_MIN_SIDE:
         why = "mirrored padding of the coarsest of 6 pyramid levels (plenoptic's limit)"
         return _too_small("NLPD", ref.shape, NLPD_MIN_SIDE, why)

@@ -55,8 +55,8 @@ import warnings
 import cv2
 import numpy as np
 
-from bench.metric import DbForm, Metric, register_metric
-from bench.metrics import PEAK, _check_pair, _gaussian_window, _scratch, _ssim_and_cs, ms_ssim_db, ms_ssim_from_db
+from bench.metric import DbForm, Metric, check_pair, register_metric
+from bench.metrics import PEAK, _gaussian_window, _scratch, _ssim_and_cs, ms_ssim_db, ms_ssim_from_db
 
 __all__ = [
     "ssim",
@@ -105,7 +105,7 @@ def _too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> 
 
 def ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     """RGB SSIM, pytorch_msssim conventions (see module docstring); NaN if a side is under 11 pixels."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     if min(ref.shape[:2]) < SSIM_MIN_SIDE:
         return _too_small("SSIM", ref.shape, SSIM_MIN_SIDE, "the 11 x 11 Gaussian window must fit")
     if np.array_equal(ref, dist):
@@ -195,7 +195,7 @@ _VIF_BLOCK = 1 << 14
 
 def vif(ref: np.ndarray, dist: np.ndarray) -> float:
     """VIF-p of luma, piq conventions (see module docstring); NaN if a side is under 41 pixels."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     if min(ref.shape[:2]) < VIF_MIN_SIDE:
         return _too_small("VIF-p", ref.shape, VIF_MIN_SIDE, "one valid window position at the fourth scale")
     if np.array_equal(ref, dist):
@@ -248,7 +248,7 @@ def _pooled_gradient_magnitude(img: np.ndarray, pad: int) -> np.ndarray:
 
 def gmsd(ref: np.ndarray, dist: np.ndarray) -> float:
     """GMSD of luma, piq conventions (see module docstring); NaN if a side is under 5 pixels."""
-    _check_pair(ref, dist)
+    check_pair(ref, dist)
     h, w = ref.shape[:2]
     if min(h, w) < GMSD_MIN_SIDE:
         return _too_small("GMSD", ref.shape, GMSD_MIN_SIDE, "the 2x2-pooled image must hold the 3 x 3 Prewitt window")

@@ -527,7 +527,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
     tasks = _staged_tasks(items, pending, staging, decoders, on_image)
     setup_s = time.perf_counter() - clock
     interrupted, broken, warnings = False, "", []
-    previous_sigterm = _catch_sigterm()
+    previous_sigterm = catch_sigterm()
     try:
         with executor:
             for result in run_tasks(executor, tasks):
@@ -540,7 +540,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
     except Exception as exc:  # the run itself broke (disk full, store unwritable, ...): say so, keep what is saved
         broken = f"{type(exc).__name__}: {exc}" + _disk_note(out)
     finally:
-        _restore_sigterm(previous_sigterm)
+        restore_sigterm(previous_sigterm)
         tasks.close()
         shutil.rmtree(staging, ignore_errors=True)
         bar.close()
@@ -577,14 +577,14 @@ def _disk_note(folder: Path) -> str:
     return f" (the disk of {folder} has {free / 2**20:.1f} MiB free: it is probably full)" if free < 64 * 2**20 else ""
 
 
-def _catch_sigterm():
+def catch_sigterm():
     """Handle SIGTERM like Ctrl-C while measuring (main thread only); returns the previous handler."""
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-def _restore_sigterm(previous) -> None:
+def restore_sigterm(previous) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
 

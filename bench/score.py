@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from bench.metric import Metric, MetricError, discover_metrics
 from bench.options import PLUGINS, comma_list, option, positive_int
 from bench.provenance import available_cpus, environment
 from bench.results import format_quality
+from bench.store import describe_differences
 
 __all__ = ["ScoreConfig", "ScoreReport", "ScoreSetupError", "score"]
 
@@ -209,15 +209,6 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _differences(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(old.keys() | new.keys()):
-            out += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
-        return out
-    return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
-
-
 def _read_run_json(out: Path) -> dict[str, Any]:
     path = out / "run.json"
     if not out.is_dir() or not (out / "store.sqlite").is_file() or not path.is_file():
@@ -335,7 +326,7 @@ class _Codecs:
             cls = (self.recorded.get(name) or {}).get("class", "")
             hint = "; give its plugin file with --plugin" if cls.startswith("codec_bench_plugin_") else ""
             return f"cannot decode its bitstreams here: {exc}{hint}"
-        diffs = _differences(self.recorded.get(name) or {}, codec.describe())
+        diffs = describe_differences(self.recorded.get(name) or {}, codec.describe())
         if diffs:
             return (f"the codec here is not the one that made its bitstreams ({'; '.join(diffs[:4])}), so they could "
                     "decode to other pixels than the run measured; use the recorded versions, or re-run into a new "
@@ -428,12 +419,14 @@ def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], N
 
 def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[str, ...], metrics: list[Metric],
            store, report: ScoreReport, progress: bool, echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
+    from bench.runner import catch_sigterm, restore_sigterm
+
     if not store.done():
         raise ScoreSetupError(f"{out} holds no measurements to score")
     stored = store.metric_descriptions()
     for metric in metrics:
         if stored.get(metric.name) and _canonical(stored[metric.name]) != _canonical(metric.describe()):
-            diffs = _differences(stored[metric.name], metric.describe())
+            diffs = describe_differences(stored[metric.name], metric.describe())
             raise ScoreSetupError(f"{out} holds '{metric.name}' values computed by other code or versions "
                                   f"({'; '.join(diffs[:4])}); they are never mixed: score a copy of the run made "
                                   "with the recorded versions, or re-run into a new folder")  # fmt: skip
@@ -478,7 +471,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
             report.from_reconstructions += sources[key][0] is not None
             report.changed = True
 
-    previous = _catch_sigterm()
+    previous = catch_sigterm()
     try:
         _run_jobs(jobs, plugins, tuple(m.name for m in metrics), run_config.get("device", "cpu"),
                   bool(run_config.get("half", False)), config.jobs, progress, on_result)  # fmt: skip
@@ -487,7 +480,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     except Exception as exc:  # the scoring itself broke (disk full, ...): what is stored stays
         report.broken = f"{type(exc).__name__}: {exc}"
     finally:
-        _restore_sigterm(previous)
+        restore_sigterm(previous)
         status = "interrupted" if report.interrupted else "broken" if report.broken else "complete"
         invocation.update(finished=_now(), status=status, scored=report.scored, failed=len(report.failures))
         if report.changed:
@@ -545,25 +538,6 @@ def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ..
                 pool.shutdown(wait=not running, cancel_futures=True)
     finally:
         bar.close()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise _Terminated()
-
-
-def _catch_sigterm():
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _exports_stale(out: Path, store) -> bool:

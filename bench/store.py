@@ -235,7 +235,7 @@ class Store:
             return
         if row[0] != canonical:
             old = json.loads(row[0])
-            diffs = _diff(old, description)
+            diffs = describe_differences(old, description)
             raise StoreConflict(
                 f"{self.path.parent} holds '{name}' results measured with different settings or versions "
                 f"({'; '.join(diffs[:4])}); use another --out folder, or delete that folder to start over"
@@ -257,7 +257,7 @@ class Store:
         elif row[0] is None:  # migrated from schema 1, which did not describe metrics
             self._db.execute("UPDATE metrics SET description=? WHERE name=?", (canonical, name))
         elif row[0] != canonical:
-            diffs = _diff(json.loads(row[0]), description)
+            diffs = describe_differences(json.loads(row[0]), description)
             raise StoreConflict(
                 f"{self.path.parent} holds '{name}' values computed by other code or versions "
                 f"({'; '.join(diffs[:4])}); use another --out folder, or delete that folder to start over"
@@ -379,11 +379,12 @@ class Store:
         return [Failure(*row) for row in rows]
 
 
-def _diff(old: Any, new: Any, path: str = "") -> list[str]:
+def describe_differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """``path: old -> new`` for every leaf where two descriptions (nested dicts) differ."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(old.keys() | new.keys()):
-            out += _diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+            out += describe_differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
         return out
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 

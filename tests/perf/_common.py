@@ -20,6 +20,16 @@ def data_dir() -> Path:
     return root
 
 
+def best_of(fn, repeats: int) -> float:
+    """The shortest of ``repeats`` wall-clock times of ``fn()``, seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def machine() -> str:
     from bench.provenance import cpu_model
 

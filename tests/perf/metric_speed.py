@@ -25,7 +25,6 @@ import importlib
 import io
 import os
 import statistics
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,7 +36,7 @@ import torch
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from _common import data_dir, machine
+from _common import best_of, data_dir, machine
 from bench.metrics_colour import BT709_YCBCR, ciede2000, psnr_yuv
 from bench.metrics_structure import gmsd, ssim, vif
 
@@ -110,15 +109,6 @@ METRICS: list[Row] = [
 ]  # fmt: skip
 
 
-def best_of(fn: Callable[[], Any], repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, "JPEG", quality=quality)
@@ -153,8 +143,8 @@ def main() -> None:
         for ref, dist in pairs:
             inputs = row.prepare(ref, dist)
             ours_value, ref_value = row.ours(ref, dist), _as_float(row.reference(*inputs))  # also warm-up
-            ours_t.append(best_of(lambda f=row.ours, a=ref, b=dist: f(a, b)))
-            ref_t.append(best_of(lambda f=row.reference, i=inputs: f(*i)))
+            ours_t.append(best_of(lambda f=row.ours, a=ref, b=dist: f(a, b), REPEATS))
+            ref_t.append(best_of(lambda f=row.reference, i=inputs: f(*i), REPEATS))
             diffs.append(abs(ours_value - ref_value))
             rels.append(diffs[-1] / abs(ref_value) if ref_value else 0.0)
             if row.prepare_exact is not None:

@@ -20,7 +20,6 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import io  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -29,21 +28,12 @@ import plenoptic  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from _common import data_dir, machine  # noqa: E402
+from _common import best_of, data_dir, machine  # noqa: E402
 from bench.metrics_perceptual import fsim, iw_ssim, nlpd  # noqa: E402
 
 REPEATS = 3
 QUALITY = 30
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-
-
-def best_of(fn, repeats=REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def tensor(image: np.ndarray) -> torch.Tensor:
@@ -84,8 +74,8 @@ def main() -> None:
             with torch.no_grad():
                 ours_value, ref_value = ours(image, decoded), reference(x, y)  # warm-up, and the values
                 ours_t, ref_t, diffs, rels = results[name]
-                ours_t.append(best_of(lambda o=ours, a=image, b=decoded: o(a, b)))
-                ref_t.append(best_of(lambda r=reference, a=x, b=y: r(a, b)))
+                ours_t.append(best_of(lambda o=ours, a=image, b=decoded: o(a, b), REPEATS))
+                ref_t.append(best_of(lambda r=reference, a=x, b=y: r(a, b), REPEATS))
             diffs.append(abs(ours_value - ref_value))
             rels.append(abs(ours_value - ref_value) / abs(ref_value))
     print(f"machine: {machine()}; torch {torch.__version__}, OpenCV {cv2.__version__}, numpy {np.__version__}, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import statistics
-import time
 
 import cv2
 import numpy as np
@@ -16,19 +15,10 @@ import torch
 from PIL import Image
 from pytorch_msssim import ms_ssim as reference
 
-from _common import data_dir, machine
+from _common import best_of, data_dir, machine
 from bench.metrics import ms_ssim
 
 REPEATS = 5
-
-
-def best_of(fn, repeats=REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -44,9 +34,9 @@ def main() -> None:
             x = torch.from_numpy(image.copy()).float().permute(2, 0, 1)[None]
             y = torch.from_numpy(decoded.copy()).float().permute(2, 0, 1)[None]
             ms_ssim(image, decoded), reference(x, y, data_range=255)  # warm-up
-            ours_t.append(best_of(lambda a=image, b=decoded: ms_ssim(a, b)))
+            ours_t.append(best_of(lambda a=image, b=decoded: ms_ssim(a, b), REPEATS))
             # the reference gets its tensors ready-made: only the metric itself is timed
-            ref_t.append(best_of(lambda a=x, b=y: reference(a, b, data_range=255)))
+            ref_t.append(best_of(lambda a=x, b=y: reference(a, b, data_range=255), REPEATS))
             diffs.append(abs(ms_ssim(image, decoded) - reference(x, y, data_range=255).item()))
     ours, ref = statistics.median(ours_t), statistics.median(ref_t)
     print(f"machine: {machine()}; torch {torch.__version__}, OpenCV {cv2.__version__}, one thread each")

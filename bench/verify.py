@@ -144,10 +144,10 @@ class VerifyReport:
 _DECODE = """
 import json, sys
 import numpy as np
-import torch
 from bench.registry import discover
 spec = json.loads(sys.argv[1])
-if spec["device"] == "cpu":
+if spec["uses_torch"] and spec["device"] == "cpu":
+    import torch
     torch.backends.mkldnn.enabled = spec["onednn"]
 codec = discover(spec["plugins"]).get(spec["codec"]).create(spec["device"])
 if spec["threads"] is not None:
@@ -165,10 +165,6 @@ for path in spec["files"]:
         open(path + ".error", "w").write(f"{type(exc).__name__}: {exc}")
 """
 
-_DECODE_NO_TORCH = _DECODE.replace("import torch\n", "").replace(
-    'if spec["device"] == "cpu":\n    torch.backends.mkldnn.enabled = spec["onednn"]\n', ""
-)
-
 
 def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files: list[Path], uses_torch: bool,
                   out: Path) -> dict[Path, tuple[np.ndarray | str, np.ndarray | None]]:  # fmt: skip
@@ -178,15 +174,15 @@ def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files:
         "device": setting.device,
         "threads": setting.threads,
         "onednn": setting.onednn,
+        "uses_torch": uses_torch,
         "plugins": [str(Path(p).resolve()) for p in plugins],
         "files": [str(out / f.name) for f in files],
     }
     out.mkdir()
     for f in files:
         (out / f.name).write_bytes(f.read_bytes())
-    script = _DECODE if uses_torch else _DECODE_NO_TORCH
     proc = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(spec)], capture_output=True, text=True, timeout=3600
+        [sys.executable, "-c", _DECODE, json.dumps(spec)], capture_output=True, text=True, timeout=3600
     )
     if proc.returncode != 0:
         raise VerifyError(f"the decoding process ({setting.label()}) failed: {proc.stderr.strip()[-800:]}")

@@ -270,7 +270,6 @@ class CompressAICheckpointCodec(CompressAICodec):
     def __init__(self, device: str = "cpu", half: bool = False) -> None:
         super().__init__(device, half)
         self._models: dict[int, Any] = {}
-        self.latent_stride = 16 if "factorized" in self.arch else 64  # the latents decompress() is given
 
     def model(self, quality: int):
         if quality not in self._models:

@@ -33,14 +33,14 @@ from bench.download import DownloadError, download_file
 from bench.neural import import_compressai
 from bench.neural.codec import CompressAICodec
 
-#: architecture -> (its own stride, number of qualities); the codecs pad to 64 for all, as eval_model
+#: architecture -> number of qualities (the codecs pad every architecture to 64, as eval_model)
 ZOO = {
-    "bmshj2018-factorized": (16, 8),
-    "bmshj2018-hyperprior": (64, 8),
-    "mbt2018-mean": (64, 8),
-    "mbt2018": (64, 8),
-    "cheng2020-anchor": (64, 6),
-    "cheng2020-attn": (64, 6),
+    "bmshj2018-factorized": 8,
+    "bmshj2018-hyperprior": 8,
+    "mbt2018-mean": 8,
+    "mbt2018": 8,
+    "cheng2020-anchor": 6,
+    "cheng2020-attn": 6,
 }
 #: CompressAI's training metric -> suffix of the codec's name
 METRICS = {"mse": "", "ms-ssim": "-msssim"}
@@ -124,7 +124,6 @@ class CompressAIZooCodec(CompressAICodec):
 
     def __init__(self, device: str = "cpu", half: bool = False) -> None:
         super().__init__(device, half)
-        self.latent_stride = ZOO[self.arch][0]
         self._models: dict[int, Any] = {}
 
     def model(self, quality: int):
@@ -155,7 +154,7 @@ class CompressAIZooCodec(CompressAICodec):
 
 
 for _metric, _suffix in METRICS.items():
-    for _arch, (_stride, _count) in ZOO.items():
+    for _arch, _count in ZOO.items():
         _cls = type(
             "Zoo_" + re.sub(r"\W", "_", _arch + _suffix),
             (CompressAIZooCodec,),

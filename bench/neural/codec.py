@@ -55,9 +55,6 @@ class CompressAICodec(Codec):
     threads: ClassVar[int] = 1
     stride: int = 64
     padding: ClassVar[str] = "replicate"
-    #: how much smaller than the padded image the latents are (the architecture's downsampling: 16 for
-    #: the factorized prior, 64 for hyperpriors' hyper-latents); None: ``stride``
-    latent_stride: int | None = None
 
     def __init__(self, device: str = "cpu", half: bool = False) -> None:
         self.device = resolve_device(device)
@@ -123,9 +120,11 @@ class CompressAICodec(Codec):
             torch.cuda.synchronize()
             self._stats[f"{what}_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
 
-    def _latent_shape(self, height: int, width: int) -> tuple[int, int]:
-        """The shape compressai's ``decompress`` needs: the padded image's size over ``latent_stride``."""
-        down = self.latent_stride or self.stride
+    def _latent_shape(self, model, height: int, width: int) -> tuple[int, int]:
+        """The shape compressai's ``decompress`` needs: the padded image's size over the model's
+        ``downsampling_factor`` (16 for the factorized prior, 64 for hyperpriors' hyper-latents;
+        ``stride`` for a model that does not say), which can be less than the padding's ``stride``."""
+        down = getattr(model, "downsampling_factor", self.stride)
         return (
             math.ceil(height / self.stride) * self.stride // down,
             math.ceil(width / self.stride) * self.stride // down,
@@ -187,7 +186,7 @@ class CompressAICodec(Codec):
 
         header, groups, model = self._read(data)
         top, left = self._offsets(header.height, header.width)
-        shape = self._latent_shape(header.height, header.width)
+        shape = self._latent_shape(model, header.height, header.width)
         seen: list = []
         g_s = getattr(model, "g_s", None) if latents else None  # compressai's models all have one
         hook = g_s.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach())) if g_s else None

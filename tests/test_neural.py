@@ -204,6 +204,71 @@ def test_train_refuses_bad_requests(tmp_path, crops):
     assert result.returncode == 2 and "multiple of 64" in result.stderr
 
 
+def test_a_family_grows_by_fine_tuning_from_one_of_its_models(tiny_family, crops, tmp_path, kodak_crop):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    family = tmp_path / "tiny"
+    shutil.copytree(tiny_family, family)
+    base = family / "lambda0.05.safetensors"
+    result = bench_cli("train", "--data", str(crops), "--out", str(family), "--lambdas", "0.02", "--steps", "2",
+                       "--val-every", "2", "--seed", "7", "--init", str(base), *TINY)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads((family / "family.json").read_text())
+    assert [m["lambda"] for m in info["models"]] == [0.01, 0.02, 0.05]  # the earlier models kept, in rate order
+    grown = info["models"][1]
+    assert grown["init"]["sha256"] == sha256_file(base) and grown["init"]["lambda"] == 0.05
+    assert (grown["steps"], grown["total_steps"], info["models"][2]["total_steps"]) == (2, 6, 4)
+    assert "--init" in grown["command"] and "--init" not in info["models"][0]["command"]
+    assert len(info["training"]["commands"]) == 2
+    # it started from the base model's weights (not from seed 7's random ones): two small steps away
+    start, tuned = load_file(str(base)), load_file(str(family / grown["weights"]))
+    assert (tuned["g_a.0.weight"] - start["g_a.0.weight"]).abs().max() < 0.01
+    assert (
+        load_file(str(family / "lambda0.01.safetensors"))["g_a.0.weight"] - start["g_a.0.weight"]
+    ).abs().max() > 0.05
+    card = (family / "MODEL_CARD.md").read_text()
+    assert "| 2 | 0.02 | 2 from lambda 0.05 (6 in all) |" in card
+    assert all(command in card for command in info["training"]["commands"])
+    codec = load_plugin_file(family / "plugin.py").FamilyCodec()
+    assert codec.knob.sweep == (1, 2, 3) and codec.decode(codec.encode(kodak_crop, 2)).shape == kodak_crop.shape
+    # a portable model's h_s is stored once, as integers
+    assert "h_s.layers.0.weight_int" in tuned and "h_s.layers.0.weight" not in tuned
+
+    # --init nearest: each new lambda from the family's model of the nearest lambda (0.2 from 0.05)
+    result = bench_cli("train", "--data", str(crops), "--out", str(family), "--lambdas", "0.2,0.012", "--steps", "2",
+                       "--val-every", "2", "--init", "nearest", *TINY)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    models = {m["lambda"]: m for m in json.loads((family / "family.json").read_text())["models"]}
+    assert list(models) == [0.01, 0.012, 0.02, 0.05, 0.2]
+    assert models[0.2]["init"]["lambda"] == 0.05 and models[0.012]["init"]["lambda"] == 0.01
+    assert models[0.2]["total_steps"] == 6 and models[0.012]["total_steps"] == 6
+
+
+def test_fine_tuning_refuses_weights_or_families_that_do_not_fit(tiny_family, crops, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
+    args = ["--data", str(crops), "--lambdas", "0.02", "--steps", "2"]
+    result = bench_cli(
+        "train", *args, "--out", str(tmp_path / "new"), "--init", str(tmp_path / "other.safetensors"), *TINY
+    )
+    assert result.returncode == 2
+    assert "other.safetensors: not the weights of a portable-hyperprior model with N=8, M=8" in result.stderr
+    result = bench_cli(
+        "train", *args, "--out", str(tmp_path / "new"), "--init", str(tmp_path / "none.safetensors"), *TINY
+    )
+    assert result.returncode == 2 and "none.safetensors: no such file" in result.stderr
+    wider = [*TINY[:4], "--M", "16", *TINY[6:]]
+    result = bench_cli("train", *args, "--out", str(tiny_family), *wider)
+    assert (
+        result.returncode == 2
+        and "is a family of portable-hyperprior N=8 M=8, not portable-hyperprior N=8 M=16" in result.stderr
+    )
+
+
 def test_zoo_codecs_say_which_file_to_place_where(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     reason = discover(use_entry_points=False).get("compressai:bmshj2018-hyperprior").unavailable_reason()

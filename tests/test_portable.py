@@ -111,6 +111,25 @@ def test_integer_layers_refuse_widths_whose_sums_could_leave_exact_float64():
         IntegerConv(20000, 8, 5, True, in_frac=8, in_max=2**16 - 1)
 
 
+def test_a_model_stored_with_only_the_integer_h_s_loads_the_same_integers_and_trains_on():
+    torch.manual_seed(0)
+    net = build("portable-mean-scale", 16, 24)
+    for p in net.h_s.parameters():  # off the grid, as after training
+        p.data.add_(torch.randn_like(p) * 0.05)
+    net.update(force=True)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("h_s.layers") or k.endswith("_int")}
+    loaded = build("portable-mean-scale", 16, 24)
+    loaded.load_state_dict(state)  # the float parameters derived from the integers
+    for stored, derived in zip(net.h_s.layers, loaded.h_s.layers, strict=True):
+        w, b = stored.stored_weights()
+        assert all(torch.equal(x, y) for x, y in zip((w, b), derived.integer_weights(), strict=True))
+        assert torch.allclose(stored.weight, derived.weight, atol=1e-4)  # the nearest grid point
+    q = torch.randint(-5, 6, (1, 16, 3, 4)).float()
+    assert all(torch.equal(x, y) for x, y in zip(net.h_s.exact(q), loaded.h_s.exact(q), strict=True))
+    loaded.train()
+    assert all(torch.equal(x, y) for x, y in zip(net.h_s.train_forward(q), loaded.h_s.train_forward(q), strict=True))
+
+
 # -- bit-identical indices under CPU perturbations, where the float hyper-synthesis is not -----------
 
 

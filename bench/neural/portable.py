@@ -221,6 +221,22 @@ class IntegerConv(nn.Module):
     def stored_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.weight_int.double(), self.bias_int.double()
 
+    def float_from_stored(self, weight_int: torch.Tensor, bias_int: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float parameters (float32) whose integer versions are ``weight_int``/``bias_int``: the
+        points of the fixed-point grid themselves, so :meth:`integer_weights` gives those integers
+        back and training resumes from exactly the stored layer."""
+        w = weight_int.double() * 2.0**-WEIGHT_FRAC / self._gain_shape(self.gain.cpu())
+        b = (bias_int.double() * 2.0**-self.acc_frac - self.offset.cpu()) / self.gain.cpu()
+        return w.float(), b.float()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # files saved by bench train hold only the integer weights of a frozen layer (the float ones
+        # are the same numbers, so they are not stored twice): derive the float parameters from them
+        w, b, wi, bi = (prefix + k for k in ("weight", "bias", "weight_int", "bias_int"))
+        if w not in state_dict and b not in state_dict and wi in state_dict and bi in state_dict:
+            state_dict[w], state_dict[b] = self.float_from_stored(state_dict[wi], state_dict[bi])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def train_forward(self, x):
         """Float32 on the fixed-point grid: the real-valued accumulator ``acc / 2^acc_frac``."""
         gain, offset = self.gain.to(self.weight.dtype), self.offset.to(self.weight.dtype)

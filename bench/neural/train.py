@@ -20,6 +20,15 @@ where it stopped; at the end the weights with the best validation loss are kept,
 tables computed (``update()``), and saved as safetensors. ``family.json`` records everything, a
 ``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written.
 
+**Fine-tuning and growing a family.** ``--init WEIGHTS`` starts every model of the command from a
+trained model's weights (same architecture and widths; fresh optimisers, the command's own learning-rate
+schedule) instead of at random: the usual way to get the other rate points of a family for a fraction
+of the training (e.g. train lambda 0.005 from scratch, then 0.0025 from it); ``--init nearest`` starts each model
+from the model of the ``--out`` family whose lambda is nearest (in log lambda). A command whose ``--out``
+already holds a family adds its models to it (same architecture, widths and data, else refused; a
+lambda trained again replaces the old model): ``family.json`` then lists every model with the command
+that trained it, its initialisation (file, sha256, lambda, steps) and its steps in all.
+
 Paths are recorded as given (``--data ../shared/datasets/train/bsds500``), never as an absolute path
 of the machine that trained: an absolute ``--data`` or ``--out`` is written relative to the directory
 the command ran in, in the recorded command too (:func:`bench.files.portable_path`). The data's
@@ -101,6 +110,11 @@ class TrainConfig:
         help="precision of the saved transform weights (float16 halves the files)"))  # fmt: skip
     name: str | None = field(default=None, metadata=option(
         "--name", help="family (and codec) name (default: the --out folder's name)"))  # fmt: skip
+    init: Path | None = field(default=None, metadata=option(
+        "--init", parse=Path, metavar="WEIGHTS",
+        help="start every model from these weights instead of at random (fine-tuning): a .safetensors file "
+        "of a model of the same architecture and widths, or 'nearest': each from the model of the --out "
+        "family with the nearest lambda"))  # fmt: skip
     command: str = ""
     progress: bool = field(default=True, metadata=option("--no-progress", action="store_false"))
 
@@ -267,7 +281,11 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     device = _device(config.device)
     seed = config.seed + index
     torch.manual_seed(seed)
-    net = build(config.arch, config.N, config.M).to(device)
+    init_path = initial_weights(config, lmbda)
+    net = build(config.arch, config.N, config.M)
+    if init_path is not None:
+        _load_init(net, config, init_path)
+    net = net.to(device)
     main_params = [p for n, p in net.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in net.named_parameters() if n.endswith(".quantiles")]
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
@@ -278,7 +296,7 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     checkpoint_path = config.out / "checkpoints" / f"{tag}.pt"
     if checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if saved["config"] != _checkpoint_key(config, lmbda):
+        if saved["config"] != _checkpoint_key(config, lmbda, init_path):
             raise TrainError(f"{checkpoint_path} was written by a different training setup; use another --out")
         net.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -327,7 +345,7 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
                 state["best"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                 state["best_step"] = state["step"]
             state["seconds"] = time.perf_counter() - started
-            checkpoint = {"config": _checkpoint_key(config, lmbda), "model": net.state_dict(),
+            checkpoint = {"config": _checkpoint_key(config, lmbda, init_path), "model": net.state_dict(),
                           "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
                           "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                           "state": state}  # fmt: skip
@@ -339,15 +357,24 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     final.update(force=True)  # the coding tables, computed once and stored with the weights
     from safetensors.torch import save_file
 
-    tensors = {k: _stored(k, v, config.weights_dtype) for k, v in final.state_dict().items()}
+    state_dict = final.state_dict()
+    # a portable model's integer h_s is stored once, as integers (its float parameters are derived from
+    # them when loaded: bench.neural.portable.IntegerConv)
+    redundant = {k.removesuffix("_int") for k in state_dict if k.endswith(("weight_int", "bias_int"))}
+    tensors = {k: _stored(k, v, config.weights_dtype) for k, v in state_dict.items() if k not in redundant}
     save_file(tensors, str(weights), metadata={"family": config.family_name(), "lambda": repr(lmbda)})
     _canonical_header(weights)
     best = next(h for h in state["history"] if h["step"] == state["best_step"])
+    init = init_record(init_path)
     result = {
         "lambda": lmbda,
         "weights": weights.name,
         "sha256": sha256_file(weights),
         "steps": config.steps,
+        "init": init,
+        # steps in all, those of the --init model's lineage included (None when they are unknown)
+        "total_steps": config.steps + (init["total_steps"] if init else 0) if not init or init["total_steps"] else None,
+        "command": _command(config),
         "best_step": state["best_step"],
         "val_loss": best["loss"],
         "val_bpp": best["bpp"],
@@ -385,10 +412,79 @@ def _stored(name: str, tensor, dtype: str):
     return tensor
 
 
-def _checkpoint_key(config: TrainConfig, lmbda: float) -> dict[str, Any]:
+def _checkpoint_key(config: TrainConfig, lmbda: float, init: Path | None) -> dict[str, Any]:
     """What a checkpoint must share with the command that resumes it (steps may grow)."""
     keys = ("arch", "N", "M", "batch_size", "crop", "lr", "lr_schedule", "aux_lr", "seed")
-    return {**{k: getattr(config, k) for k in keys}, "lambda": lmbda}
+    key = {**{k: getattr(config, k) for k in keys}, "lambda": lmbda}
+    if init is not None:
+        key["init_sha256"] = sha256_file(init)
+    return key
+
+
+def initial_weights(config: TrainConfig, lmbda: float) -> Path | None:
+    """The weights the model of ``lmbda`` starts from: None (random), the ``--init`` file, or for
+    ``--init nearest`` the model of the ``--out`` family whose lambda is nearest (in log lambda)."""
+    if config.init is None or not _init_is_nearest(config):
+        return config.init
+    path = config.out / FAMILY_FILE
+    models = json.loads(path.read_text(encoding="utf-8")).get("models", []) if path.is_file() else []
+    models = [m for m in models if m["lambda"] != lmbda]
+    if not models:
+        raise TrainError(f"--init nearest: {config.out} holds no trained model of another lambda to start from")
+    nearest = min(models, key=lambda m: (abs(math.log(m["lambda"] / lmbda)), m["lambda"]))
+    return config.out / nearest["weights"]
+
+
+def _init_is_nearest(config: TrainConfig) -> bool:
+    return config.init is not None and str(config.init) == "nearest"
+
+
+def _command(config: TrainConfig) -> str:
+    """The command as recorded: its paths as given, never absolute."""
+    init = () if config.init is None or _init_is_nearest(config) else (config.init,)
+    return portable_command(config.command, (config.data, config.out) + init)
+
+
+def _load_init(net, config: TrainConfig, path: Path) -> None:
+    """Load the ``--init`` weights into ``net`` (a fresh model of the configured architecture) for
+    further training: float tensors in float32, a portable model's frozen integer h_s thawed (its
+    integers are computed again by ``update()`` at the end)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+        net.load_state_dict(state)
+    except Exception as exc:  # a file of another architecture or widths, or not safetensors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainError(
+            f"--init {path}: not the weights of a {config.arch} model with N={config.N}, M={config.M} ({first})"
+        ) from None
+    frozen = getattr(getattr(net, "h_s", None), "frozen", None)
+    if frozen is not None:
+        frozen.fill_(0)
+
+
+def init_record(path: Path | None) -> dict[str, Any] | None:
+    """What ``--init`` started from: the file (as given), its sha256, and the lambda and steps in all of
+    the model it holds when its folder's family.json (or the safetensors metadata) says."""
+    if path is None:
+        return None
+    path = Path(path)
+    sha = sha256_file(path)
+    record: dict[str, Any] = {"weights": portable_path(path), "sha256": sha, "lambda": None, "total_steps": None}
+    family = path.parent / FAMILY_FILE
+    if family.is_file():
+        for model in json.loads(family.read_text()).get("models", []):
+            if model.get("sha256") == sha:
+                record["lambda"] = model["lambda"]
+                record["total_steps"] = model.get("total_steps", model.get("steps"))
+    if record["lambda"] is None:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as fh:
+            value = (fh.metadata() or {}).get("lambda")
+        record["lambda"] = float(value) if value else None
+    return record
 
 
 def complexity_kmac(arch: str, N: int, M: int, height: int = 512, width: int = 768) -> dict[str, float]:
@@ -426,8 +522,18 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
     from bench.neural import import_compressai
 
     compressai = import_compressai()
-    order = sorted(range(len(results)), key=lambda i: results[i]["lambda"])
-    models = [{"quality": q, **{k: v for k, v in results[i].items() if k != "history"}} for q, i in enumerate(order, 1)]
+    command = _command(config)
+    new = [{k: v for k, v in r.items() if k != "history"} for r in results]
+    earlier = _earlier_family(config, data)
+    lambdas = {r["lambda"] for r in new}
+    kept = [m for m in (earlier or {}).get("models", []) if m["lambda"] not in lambdas]
+    for model in kept:  # (families written before models recorded their own command)
+        model.setdefault("command", earlier["training"].get("command", ""))
+        model.setdefault("init", None)
+        model.setdefault("total_steps", model["steps"] if model["init"] is None else None)
+    merged = sorted([{k: v for k, v in m.items() if k != "quality"} for m in kept] + new, key=lambda m: m["lambda"])
+    models = [{"quality": q, **m} for q, m in enumerate(merged, 1)]
+    commands = [m["command"] for m in models if m.get("command")]
     family = {
         "format": "codec-bench neural family",
         "format_version": 1,
@@ -441,7 +547,9 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
         "kmac_per_pixel": complexity_kmac(config.arch, config.N, config.M),
         "models": models,
         "training": {
-            "command": portable_command(config.command, (config.data, config.out)),
+            "command": command,
+            # every command that trained a model of the family, in the order they ran
+            "commands": list(dict.fromkeys([*(earlier or {}).get("training", {}).get("commands", []), *commands])),
             "data": data.description,
             "config": _recorded_config(config),
             "torch": torch.__version__,
@@ -459,10 +567,43 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
     return family
 
 
+def _earlier_family(config: TrainConfig, data: _Data) -> dict[str, Any] | None:
+    """The family already in ``--out`` (None if there is none); refused when it is not of the same
+    architecture, widths and training data, whose models could not sit in one family with these."""
+    path = config.out / FAMILY_FILE
+    if not path.is_file():
+        return None
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TrainError(f"{path} is not valid JSON ({exc}); use another --out") from None
+    theirs = (earlier.get("architecture"), earlier.get("N"), earlier.get("M"))
+    if theirs != (config.arch, config.N, config.M):
+        raise TrainError(f"{path} is a family of {theirs[0]} N={theirs[1]} M={theirs[2]}, not {config.arch} "
+                         f"N={config.N} M={config.M}; use another --out")  # fmt: skip
+    if earlier.get("training", {}).get("data", {}).get("files_sha256") != data.description["files_sha256"]:
+        raise TrainError(f"{path} was trained on other data than {portable_path(config.data)}; use another --out")
+    return earlier
+
+
 def model_card(family: dict[str, Any]) -> str:
     """A model card with everything the family's training recorded."""
     t = family["training"]
     cfg = t["config"]
+    commands = t.get("commands") or [t["command"]]
+    if len(commands) > 1:
+        optimiser = (
+            f"- Adam, gradient norm clipped at 1, random crops with random horizontal flips; trained by "
+            f"{len(commands)} commands (below, in the order they ran): the table gives each model's steps and "
+            "starting point, the commands their learning rates, schedules, batches and crops."
+        )
+    else:
+        optimiser = (
+            f"- Adam, learning rate {cfg['lr']:g} ({cfg['lr_schedule']} schedule), aux learning rate "
+            f"{cfg['aux_lr']:g}, gradient norm clipped at 1; batch {cfg['batch_size']} of random "
+            f"{cfg['crop']}x{cfg['crop']} crops with random horizontal flips; {cfg['steps']} steps per model; "
+            f"seed {cfg['seed']} (+ model index)."
+        )
     lines = [
         f"# Model card: {family['name']}",
         "",
@@ -472,9 +613,7 @@ def model_card(family: dict[str, Any]) -> str:
         "## Recipe",
         "",
         f"- Loss: {family['loss']}; additive uniform noise for quantisation in training, rounding when coding.",
-        f"- Adam, learning rate {cfg['lr']:g} ({cfg['lr_schedule']} schedule), aux learning rate {cfg['aux_lr']:g}, "
-        f"gradient norm clipped at 1; batch {cfg['batch_size']} of random {cfg['crop']}x{cfg['crop']} crops with "
-        f"random horizontal flips; {cfg['steps']} steps per model; seed {cfg['seed']} (+ model index).",
+        optimiser,
         f"- Validation every {cfg['val_every']} steps on {cfg['val_crop']}x{cfg['val_crop']} centre crops in eval mode; "
         "the weights with the lowest validation loss are kept.",
         "",
@@ -485,13 +624,13 @@ def model_card(family: dict[str, Any]) -> str:
         "",
         "## Models",
         "",
-        "| quality | lambda | best step | val bpp | val PSNR (dB) | training time | device | weights sha256 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| quality | lambda | steps | best step | val bpp | val PSNR (dB) | training time | device | weights sha256 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in family["models"]:
         lines.append(
-            f"| {m['quality']} | {m['lambda']:g} | {m['best_step']} | {m['val_bpp']:.3f} | {m['val_psnr']:.2f} | "
-            f"{m['train_seconds'] / 60:.1f} min | {m['device']} | `{m['sha256'][:16]}...` |"
+            f"| {m['quality']} | {m['lambda']:g} | {_steps_text(m)} | {m['best_step']} | {m['val_bpp']:.3f} | "
+            f"{m['val_psnr']:.2f} | {m['train_seconds'] / 60:.1f} min | {m['device']} | `{m['sha256'][:16]}...` |"
         )
     k = family["kmac_per_pixel"]
     lines += [
@@ -501,13 +640,23 @@ def model_card(family: dict[str, Any]) -> str:
         "## Reproduce",
         "",
         "```bash",
-        t["command"] or "(command not recorded)",
+        *[c or "(command not recorded)" for c in commands],
         "```",
         "",
         f"torch {t['torch']}, compressai {t['compressai']}; finished {t['finished']}.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _steps_text(model: dict[str, Any]) -> str:
+    """``9000``, or for a fine-tuned model ``3000 from lambda 0.005 (12000 in all)``."""
+    init = model.get("init")
+    if not init:
+        return str(model["steps"])
+    source = f"lambda {init['lambda']:g}" if init.get("lambda") is not None else f"`{init['sha256'][:12]}`"
+    total = model.get("total_steps")
+    return f"{model['steps']} from {source}" + (f" ({total} in all)" if total else "")
 
 
 def _train_in_worker(args: tuple[TrainConfig, int]) -> dict[str, Any]:
@@ -533,9 +682,14 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
     stride = ARCHITECTURES[config.arch].stride
     if config.crop % stride:
         raise TrainError(f"--crop must be a multiple of {stride} for '{config.arch}'")
+    if config.init is not None and not _init_is_nearest(config) and not Path(config.init).is_file():
+        raise TrainError(f"--init {config.init}: no such file")
     _device(config.device)  # before loading the data: a missing GPU fails at once
     config.out.mkdir(parents=True, exist_ok=True)
     data = load_training_data(config.data, config.crop)
+    _earlier_family(config, data)  # refuse a mismatched --out before training, not after
+    for lmbda in config.lambdas if config.init is not None else ():  # a wrong file fails now, not after training
+        _load_init(build(config.arch, config.N, config.M), config, initial_weights(config, lmbda))
     indices = range(len(config.lambdas))
     if config.jobs > 1:
         import multiprocessing

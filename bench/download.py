@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.files import sha256_file
 
-__all__ = ["DOWNLOAD_TIMEOUT_S", "DownloadError", "download_file", "hash_prefix"]
+__all__ = ["DOWNLOAD_TIMEOUT_S", "DownloadError", "download_file", "hash_prefix", "hub_checkpoints"]
 
 #: Longest wait for the server (to connect, and for each block of data), seconds.
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -46,6 +46,14 @@ def hash_prefix(name: str) -> str | None:
     ``hash_prefix("bmshj2018-hyperprior-1-7eb97409.pth.tar") == "7eb97409"``."""
     match = _HASH.search(name)
     return match.group(1) if match else None
+
+
+def hub_checkpoints() -> Path:
+    """torch hub's folder of downloaded weights: ``$TORCH_HOME/hub/checkpoints`` (by default
+    ``~/.cache/torch/hub/checkpoints``), where torchvision keeps its files too."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def download_file(

@@ -13,7 +13,8 @@ tables, the RD figures and the CompressAI export can all handle it without knowi
 * ``convention``: one sentence saying exactly how it is computed; ``packages``: the Python
   distributions that compute it (their versions are recorded with every run);
 * :meth:`Metric.unavailable_reason`: ``None`` when it can be computed here, else why not (a missing
-  optional package, weights not found); ``bench run --metrics`` refuses an unavailable metric with it.
+  optional package, weights not found); ``bench run --metrics`` refuses an unavailable metric with it;
+* :meth:`Metric.fetch`: gets what the metric may download (weights), before it is checked and used.
 
 Metrics are registered like codecs: a class decorated with :func:`register_metric` in a built-in
 module (:data:`BUILTIN_MODULES`), in an installed package's entry point of the group
@@ -56,7 +57,13 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "codec_bench.metrics"
 #: Modules holding the built-in metrics (imported by name: they import this module).
-BUILTIN_MODULES = ("bench.metrics", "bench.metrics_colour", "bench.metrics_structure", "bench.metrics_perceptual")
+BUILTIN_MODULES = (
+    "bench.metrics",
+    "bench.metrics_colour",
+    "bench.metrics_structure",
+    "bench.metrics_perceptual",
+    "bench.metrics_learned",
+)
 #: The metrics ``bench run`` computes unless told otherwise, in the order of the CSV columns.
 DEFAULT_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")
 
@@ -112,6 +119,17 @@ class Metric(abc.ABC):
     def unavailable_reason(cls) -> str | None:
         """``None`` when the metric can be computed here, else why not and how to fix it (a missing
         optional package, weights not found, ...); checked before a run or a scoring uses it."""
+        return None
+
+    @classmethod
+    def fetch(cls, offline: bool) -> None:
+        """Get what the metric needs here and may download (weights, ...); nothing by default.
+
+        ``bench run``, ``bench score`` (in their main process, before any task starts) and
+        :func:`compute` call it before :meth:`unavailable_reason`; ``bench metrics`` never does.
+        ``offline`` (``--offline``): download nothing. A failure raises an exception whose message is
+        one line saying what is wrong; the metric is then unavailable with that message.
+        """
         return None
 
     @abc.abstractmethod
@@ -227,6 +245,18 @@ class MetricRegistry:
         except Exception as exc:
             return f"availability check failed: {type(exc).__name__}: {exc}"
 
+    def ready(self, name: str, offline: bool) -> str | None:
+        """Fetch what metric ``name`` needs (:meth:`Metric.fetch`; no download when ``offline``), then
+        :meth:`unavailable_reason`: ``None`` when it can be computed here, else why not (a failed
+        download included)."""
+        try:
+            self.get(name).fetch(offline)
+        except MetricError:
+            raise
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
+        return self.unavailable_reason(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._classes
 
@@ -278,7 +308,9 @@ def check_pair(ref: np.ndarray, dist: np.ndarray) -> None:
         raise ValueError(f"image shapes differ: reference {ref.shape}, distorted {dist.shape}")
 
 
-def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[str | Path] = ()) -> float:
+def compute(
+    name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[str | Path] = (), offline: bool = False
+) -> float:
     """The per-image metric ``name`` of ``dist`` against ``ref``, two ``H x W x 3`` ``uint8`` RGB arrays
     of the same shape, exactly as ``bench run --metrics name`` computes it::
 
@@ -286,9 +318,10 @@ def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[s
         compute("psnr_y", reference, decoded)  # dB
 
     Any registered metric (built-ins, ``codec_bench.metrics`` entry points, the metrics of the
-    ``plugins`` files). :class:`MetricError` for an unknown or unavailable metric and for one computed
-    over a whole dataset (``per_image = False``); :class:`ValueError` for arrays that are not two RGB
-    images of one size.
+    ``plugins`` files). What the metric needs and may download (weights) is fetched first, unless
+    ``offline``. :class:`MetricError` for an unknown or unavailable metric (a failed download
+    included) and for one computed over a whole dataset (``per_image = False``); :class:`ValueError`
+    for arrays that are not two RGB images of one size.
     """
     import numpy as np
 
@@ -296,7 +329,7 @@ def compute(name: str, ref: np.ndarray, dist: np.ndarray, *, plugins: Sequence[s
     cls = registry.get(name)
     if not cls.per_image:
         raise MetricError(f"metric '{name}' is computed over a whole dataset, not on one pair of images")
-    reason = registry.unavailable_reason(name)
+    reason = registry.ready(name, offline)
     if reason:
         raise MetricError(f"metric '{name}' is not available here: {reason}")
     check_pair(ref, dist)

@@ -384,7 +384,7 @@ def _metrics(config: RunConfig) -> list[Metric]:
     except MetricError as exc:
         raise RunSetupError(str(exc)) from None
     for metric in metrics:
-        if reason := registry.unavailable_reason(metric.name):
+        if reason := registry.ready(metric.name, config.offline):
             raise RunSetupError(f"metric '{metric.name}' is not available here: {reason}")
     per_dataset = [m.name for m in metrics if not m.per_image]
     if per_dataset:

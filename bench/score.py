@@ -243,7 +243,7 @@ def _metrics(config: ScoreConfig, plugins: tuple[str, ...]) -> list[Metric]:
             if not metric.per_image:
                 raise MetricError(f"metric '{metric.name}' is computed over a whole dataset: bench score adds "
                                   "per-image metrics")  # fmt: skip
-            if reason := registry.unavailable_reason(metric.name):
+            if reason := registry.ready(metric.name, config.offline):
                 raise MetricError(f"metric '{metric.name}' is not available here: {reason}")
     except MetricError as exc:
         raise ScoreSetupError(str(exc)) from None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.codec import Knob, register_codec
-from bench.download import DownloadError, download_file
+from bench.download import DownloadError, download_file, hub_checkpoints
 from bench.neural import import_compressai
 from bench.neural.codec import CompressAICodec
 
@@ -55,12 +55,6 @@ DOWNLOAD_MB = {
 }
 #: Replaces the base URL (everything before the file name) of every checkpoint URL when set.
 URL_ENV = "BENCH_COMPRESSAI_URL"
-
-
-def hub_checkpoints() -> Path:
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 class CompressAIZooCodec(CompressAICodec):

@@ -63,6 +63,7 @@ BUILTIN_MODULES = (
     "bench.metrics_structure",
     "bench.metrics_perceptual",
     "bench.metrics_learned",
+    "bench.metrics_jxl",
 )
 #: The metrics ``bench run`` computes unless told otherwise, in the order of the CSV columns.
 DEFAULT_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")

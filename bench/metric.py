@@ -64,6 +64,7 @@ BUILTIN_MODULES = (
     "bench.metrics_perceptual",
     "bench.metrics_learned",
     "bench.metrics_jxl",
+    "bench.metrics_vmaf",
 )
 #: The metrics ``bench run`` computes unless told otherwise, in the order of the CSV columns.
 DEFAULT_METRICS = ("psnr_rgb", "psnr_y", "ms_ssim_rgb")

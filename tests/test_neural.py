@@ -246,6 +246,41 @@ def test_a_family_grows_by_fine_tuning_from_one_of_its_models(tiny_family, crops
     assert models[0.2]["total_steps"] == 6 and models[0.012]["total_steps"] == 6
 
 
+def test_a_hyperprior_family_starts_from_a_factorized_familys_transforms(crops, tmp_path):
+    from safetensors.torch import load_file
+
+    factorized = tmp_path / "fact"
+    small = ["--N", "8", "--M", "8", "--batch-size", "2", "--crop", "64", "--threads", "1", "--device", "cpu",
+             "--no-progress", "--steps", "2", "--val-every", "2"]  # fmt: skip
+    result = bench_cli("train", "--data", str(crops), "--out", str(factorized), "--arch", "factorized",
+                       "--lambdas", "0.01,0.05", *small)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    hyper = tmp_path / "hyper"
+    result = bench_cli("train", "--data", str(crops), "--out", str(hyper), "--arch", "hyperprior", "--seed", "5",
+                       "--lambdas", "0.05,0.02", "--init", str(factorized), *small)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    models = {m["lambda"]: m for m in json.loads((hyper / "family.json").read_text())["models"]}
+    # each from the factorized model of the nearest lambda (the same one when it exists), its transforms only
+    assert models[0.05]["init"]["lambda"] == 0.05 and models[0.02]["init"]["lambda"] == 0.01
+    assert models[0.05]["init"]["modules"] == ["g_a", "g_s"] and models[0.05]["total_steps"] == 4
+    start, tuned = (
+        load_file(str(factorized / "lambda0.05.safetensors")),
+        load_file(str(hyper / "lambda0.05.safetensors")),
+    )
+    for key in ("g_a.0.weight", "g_s.6.weight"):
+        assert (tuned[key].float() - start[key].float()).abs().max() < 0.01, key
+    card = (hyper / "MODEL_CARD.md").read_text()
+    assert "| 2 | 0.05 | 2 from fact lambda 0.05 (g_a, g_s) (4 in all) |" in card
+    # transforms of other widths do not fit
+    wider = ["--N", "16", *small[2:]]
+    result = bench_cli("train", "--data", str(crops), "--out", str(tmp_path / "h2"), "--arch", "hyperprior",
+                       "--lambdas", "0.05", "--init", str(factorized), *wider)  # fmt: skip
+    assert (
+        result.returncode == 2
+        and "lambda0.05.safetensors: not the weights of a portable-hyperprior model with N=16" in result.stderr
+    )
+
+
 def test_fine_tuning_refuses_weights_or_families_that_do_not_fit(tiny_family, crops, tmp_path):
     import torch
     from safetensors.torch import save_file
@@ -260,7 +295,7 @@ def test_fine_tuning_refuses_weights_or_families_that_do_not_fit(tiny_family, cr
     result = bench_cli(
         "train", *args, "--out", str(tmp_path / "new"), "--init", str(tmp_path / "none.safetensors"), *TINY
     )
-    assert result.returncode == 2 and "none.safetensors: no such file" in result.stderr
+    assert result.returncode == 2 and "none.safetensors: no such file or folder" in result.stderr
     wider = [*TINY[:4], "--M", "16", *TINY[6:]]
     result = bench_cli("train", *args, "--out", str(tiny_family), *wider)
     assert (

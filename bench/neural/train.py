@@ -21,10 +21,13 @@ tables computed (``update()``), and saved as safetensors. ``family.json`` record
 ``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written.
 
 **Fine-tuning and growing a family.** ``--init WEIGHTS`` starts every model of the command from a
-trained model's weights (same architecture and widths; fresh optimisers, the command's own learning-rate
-schedule) instead of at random: the usual way to get the other rate points of a family for a fraction
-of the training (e.g. train lambda 0.005 from scratch, then 0.0025 from it); ``--init nearest`` starts each model
-from the model of the ``--out`` family whose lambda is nearest (in log lambda). A command whose ``--out``
+trained model's weights (fresh optimisers, the command's own learning-rate schedule) instead of at
+random: the usual way to get the other rate points of a family for a fraction
+of the training (e.g. train lambda 0.005 from scratch, then 0.0025 from it); ``--init FOLDER`` starts
+each model from that family's model of the nearest lambda (in log lambda), ``--init nearest`` from the
+``--out`` family's model of the nearest other lambda. A model of another architecture gives the
+tensors whose names and shapes match, which must include the whole transforms ``g_a`` and ``g_s``
+(a factorized prior's transforms start a hyperprior of the same widths). A command whose ``--out``
 already holds a family adds its models to it (same architecture, widths and data, else refused; a
 lambda trained again replaces the old model): ``family.json`` then lists every model with the command
 that trained it, its initialisation (file, sha256, lambda, steps) and its steps in all.
@@ -112,9 +115,9 @@ class TrainConfig:
         "--name", help="family (and codec) name (default: the --out folder's name)"))  # fmt: skip
     init: Path | None = field(default=None, metadata=option(
         "--init", parse=Path, metavar="WEIGHTS",
-        help="start every model from these weights instead of at random (fine-tuning): a .safetensors file "
-        "of a model of the same architecture and widths, or 'nearest': each from the model of the --out "
-        "family with the nearest lambda"))  # fmt: skip
+        help="start every model from trained weights instead of at random: a .safetensors file; a family "
+        "folder (each lambda from its model of the nearest lambda); or 'nearest' (each from the --out "
+        "family's model of the nearest other lambda); a model of another architecture gives its g_a and g_s"))  # fmt: skip
     command: str = ""
     progress: bool = field(default=True, metadata=option("--no-progress", action="store_false"))
 
@@ -283,8 +286,8 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     torch.manual_seed(seed)
     init_path = initial_weights(config, lmbda)
     net = build(config.arch, config.N, config.M)
-    if init_path is not None:
-        _load_init(net, config, init_path)
+    # (also when resuming: the modules the file gives are recorded)
+    init_modules = _load_init(net, config, init_path) if init_path is not None else None
     net = net.to(device)
     main_params = [p for n, p in net.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in net.named_parameters() if n.endswith(".quantiles")]
@@ -365,7 +368,7 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     save_file(tensors, str(weights), metadata={"family": config.family_name(), "lambda": repr(lmbda)})
     _canonical_header(weights)
     best = next(h for h in state["history"] if h["step"] == state["best_step"])
-    init = init_record(init_path)
+    init = init_record(init_path, init_modules)
     result = {
         "lambda": lmbda,
         "weights": weights.name,
@@ -422,17 +425,23 @@ def _checkpoint_key(config: TrainConfig, lmbda: float, init: Path | None) -> dic
 
 
 def initial_weights(config: TrainConfig, lmbda: float) -> Path | None:
-    """The weights the model of ``lmbda`` starts from: None (random), the ``--init`` file, or for
-    ``--init nearest`` the model of the ``--out`` family whose lambda is nearest (in log lambda)."""
-    if config.init is None or not _init_is_nearest(config):
+    """The weights the model of ``lmbda`` starts from: None (random), the ``--init`` file, for a
+    family folder its model whose lambda is nearest (in log lambda), for ``--init nearest`` the model
+    of another lambda of the ``--out`` family whose lambda is nearest."""
+    if config.init is None:
+        return None
+    nearest = _init_is_nearest(config)
+    folder = config.out if nearest else Path(config.init)
+    if not nearest and not folder.is_dir():
         return config.init
-    path = config.out / FAMILY_FILE
+    path = folder / FAMILY_FILE
     models = json.loads(path.read_text(encoding="utf-8")).get("models", []) if path.is_file() else []
-    models = [m for m in models if m["lambda"] != lmbda]
+    models = [m for m in models if not nearest or m["lambda"] != lmbda]
     if not models:
-        raise TrainError(f"--init nearest: {config.out} holds no trained model of another lambda to start from")
-    nearest = min(models, key=lambda m: (abs(math.log(m["lambda"] / lmbda)), m["lambda"]))
-    return config.out / nearest["weights"]
+        what = "no trained model of another lambda" if nearest else f"no {FAMILY_FILE} listing models"
+        raise TrainError(f"--init {config.init}: {folder} holds {what} to start from")
+    closest = min(models, key=lambda m: (abs(math.log(m["lambda"] / lmbda)), m["lambda"]))
+    return folder / closest["weights"]
 
 
 def _init_is_nearest(config: TrainConfig) -> bool:
@@ -445,33 +454,54 @@ def _command(config: TrainConfig) -> str:
     return portable_command(config.command, (config.data, config.out) + init)
 
 
-def _load_init(net, config: TrainConfig, path: Path) -> None:
+#: The transforms a model of another architecture must give for ``--init`` to start from it.
+TRANSFORMS = ("g_a", "g_s")
+
+
+def _load_init(net, config: TrainConfig, path: Path) -> list[str] | None:
     """Load the ``--init`` weights into ``net`` (a fresh model of the configured architecture) for
-    further training: float tensors in float32, a portable model's frozen integer h_s thawed (its
-    integers are computed again by ``update()`` at the end)."""
+    further training; None when the whole model came from the file, else the modules that did, ``g_a``
+    and ``g_s`` (the others keep their random initialisation). A file of the same architecture and
+    widths loads whole; of another architecture, only the transforms ``g_a`` and ``g_s`` load, and
+    every one of their tensors must be in the file with its shape (a factorized prior's transforms
+    into a hyperprior of the same widths; its entropy models describe other latents). Float tensors in float32; a portable model's frozen integer h_s is thawed (its integers
+    are computed again by ``update()`` at the end)."""
     from safetensors.torch import load_file
+
+    def refuse(why: str) -> TrainError:
+        return TrainError(f"--init {path}: not the weights of a {config.arch} model with N={config.N}, M={config.M} "
+                          f"({why})")  # fmt: skip
 
     try:
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    except Exception as exc:  # not a safetensors file
+        raise refuse(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+    try:
         net.load_state_dict(state)
-    except Exception as exc:  # a file of another architecture or widths, or not safetensors
+        modules = None
+    except Exception as exc:  # another architecture or other widths: its transforms, if they fit
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrainError(
-            f"--init {path}: not the weights of a {config.arch} model with N={config.N}, M={config.M} ({first})"
-        ) from None
+        own = net.state_dict()
+        transforms = {k: v for k, v in own.items() if k.split(".")[0] in TRANSFORMS}
+        if any(k not in state or state[k].shape != v.shape for k, v in transforms.items()):
+            raise refuse(first) from None
+        net.load_state_dict({**own, **{k: state[k] for k in transforms}})
+        modules = list(TRANSFORMS)
     frozen = getattr(getattr(net, "h_s", None), "frozen", None)
     if frozen is not None:
         frozen.fill_(0)
+    return modules
 
 
-def init_record(path: Path | None) -> dict[str, Any] | None:
+def init_record(path: Path | None, modules: list[str] | None = None) -> dict[str, Any] | None:
     """What ``--init`` started from: the file (as given), its sha256, and the lambda and steps in all of
     the model it holds when its folder's family.json (or the safetensors metadata) says."""
     if path is None:
         return None
     path = Path(path)
     sha = sha256_file(path)
-    record: dict[str, Any] = {"weights": portable_path(path), "sha256": sha, "lambda": None, "total_steps": None}
+    record: dict[str, Any] = {"weights": portable_path(path), "sha256": sha, "lambda": None, "total_steps": None,
+                              "modules": modules}  # fmt: skip
     family = path.parent / FAMILY_FILE
     if family.is_file():
         for model in json.loads(family.read_text()).get("models", []):
@@ -655,6 +685,8 @@ def _steps_text(model: dict[str, Any]) -> str:
     if not init:
         return str(model["steps"])
     source = f"lambda {init['lambda']:g}" if init.get("lambda") is not None else f"`{init['sha256'][:12]}`"
+    if init.get("modules"):  # a model of another architecture: the modules that came from it
+        source = f"{Path(init['weights']).parent.name} {source} ({', '.join(init['modules'])})"
     total = model.get("total_steps")
     return f"{model['steps']} from {source}" + (f" ({total} in all)" if total else "")
 
@@ -682,8 +714,8 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
     stride = ARCHITECTURES[config.arch].stride
     if config.crop % stride:
         raise TrainError(f"--crop must be a multiple of {stride} for '{config.arch}'")
-    if config.init is not None and not _init_is_nearest(config) and not Path(config.init).is_file():
-        raise TrainError(f"--init {config.init}: no such file")
+    if config.init is not None and not _init_is_nearest(config) and not Path(config.init).exists():
+        raise TrainError(f"--init {config.init}: no such file or folder")
     _device(config.device)  # before loading the data: a missing GPU fails at once
     config.out.mkdir(parents=True, exist_ok=True)
     data = load_training_data(config.data, config.crop)

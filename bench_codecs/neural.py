@@ -1,6 +1,8 @@
-"""The learned codec shipped with codec-bench: the ``factorized-small`` family.
+"""The learned codecs shipped with codec-bench: the ``mean-scale-small`` and ``factorized-small`` families.
 
-Its weights and model card live in ``weights/factorized-small/`` (package data of ``bench_codecs``);
+``mean-scale-small`` (the default learned codec: a portable mean-scale hyperprior, whose files decode
+identically on any device) and ``factorized-small`` (a small factorized-prior model: the cheapest to
+run). Their weights and model cards live in ``weights/<family>/`` (package data of ``bench_codecs``);
 the codec class is made by :func:`bench.neural.codec.make_family_codec`, where the shared base of
 learned codecs (:class:`~bench.neural.codec.CompressAICodec`, padding, devices, bitstreams, GPU
 statistics) lives.
@@ -20,7 +22,9 @@ from bench.neural.codec import CompressAICodec, NeuralFamilyCodec, make_family_c
 __all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "SHIPPED_FAMILIES"]
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-SHIPPED_FAMILIES = ("factorized-small",)
+SHIPPED_FAMILIES = ("mean-scale-small", "factorized-small")
 
-#: The family shipped with codec-bench: a small factorized-prior model (model card in its folder).
+#: The default learned family: a portable mean-scale hyperprior, N=64, M=128 (model card in its folder).
+MeanScaleSmall = make_family_codec(WEIGHTS / "mean-scale-small", name="mean-scale-small")
+#: A small factorized-prior family (48/64 channels): the cheapest learned codec to run.
 FactorizedSmall = make_family_codec(WEIGHTS / "factorized-small", name="factorized-small")

@@ -47,7 +47,7 @@ def bpp(data: bytes, image: np.ndarray) -> float:
 
 
 def test_builtin_codecs_are_the_documented_ones():
-    assert BUILTIN[:10] == [
+    assert BUILTIN[:11] == [
         "jpeg",
         "webp",
         "jpeg2000",
@@ -56,6 +56,7 @@ def test_builtin_codecs_are_the_documented_ones():
         "jpegxl",
         "bpg",
         "jpegxl-cli",
+        "mean-scale-small",
         "factorized-small",
     ] + ["compressai:bmshj2018-factorized"]
     assert {n for n in BUILTIN if n.startswith("compressai:")} == {

@@ -417,7 +417,7 @@ def test_kodak_run_leaves_out_missing_programs_only_outside_ci(monkeypatch):
     registry = discover(use_entry_points=False)
     measure, left_out = plan_codecs(registry, in_ci=False)
     assert "jpegxl-cli" in left_out and "cjxl and djxl not found" in left_out["jpegxl-cli"]
-    assert "jpegxl-cli" not in measure and {"jpeg", "webp", "jpegxl", "factorized-small"} <= set(measure)
+    assert "jpegxl-cli" not in measure and {"jpeg", "webp", "jpegxl", "mean-scale-small"} <= set(measure)
     measure, left_out = plan_codecs(registry, in_ci=True)
     assert "jpegxl-cli" in measure and "jpegxl-cli" not in left_out  # under CI the run must fail on it
 

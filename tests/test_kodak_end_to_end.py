@@ -99,7 +99,17 @@ def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
     for row in records:
         bits[(row["codec"], row["image"])][float(row["quality"])] = int(row["bytes"])
     assert {codec for codec, _ in bits} == set(measured)
-    required = {"jpeg", "webp", "jpeg2000", "heif", "avif", "jpegxl", "jpegxl-cli", "factorized-small"}
+    required = {
+        "jpeg",
+        "webp",
+        "jpeg2000",
+        "heif",
+        "avif",
+        "jpegxl",
+        "jpegxl-cli",
+        "mean-scale-small",
+        "factorized-small",
+    }
     assert required - set(left_out) <= set(measured)  # (under CI only bpg and compressai: can be left out)
     for (codec, image), sizes in bits.items():
         knob = registry.get(codec).cls.knob

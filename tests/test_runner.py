@@ -271,6 +271,7 @@ def test_default_run_skips_unavailable_codecs_with_a_note(tmp_path, small_datase
         "heif",
         "avif",
         "jpegxl",
+        "mean-scale-small",
         "factorized-small",
     }
     assert json.loads((tmp_path / "r" / "run.json").read_text())["skipped_codecs"]["bpg"].startswith("bpgenc")

@@ -20,8 +20,8 @@ to the same pixels in every process.
 trained by ``bench train`` and CompressAI's zoo, :mod:`bench_codecs.compressai_zoo`);
 :class:`NeuralFamilyCodec` is one backed by a family folder, and any family folder becomes a
 registered codec with :func:`make_family_codec`, which is what the ``plugin.py`` written by
-``bench train`` calls. The family shipped with codec-bench (``factorized-small``) is registered in
-:mod:`bench_codecs.neural`.
+``bench train`` calls. The families shipped with codec-bench (``mean-scale-small``, ``factorized-small``) are
+registered in :mod:`bench_codecs.neural`.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ __all__ = [
     "discover_metrics",
     "metric_columns",
     "check_pair",
+    "too_small",
     "compute",
     "DEFAULT_METRICS",
     "ENTRY_POINT_GROUP",
@@ -294,6 +295,20 @@ def metric_columns(registry: MetricRegistry | None = None) -> dict[str, Column]:
     """Every curve column of the registered metrics (their values and dB forms), by column name."""
     registry = registry or discover_metrics()
     return {column.name: column for name in registry.names() for column in registry.get(name).columns()}
+
+
+def too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> float:
+    """NaN, with a ``RuntimeWarning`` naming the image size, the metric, its minimum side and ``why``:
+    what a per-image metric returns for an image too small for it (warning at its caller's caller)."""
+    import warnings
+
+    warnings.warn(
+        f"image of {shape[1]}x{shape[0]} pixels is too small for {metric} (both sides must be at least "
+        f"{min_side}: {why}); returning NaN",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return math.nan
 
 
 def check_pair(ref: np.ndarray, dist: np.ndarray) -> None:

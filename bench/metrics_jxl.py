@@ -53,7 +53,6 @@ import re
 import subprocess
 import tempfile
 import threading
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ import cv2
 import numpy as np
 
 from bench.external import find_program
-from bench.metric import Metric, check_pair, register_metric
+from bench.metric import Metric, check_pair, register_metric, too_small
 from bench.processes import die_with_parent
 
 __all__ = [
@@ -84,16 +83,6 @@ __all__ = [
 SSIMULACRA2_MIN_SIDE = 8
 #: Both sides must be at least this (``butteraugli_main`` gives 0 for smaller images).
 BUTTERAUGLI_MIN_SIDE = 8
-
-
-def _too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> float:
-    warnings.warn(
-        f"image of {shape[1]}x{shape[0]} pixels is too small for {metric} (both sides must be at least "
-        f"{min_side}: {why}); returning NaN",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return math.nan
 
 
 # ------------------------------------------------------------------------------------------ SSIMULACRA 2
@@ -220,7 +209,7 @@ def ssimulacra2(ref: np.ndarray, dist: np.ndarray) -> float:
     """SSIMULACRA 2.1 as libjxl computes it (see module docstring); NaN if a side is under 8 pixels."""
     check_pair(ref, dist)
     if min(ref.shape[:2]) < SSIMULACRA2_MIN_SIDE:
-        return _too_small("SSIMULACRA 2", ref.shape, SSIMULACRA2_MIN_SIDE, "libjxl's ssimulacra2 refuses them")
+        return too_small("SSIMULACRA 2", ref.shape, SSIMULACRA2_MIN_SIDE, "libjxl's ssimulacra2 refuses them")
     lin1, lin2 = cv2.LUT(ref, _S2_LINEAR), cv2.LUT(dist, _S2_LINEAR)
     scales = []
     for scale in range(_S2_SCALES):
@@ -359,7 +348,7 @@ def butteraugli(ref: np.ndarray, dist: np.ndarray, *, timeout_s: float = BUTTERA
     check_pair(ref, dist)
     if min(ref.shape[:2]) < BUTTERAUGLI_MIN_SIDE:
         why = f"{BUTTERAUGLI_PROGRAM} gives 0 for smaller images"
-        nan = _too_small("Butteraugli", ref.shape, BUTTERAUGLI_MIN_SIDE, why)
+        nan = too_small("Butteraugli", ref.shape, BUTTERAUGLI_MIN_SIDE, why)
         return nan, nan
     path = butteraugli_program()
     if path is None:

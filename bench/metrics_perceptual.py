@@ -69,12 +69,11 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import warnings
 
 import cv2
 import numpy as np
 
-from bench.metric import Metric, check_pair, register_metric
+from bench.metric import Metric, check_pair, register_metric, too_small
 
 __all__ = [
     "fsim",
@@ -91,16 +90,6 @@ __all__ = [
 _EPS32 = float(np.finfo(np.float32).eps)  # piq's torch.finfo(float32).eps guards
 _LUMA = np.array([[0.299, 0.587, 0.114]])
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
-
-
-def _too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> float:
-    warnings.warn(
-        f"image of {shape[1]}x{shape[0]} pixels is too small for {metric} (both sides must be at least "
-        f"{min_side}: {why}); returning NaN",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return math.nan
 
 
 def _luma(img: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -251,7 +240,7 @@ def fsim(ref: np.ndarray, dist: np.ndarray) -> float:
     k = max(1, round(min(h, w) / 256))
     ph, pw = h // k, w // k
     if min(ph, pw) < FSIM_MIN_SIDE:  # only unpooled images (k = 1) can be this small
-        return _too_small("FSIM", ref.shape, FSIM_MIN_SIDE, "one period of the longest log-Gabor wavelength")
+        return too_small("FSIM", ref.shape, FSIM_MIN_SIDE, "one period of the longest log-Gabor wavelength")
     yiq = []
     for img in (ref, dist):
         rgb = img[: ph * k, : pw * k].astype(np.float32)
@@ -421,7 +410,7 @@ def iw_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     check_pair(ref, dist)
     if min(ref.shape[:2]) < IW_SSIM_MIN_SIDE:
         why = "an 11-tap window at the coarsest of 5 pyramid levels (piq's limit)"
-        return _too_small("IW-SSIM", ref.shape, IW_SSIM_MIN_SIDE, why)
+        return too_small("IW-SSIM", ref.shape, IW_SSIM_MIN_SIDE, why)
     low_y, low_x = _luma(ref), _luma(dist)
     bands_y, bands_x = [], []
     for _ in range(len(_IW_WEIGHTS) - 1):
@@ -496,7 +485,7 @@ def nlpd(ref: np.ndarray, dist: np.ndarray) -> float:
     check_pair(ref, dist)
     if min(ref.shape[:2]) < NLPD_MIN_SIDE:
         why = "mirrored padding of the coarsest of 6 pyramid levels (plenoptic's limit)"
-        return _too_small("NLPD", ref.shape, NLPD_MIN_SIDE, why)
+        return too_small("NLPD", ref.shape, NLPD_MIN_SIDE, why)
     pyr_ref = _nlpd_pyramid(_luma(ref, 1 / 255))
     pyr_dist = _nlpd_pyramid(_luma(dist, 1 / 255))
     rms = [math.sqrt(cv2.norm(a, b, cv2.NORM_L2SQR) / a.size) for a, b in zip(pyr_ref, pyr_dist, strict=True)]

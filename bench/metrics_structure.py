@@ -49,13 +49,10 @@ at the bottom of this module (see :mod:`bench.metric`).
 
 from __future__ import annotations
 
-import math
-import warnings
-
 import cv2
 import numpy as np
 
-from bench.metric import DbForm, Metric, check_pair, register_metric
+from bench.metric import DbForm, Metric, check_pair, register_metric, too_small
 from bench.metrics import PEAK, _gaussian_window, _scratch, _ssim_and_cs, ms_ssim_db, ms_ssim_from_db
 
 __all__ = [
@@ -90,16 +87,6 @@ _SUM = np.ones(3, np.float32)
 _GMSD_C = 170.0  # piq's 170 / 255^2 for values in [0, 1], here for luma in [0, 255]
 
 
-def _too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> float:
-    warnings.warn(
-        f"image of {shape[1]}x{shape[0]} pixels is too small for {metric} (both sides must be at least "
-        f"{min_side}: {why}); returning NaN",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return math.nan
-
-
 # ---------------------------------------------------------------------------------------------- SSIM
 
 
@@ -107,7 +94,7 @@ def ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     """RGB SSIM, pytorch_msssim conventions (see module docstring); NaN if a side is under 11 pixels."""
     check_pair(ref, dist)
     if min(ref.shape[:2]) < SSIM_MIN_SIDE:
-        return _too_small("SSIM", ref.shape, SSIM_MIN_SIDE, "the 11 x 11 Gaussian window must fit")
+        return too_small("SSIM", ref.shape, SSIM_MIN_SIDE, "the 11 x 11 Gaussian window must fit")
     if np.array_equal(ref, dist):
         return 1.0  # exactly: the mean of a map of ones can round to 1 - 1e-16, whose dB form is finite
     s, d = _scratch.get(ref.shape, 2)
@@ -197,7 +184,7 @@ def vif(ref: np.ndarray, dist: np.ndarray) -> float:
     """VIF-p of luma, piq conventions (see module docstring); NaN if a side is under 41 pixels."""
     check_pair(ref, dist)
     if min(ref.shape[:2]) < VIF_MIN_SIDE:
-        return _too_small("VIF-p", ref.shape, VIF_MIN_SIDE, "one valid window position at the fourth scale")
+        return too_small("VIF-p", ref.shape, VIF_MIN_SIDE, "one valid window position at the fourth scale")
     if np.array_equal(ref, dist):
         return 1.0
     r, t = _vif_luma(ref), _vif_luma(dist)
@@ -251,7 +238,7 @@ def gmsd(ref: np.ndarray, dist: np.ndarray) -> float:
     check_pair(ref, dist)
     h, w = ref.shape[:2]
     if min(h, w) < GMSD_MIN_SIDE:
-        return _too_small("GMSD", ref.shape, GMSD_MIN_SIDE, "the 2x2-pooled image must hold the 3 x 3 Prewitt window")
+        return too_small("GMSD", ref.shape, GMSD_MIN_SIDE, "the 2x2-pooled image must hold the 3 x 3 Prewitt window")
     pad = max(h % 2, w % 2)
     m_r = _pooled_gradient_magnitude(ref, pad)
     m_t = _pooled_gradient_magnitude(dist, pad)

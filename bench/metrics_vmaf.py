@@ -63,7 +63,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ import numpy as np
 
 from bench.external import find_program
 from bench.files import sha256_file
-from bench.metric import Metric, check_pair, register_metric
+from bench.metric import Metric, check_pair, register_metric, too_small
 from bench.processes import die_with_parent
 
 __all__ = [
@@ -246,23 +245,13 @@ def _run_vmaf(path: str, ref_yuv: np.ndarray, dist_yuv: np.ndarray, timeout_s: f
         return _parse_log(log.read_text(errors="replace"))
 
 
-def _too_small(metric: str, shape: tuple[int, ...], min_side: int, why: str) -> float:
-    warnings.warn(
-        f"image of {shape[1]}x{shape[0]} pixels is too small for {metric} (both sides must be at least "
-        f"{min_side}: {why}); returning NaN",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return math.nan
-
-
 def vmaf(ref: np.ndarray, dist: np.ndarray, *, timeout_s: float = VMAF_TIMEOUT_S) -> float:
     """VMAF (model vmaf_v0.6.1) of ``dist`` against ``ref`` from libvmaf through ffmpeg (see module
     docstring); NaN, with a warning, if a side is under 33 pixels."""
     check_pair(ref, dist)
     if min(ref.shape[:2]) < VMAF_MIN_SIDE:
         why = "libvmaf crashes or gives unreliable values below"
-        return _too_small("VMAF", ref.shape, VMAF_MIN_SIDE, why)
+        return too_small("VMAF", ref.shape, VMAF_MIN_SIDE, why)
     path = vmaf_program()
     if path is None:
         raise VmafError(_vmaf_unavailable() or "no ffmpeg with libvmaf")
@@ -320,7 +309,7 @@ def psnr_hvs_hvsm(ref: np.ndarray, dist: np.ndarray) -> tuple[float, float]:
     docstring); ``inf`` when the error is 0; both NaN, with a warning, if a side is under 8 pixels."""
     check_pair(ref, dist)
     if min(ref.shape[:2]) < PSNR_HVS_MIN_SIDE:
-        nan = _too_small("PSNR-HVS", ref.shape, PSNR_HVS_MIN_SIDE, "it is computed on whole 8x8 blocks")
+        nan = too_small("PSNR-HVS", ref.shape, PSNR_HVS_MIN_SIDE, "it is computed on whole 8x8 blocks")
         return nan, nan
     ref, dist = np.ascontiguousarray(ref), np.ascontiguousarray(dist)
     key = (ref.shape, _digest(ref), _digest(dist))

@@ -56,8 +56,8 @@ def test_builtin_codecs_are_the_documented_ones():
         "jpegxl",
         "bpg",
         "jpegxl-cli",
-        "mean-scale-small",
         "factorized-small",
+        "mean-scale-small",
     ] + ["compressai:bmshj2018-factorized"]
     assert {n for n in BUILTIN if n.startswith("compressai:")} == {
         f"compressai:{a}{metric}"

@@ -61,8 +61,9 @@ import cv2
 import numpy as np
 
 from bench.external import find_program
+from bench.files import sha256_file
 from bench.metric import Metric, check_pair, register_metric, too_small
-from bench.processes import die_with_parent
+from bench.processes import one_line, run_program
 
 __all__ = [
     "ssimulacra2",
@@ -251,7 +252,7 @@ def butteraugli_program() -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _program_sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 @functools.lru_cache(maxsize=4)
@@ -291,12 +292,6 @@ _MAX_LINE = re.compile(rf"^\s*({_NUMBER})\s*$", re.IGNORECASE)
 _PNORM_LINE = re.compile(rf"^\s*{BUTTERAUGLI_PNORM}-norm\s*:\s*({_NUMBER})\s*$", re.IGNORECASE)
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    joined = " | ".join(lines) or "(no output)"
-    return joined if len(joined) <= limit else "..." + joined[-limit:]
-
-
 def _parse_butteraugli(stdout: str, stderr: str) -> tuple[float, float]:
     """(max, 3-norm) from ``butteraugli_main``'s output: a line holding only the max, then ``3-norm: v``."""
     maxima = [float(m.group(1)) for m in map(_MAX_LINE.match, stdout.splitlines()) if m]
@@ -304,7 +299,7 @@ def _parse_butteraugli(stdout: str, stderr: str) -> tuple[float, float]:
     if len(maxima) != 1 or len(norms) != 1:
         raise ButteraugliError(
             f"{BUTTERAUGLI_PROGRAM} printed no scores (expected a line with the distance and one "
-            f"'{BUTTERAUGLI_PNORM}-norm: value'): {_one_line(stdout + chr(10) + stderr)}"
+            f"'{BUTTERAUGLI_PNORM}-norm: value'): {one_line(stdout + chr(10) + stderr)}"
         )
     return maxima[0], norms[0]
 
@@ -317,16 +312,10 @@ def _run_butteraugli(path: str, ref: np.ndarray, dist: np.ndarray, timeout_s: fl
         for file, image in zip(files, (ref, dist), strict=True):
             Image.fromarray(image).save(file, format="PNG", compress_level=0)
         args = [path, str(files[0]), str(files[1]), "--pnorm", str(BUTTERAUGLI_PNORM)]
-        try:
-            proc = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=timeout_s,
-                                  check=False, preexec_fn=die_with_parent if os.name == "posix" else None)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            raise ButteraugliError(f"{BUTTERAUGLI_PROGRAM} did not finish within {timeout_s:g} s") from None
-        except OSError as exc:
-            raise ButteraugliError(f"{BUTTERAUGLI_PROGRAM} could not be started ({path}): {exc}") from None
+        proc = run_program(args, name=BUTTERAUGLI_PROGRAM, timeout_s=timeout_s, error=ButteraugliError)
     if proc.returncode != 0:
         raise ButteraugliError(
-            f"{BUTTERAUGLI_PROGRAM} exited with status {proc.returncode}: {_one_line(proc.stderr or proc.stdout)}"
+            f"{BUTTERAUGLI_PROGRAM} exited with status {proc.returncode}: {one_line(proc.stderr or proc.stdout)}"
         )
     return _parse_butteraugli(proc.stdout, proc.stderr)
 

@@ -72,7 +72,7 @@ import numpy as np
 from bench.external import find_program
 from bench.files import sha256_file
 from bench.metric import Metric, check_pair, register_metric, too_small
-from bench.processes import die_with_parent
+from bench.processes import one_line, run_program
 
 __all__ = [
     "vmaf",
@@ -128,22 +128,9 @@ def bt709_yuv444(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(planes, 0, 255).astype(np.uint8))
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    joined = " | ".join(lines) or "(no output)"
-    return joined if len(joined) <= limit else "..." + joined[-limit:]
-
-
 def _run(args: list[str], timeout_s: float, cwd: str | None = None) -> subprocess.CompletedProcess:
     """Run ffmpeg (``args[0]``); :class:`VmafError` if it cannot start or runs past ``timeout_s``."""
-    try:
-        return subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=timeout_s, cwd=cwd,
-                              check=False, stdin=subprocess.DEVNULL,
-                              preexec_fn=die_with_parent if os.name == "posix" else None)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise VmafError(f"{FFMPEG_PROGRAM} did not finish within {timeout_s:g} s") from None
-    except OSError as exc:
-        raise VmafError(f"{FFMPEG_PROGRAM} could not be started ({args[0]}): {exc}") from None
+    return run_program(args, name=FFMPEG_PROGRAM, timeout_s=timeout_s, error=VmafError, cwd=cwd)
 
 
 def _failed(proc: subprocess.CompletedProcess) -> VmafError:
@@ -152,8 +139,8 @@ def _failed(proc: subprocess.CompletedProcess) -> VmafError:
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        return VmafError(f"{FFMPEG_PROGRAM} was killed by {name}: {_one_line(proc.stderr or proc.stdout)}")
-    return VmafError(f"{FFMPEG_PROGRAM} exited with status {proc.returncode}: {_one_line(proc.stderr or proc.stdout)}")
+        return VmafError(f"{FFMPEG_PROGRAM} was killed by {name}: {one_line(proc.stderr or proc.stdout)}")
+    return VmafError(f"{FFMPEG_PROGRAM} exited with status {proc.returncode}: {one_line(proc.stderr or proc.stdout)}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -226,7 +213,7 @@ def _parse_log(text: str) -> tuple[float, str]:
         return float(frame["metrics"]["vmaf"]), str(log.get("version", "unknown"))
     except (ValueError, KeyError, TypeError) as exc:
         raise VmafError(
-            f"{FFMPEG_PROGRAM} wrote no VMAF score of one frame ({type(exc).__name__}: {exc}): {_one_line(text)}"
+            f"{FFMPEG_PROGRAM} wrote no VMAF score of one frame ({type(exc).__name__}: {exc}): {one_line(text)}"
         ) from None
 
 
@@ -241,7 +228,7 @@ def _run_vmaf(path: str, ref_yuv: np.ndarray, dist_yuv: np.ndarray, timeout_s: f
             raise _failed(proc)
         log = Path(tmp, _LOG)
         if not log.is_file():
-            raise VmafError(f"{FFMPEG_PROGRAM} wrote no libvmaf log: {_one_line(proc.stderr or proc.stdout)}")
+            raise VmafError(f"{FFMPEG_PROGRAM} wrote no libvmaf log: {one_line(proc.stderr or proc.stdout)}")
         return _parse_log(log.read_text(errors="replace"))
 
 

@@ -44,9 +44,7 @@ records the sha256 of every weights file a metric used. Weights are read with
 from __future__ import annotations
 
 import importlib.util
-import math
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,7 +53,7 @@ import numpy as np
 
 from bench.download import DownloadError, download_file, hub_checkpoints
 from bench.files import sha256_file
-from bench.metric import Metric, check_pair, register_metric
+from bench.metric import Metric, check_pair, register_metric, too_small
 
 if TYPE_CHECKING:
     import torch
@@ -426,13 +424,7 @@ class Lpips(_LearnedMetric):
         """LPIPS (AlexNet, v0.1), the lpips package's conventions (see module docstring); NaN if a side < 31."""
         check_pair(ref, dist)
         if min(ref.shape[:2]) < LPIPS_MIN_SIDE:
-            warnings.warn(
-                f"image of {ref.shape[1]}x{ref.shape[0]} pixels is too small for lpips (both sides must be at "
-                f"least {LPIPS_MIN_SIDE}: AlexNet's second max-pooling needs a 3 x 3 window); returning NaN",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return math.nan
+            return too_small("lpips", ref.shape, LPIPS_MIN_SIDE, "AlexNet's second max-pooling needs a 3 x 3 window")
         return self._network()(ref, dist)
 
 

@@ -69,8 +69,27 @@ def compared_columns(curves: Sequence[Curve], registry: MetricRegistry | None = 
     """The columns BD tables and RD figures compare: per registered metric that any of ``curves``
     has (in the order the curves name them), its dB form if it has one, else its values."""
     registry = registry or discover_metrics()
-    names = dict.fromkeys(name for curve in curves for name in curve.metrics if name in registry)
-    return [registry.get(name).compared_column() for name in names]
+    classes = _dataset_metric_classes(curves)
+    names = dict.fromkeys(
+        name
+        for curve in curves
+        for name in (*curve.metrics, *curve.dataset_metrics)
+        if name in registry or name in classes
+    )
+    return [(registry.get(name) if name in registry else classes[name]).compared_column() for name in names]
+
+
+def _dataset_metric_classes(curves: Sequence[Curve]) -> dict[str, type]:
+    """The classes of the curves' dataset metrics (those of a run's plugin files included), by name."""
+    return {m.name: type(m) for curve in curves if curve.dataset_features for m in curve.dataset_features.metrics}
+
+
+def _columns(curves: Sequence[Curve], registry: MetricRegistry) -> dict[str, Column]:
+    """Every curve column of the registered metrics and of the curves' dataset metrics, by column name."""
+    columns = metric_columns(registry)
+    for cls in _dataset_metric_classes(curves).values():
+        columns.update({column.name: column for column in cls.columns()})
+    return columns
 
 
 def _label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
@@ -259,6 +278,8 @@ def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: s
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
         return _Result(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
+    if any(metric in c.dataset_metrics for c in (anchor, test)):
+        return _Result(note=f"{label} is computed over the whole dataset: it has no per-image values")
     images = sorted(pair.images or ())
     if not images:
         return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
@@ -304,7 +325,7 @@ def bd_table(
     registry = discover_metrics()
     if metrics is None:
         metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
-    columns = metric_columns(registry)
+    columns = _columns([anchor, *curves], registry)
     rows, means = [], {}
     for curve in curves:
         if curve is anchor:

@@ -34,6 +34,11 @@ codec-bench ships (``kodak``: 24 images); otherwise it is unknown (``None``).
 
 :func:`to_compressai` writes a curve back in CompressAI's schema (its ``points``: the means of the
 rule above), with a ``meta`` block stating the dataset, the number of images and the device.
+
+**Dataset metrics** (FID, KID: :class:`bench.metric.DatasetMetric`) have no per-image values: at each
+point their value is computed from the features the run stored, over exactly the images that
+point's means cover (:mod:`bench.dataset_values`), so :meth:`Curve.means` over a set of images gives
+them over that set too. Per-image BD-rates and per-image figures leave them out.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from bench.metric import DEFAULT_METRICS, Metric, MetricRegistry, discover_metrics
+from bench.dataset_values import aggregate_over
+from bench.metric import DEFAULT_METRICS, DatasetMetric, Metric, MetricError, MetricRegistry, discover_metrics
+from bench.plugins import recorded_plugin_files
 
 __all__ = [
     "Curve",
@@ -96,6 +103,9 @@ class Curve:
     run_images: frozenset[str] = frozenset()
     dataset: str = ""
     stated_images: int | None = None
+    #: the run's dataset metrics (FID, ...) and the stored features they are computed from
+    dataset_metrics: tuple[str, ...] = ()
+    dataset_features: DatasetFeatures | None = field(default=None, repr=False, compare=False)
 
     def column(self, name: str) -> np.ndarray:
         """The values of column ``name`` at each point (all NaN when the curve does not have it)."""
@@ -125,7 +135,10 @@ class Curve:
         module docstring; the published points as they are for curves without per-image data."""
         if self.per_image is None:
             return self.points
-        return mean_points(self.per_image, self.metrics, images)
+        points = mean_points(self.per_image, self.metrics, images)
+        if self.dataset_features is None:
+            return points
+        return self.dataset_features.add_to(points, self.per_image, self.metrics, images)
 
     def image_counts(self) -> tuple[int, int] | None:
         """(fewest, most) images a point of the curve averages; ``None`` when not known."""
@@ -136,6 +149,48 @@ class Curve:
             return None
         counts = self.points["images"].to_numpy(int)
         return int(counts.min()), int(counts.max())
+
+
+@dataclass(frozen=True)
+class DatasetFeatures:
+    """What a curve's dataset metrics are computed from: the metrics, and the stored features of the
+    reference images and (by quality and image) of the codec's decoded images, per feature name."""
+
+    metrics: tuple[DatasetMetric, ...]
+    reference: dict[str, dict[str, np.ndarray]]
+    decoded: dict[str, dict[tuple[float, str], np.ndarray]]
+
+    def add_to(
+        self, points: pd.DataFrame, rows: pd.DataFrame, metrics: Sequence[str], images: Iterable[str] | None
+    ) -> pd.DataFrame:
+        """``points`` with a column per dataset metric: at each quality, over the images its means cover."""
+        keep = defined_rows(rows, metrics)
+        if images is not None:
+            keep &= rows["image"].astype(str).isin(set(images))
+        covered = rows[keep].groupby("quality")["image"].agg(lambda names: frozenset(map(str, names)))
+        points = points.copy()
+        for metric in self.metrics:
+            decoded = self.decoded.get(metric.features, {})
+            values = []
+            for quality in points["quality"].to_numpy(float):
+                at = {image: array for (q, image), array in decoded.items() if q == quality}
+                used = covered.get(quality, frozenset())
+                values.append(aggregate_over(metric, self.reference.get(metric.features, {}), at, used))
+            points[metric.name] = values
+        return points
+
+
+def _dataset_features(store: Any, codec: str, registry: MetricRegistry) -> DatasetFeatures | None:
+    names = [name for name in store.dataset_metrics() if name in registry]
+    metrics = tuple(m for m in (registry.get(name)() for name in names) if isinstance(m, DatasetMetric))
+    if not metrics:
+        return None
+    spaces = {m.features for m in metrics}
+    return DatasetFeatures(
+        metrics,
+        {space: store.reference_features(space) for space in spaces},
+        {space: store.features(space, codec) for space in spaces},
+    )
 
 
 def _metric_classes(names: list[str], registry: MetricRegistry) -> list[type[Metric]]:
@@ -258,12 +313,27 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
     records = load_run_records(folder, registry)
     metric_names = _run_metrics(folder, list(records.columns))
     meta = _run_metadata(folder)
+    features: dict[str, DatasetFeatures | None] = {}
+    store = _open_store(folder)
+    if store is not None:
+        with store:
+            if store.dataset_metrics() and (plugins := recorded_plugin_files(meta)):
+                try:  # dataset metrics of the run's --plugin files (unchanged since): their aggregates
+                    registry = discover_metrics(plugins)
+                except MetricError:
+                    pass
+            features = {
+                str(codec): _dataset_features(store, str(codec), registry) for codec in records["codec"].unique()
+            }
     codecs_meta = meta.get("codecs", {})
     run_images = frozenset(str(image) for image in records["image"])
     dataset = meta.get("dataset", {}).get("name", "") if isinstance(meta.get("dataset"), dict) else ""
     curves = []
     for codec, rows in records.groupby("codec", sort=True):
         points = mean_points(rows, metric_names, registry=registry)
+        dataset_features = features.get(str(codec))
+        if dataset_features is not None:
+            points = dataset_features.add_to(points, rows, metric_names, None)
         info = codecs_meta.get(codec, {})
         curves.append(
             Curve(
@@ -279,6 +349,8 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 metrics=tuple(metric_names),
                 run_images=run_images,
                 dataset=str(dataset or ""),
+                dataset_metrics=tuple(m.name for m in dataset_features.metrics) if dataset_features else (),
+                dataset_features=dataset_features,
             )
         )
     return curves
@@ -374,12 +446,13 @@ def curves_from_compressai(path: str | Path) -> Curve:
         return out
 
     registry = discover_metrics()
-    metrics = [m for m in _metric_classes(registry.names(), registry) if m.compressai_key]
+    # CompressAI's keys; other metrics under codec-bench's names, as to_compressai writes them
+    metrics = [m for m in _metric_classes(registry.names(), registry) if m.compressai_key or m.name in results]
     frame = pd.DataFrame(
         {
             "quality": np.arange(n, dtype=float),
             "bpp": values("bpp"),
-            **{m.name: values(m.compressai_key) for m in metrics},
+            **{m.name: values(m.compressai_key or m.name) for m in metrics},
             "encode_s": values("encoding_time"),
             "decode_s": values("decoding_time"),
         }
@@ -445,11 +518,15 @@ def _clean(values: np.ndarray) -> list[float | None]:
 def to_compressai(curve: Curve, description: str = "") -> dict[str, Any]:
     """The curve in CompressAI's results schema (means over images, by the rule of the module
     docstring; one entry per quality; ``null`` for values that are not finite): bpp, every metric of
-    the curve that CompressAI computes the same way (its ``compressai_key``), times, and a ``meta``
-    block: ``images`` (the most images a point averages), ``images_per_point``, ``dataset``, ``device``."""
+    the curve that CompressAI computes the same way (under its ``compressai_key``), the curve's other
+    metrics (dataset metrics such as FID included) under codec-bench's metric names, times, and a
+    ``meta`` block: ``images`` (the most images a point averages), ``images_per_point``, ``dataset``,
+    ``device``."""
     points = curve.points.sort_values("bpp")
     registry = discover_metrics()
-    keys = {m.compressai_key: m.name for m in _metric_classes(list(curve.metrics), registry) if m.compressai_key}
+    names = [*curve.metrics, *curve.dataset_metrics]
+    keys = {m.compressai_key or m.name: m.name for m in _metric_classes(names, registry)}
+    keys.update({name: name for name in curve.dataset_metrics if name not in keys.values()})
     doc: dict[str, Any] = {
         "name": curve.label,
         "description": description or curve.description or f"codec-bench curve of {curve.codec}",

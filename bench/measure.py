@@ -29,7 +29,7 @@ import bench_codecs
 from bench.codec import Codec
 from bench.files import atomic_write, atomic_write_bytes, folder_name
 from bench.metric import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
-from bench.metric import discover_metrics
+from bench.metric import DatasetMetric, discover_metrics
 from bench.provenance import THREAD_ENV, WORKER_THREADS
 from bench.registry import discover
 from bench.results import Failure, Record, format_quality
@@ -57,9 +57,25 @@ class Measurer:
     def __init__(self, options: MeasureOptions) -> None:
         self.options = options
         self.registry = discover(options.plugins)
-        self.metrics = discover_metrics(options.plugins).create(options.metrics)
+        metrics = discover_metrics(options.plugins).create(options.metrics)
+        self.metrics = [m for m in metrics if m.per_image]
+        # dataset metrics (FID, ...): per feature name, the first metric that extracts those features
+        self.extractors: dict[str, DatasetMetric] = {}
+        for metric in metrics:
+            if isinstance(metric, DatasetMetric):
+                self.extractors.setdefault(metric.features, metric)
         self._codecs: dict[str, tuple[Codec, Codec]] = {}
         self._images: dict[str, np.ndarray] = {}
+        self._reference_features: dict[str, dict[str, np.ndarray]] = {}
+
+    def reference_features(self, name: str, image: np.ndarray) -> dict[str, np.ndarray]:
+        """The features of the reference image ``name`` (extracted once per image in this process)."""
+        found = self._reference_features.get(name)
+        if found is None:
+            found = self._reference_features[name] = {
+                space: extractor.extract(image) for space, extractor in self.extractors.items()
+            }
+        return found
 
     def _pixels(self, task: Task) -> np.ndarray:
         """The task's image, mapped read-only from the file the runner staged (once per image)."""
@@ -116,6 +132,8 @@ class Measurer:
             stage = "metrics"
             start = time.perf_counter()
             scores = {metric.name: float(metric.compute(image, decoded)) for metric in self.metrics}
+            features = {space: extractor.extract(decoded) for space, extractor in self.extractors.items()}
+            reference_features = self.reference_features(task.image, image) if features else {}
             metrics_s = time.perf_counter() - start
 
             stage = "analyze"
@@ -158,6 +176,8 @@ class Measurer:
             encode_s=statistics.median(encode_runs),
             decode_s=statistics.median(decode_runs),
             extra=extra,
+            features=features,
+            reference_features=reference_features,
         )
 
     def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Metric",
+    "DatasetMetric",
     "DbForm",
     "Column",
     "MetricRegistry",
@@ -64,6 +65,7 @@ BUILTIN_MODULES = (
     "bench.metrics_structure",
     "bench.metrics_perceptual",
     "bench.metrics_learned",
+    "bench.metrics_fid",
     "bench.metrics_jxl",
     "bench.metrics_vmaf",
 )
@@ -184,6 +186,37 @@ class Metric(abc.ABC):
         return cls.db.convert(value) if math.isfinite(value) else math.nan
 
 
+class DatasetMetric(Metric):
+    """A metric computed over a whole dataset, not per image (FID, KID): one value per codec and quality.
+
+    Per image, :meth:`extract` gives features of the reference and of the decoded image (``n x d``
+    float32, ``n`` may be 0); they are stored with the image's measurement, so that a dataset value
+    can be computed again over any set of images. :meth:`aggregate` gives the value from the stacked
+    features of the same images' references and decoded images. Metrics whose :attr:`features` name
+    is equal share the features (computed and stored once per image: FID and KID over the same
+    Inception features).
+    """
+
+    per_image: ClassVar[bool] = False
+    #: names the features :meth:`extract` gives (shared by the metrics with the same name)
+    features: ClassVar[str]
+
+    @abc.abstractmethod
+    def extract(self, image: np.ndarray) -> np.ndarray:
+        """Features of one ``H x W x 3`` ``uint8`` RGB image: an ``n x d`` float32 array (``n`` may be 0)."""
+
+    @abc.abstractmethod
+    def aggregate(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        """The metric from the features of the references (``N x d``) and of the decoded images
+        (``M x d``) of one set of images (NaN, with a warning, when there are too few features)."""
+
+    def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
+        raise MetricError(f"metric '{self.name}' is computed over a whole dataset, not on one pair of images")
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "features": self.features}
+
+
 M = TypeVar("M", bound=type)
 
 _MARK = METRIC_MARK
@@ -198,6 +231,11 @@ def register_metric(cls: M) -> M:
             raise TypeError(f"metric class {cls.__qualname__} must define the class attribute '{attr}'")
     if not isinstance(cls.name, str) or not cls.name.isidentifier() or cls.name != cls.name.lower():
         raise TypeError(f"metric name {cls.name!r} must be a lower-case identifier (it names a CSV column)")
+    if not cls.per_image and not issubclass(cls, DatasetMetric):
+        raise TypeError(f"metric class {cls.__qualname__} is computed over a whole dataset (per_image = False): "
+                        "subclass DatasetMetric, whose extract and aggregate the runner uses")  # fmt: skip
+    if issubclass(cls, DatasetMetric) and not isinstance(getattr(cls, "features", None), str):
+        raise TypeError(f"dataset metric class {cls.__qualname__} must name its features (class attribute 'features')")
     setattr(cls, _MARK, cls)  # on the class itself, so that subclasses are not marked too
     return cls
 

@@ -124,3 +124,14 @@ def defines_plugins(module: ModuleType) -> bool:
         isinstance(obj, type) and obj.__module__ == module.__name__ and any(obj.__dict__.get(m) is obj for m in MARKS)
         for obj in vars(module).values()
     )
+
+
+def recorded_plugin_files(meta: dict) -> tuple[str, ...]:
+    """The ``--plugin`` files a run recorded (``run.json``'s ``config.plugins``) that are still where
+    they were with the same sha256, as absolute paths (the others are left out)."""
+    out = []
+    for recorded in (meta.get("config") or {}).get("plugins") or []:
+        path, digest = Path(recorded.get("path", "")), recorded.get("sha256")
+        if digest and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            out.append(str(path.resolve()))
+    return tuple(dict.fromkeys(out))

@@ -20,6 +20,9 @@ class Record:
     ``metrics`` holds one value per metric of the run, also readable as attributes
     (``record.psnr_rgb``); ``encode_s``/``decode_s`` are medians over repeats; ``extra`` holds what
     does not go into records.csv (all repeat timings, metric time, a model's estimates, ...).
+    ``features`` and ``reference_features``: for the run's dataset metrics (FID, ...), the features of
+    the decoded and of the reference image by feature name (``n x d`` float32 arrays), stored with
+    the record, not in the CSV files.
     """
 
     codec: str
@@ -33,6 +36,8 @@ class Record:
     encode_s: float
     decode_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    reference_features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, float, str]:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from bench import __version__
 from bench.codec import Codec
+from bench.dataset_values import dataset_metric_instances, dataset_values
 from bench.datasets import Dataset, DatasetImage, resolve_dataset
 from bench.decode_check import DecodeCheck, run_checks
 from bench.executor import ExecutorError, create_executor, run_tasks
@@ -165,6 +166,8 @@ class RunReport:
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     broken: str = ""
+    #: the dataset metrics' values (FID, ...) per (codec, quality): metric -> value
+    dataset_values: dict[tuple[str, float], dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -386,11 +389,6 @@ def _metrics(config: RunConfig) -> list[Metric]:
     for metric in metrics:
         if reason := registry.ready(metric.name, config.offline):
             raise RunSetupError(f"metric '{metric.name}' is not available here: {reason}")
-    per_dataset = [m.name for m in metrics if not m.per_image]
-    if per_dataset:
-        raise RunSetupError(
-            f"metrics computed over a whole dataset are not measured by bench run: {', '.join(per_dataset)}"
-        )
     return metrics
 
 
@@ -551,9 +549,12 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
                           **({"error": broken} if broken else {}))  # fmt: skip
         warnings += _repeat_warnings(store)
         files: dict[str, Path] = {}
+        per_dataset: dict[tuple[str, float], dict[str, float]] = {}
         try:
             store.set_meta("invocations", invocations)
-            files = write_csvs(store, out)
+            instances = dataset_metric_instances(store.dataset_metrics(), options.plugins)
+            per_dataset = dataset_values(store, store.records(), instances)
+            files = write_csvs(store, out, per_dataset)
             _write_run_json(run_json, store, config, dataset, skipped, env, status, warnings, broken)
         except Exception as exc:  # e.g. the disk is full: the store still holds every measurement
             broken = broken or f"{type(exc).__name__}: {exc}"
@@ -562,7 +563,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
     wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
     failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
     report = RunReport(
-        out, counts["measured"], store.records(), failures, skipped, interrupted, files, warnings, broken
+        out, counts["measured"], store.records(), failures, skipped, interrupted, files, warnings, broken, per_dataset
     )
     echo(format_summary(report, codecs=[c.name for c in codecs], metrics=metrics))
     return report
@@ -635,14 +636,18 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
     bpp and of each metric (``metrics``: the run's, by default the default ones)."""
     if metrics is None:
         metrics = discover_metrics(use_entry_points=False).create(DEFAULT_METRICS)
-    rows = summarise(report.records)
+    rows = [
+        {**row, **report.dataset_values.get((row["codec"], row["quality"]), {})} for row in summarise(report.records)
+    ]
     by_codec: dict[str, list[dict]] = {}
     for row in rows:
         if codecs is None or row["codec"] in codecs:
             by_codec.setdefault(row["codec"], []).append(row)
     width = max([12, *(len(c) for c in by_codec)])
     columns = [
-        (m.name, f"{m.label} ({m.unit})" if m.unit else m.label, ".2f" if m.unit == "dB" else ".4f") for m in metrics
+        (m.name, f"{m.label} ({m.unit})" if m.unit else m.label, ".2f" if m.unit == "dB" else ".4f")
+        for m in metrics
+        if m.per_image or any(m.name in row for row in rows)
     ]
     widths = {name: max(len(title), 13 if fmt == ".2f" else 15) for name, title, fmt in columns}
     estimates = any(row.get("estimated_bpp") is not None for crows in by_codec.values() for row in crows)
@@ -666,7 +671,9 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
         lines.append(
             f"{codec:<{width}} {n:>6} {min(r['images'] for r in crows):>6}  {span([r['bpp'] for r in crows], '.3f'):>13}  "
             + (f"{estimate_span(crows):>13}  " if estimates else "")
-            + "  ".join(f"{span([r[name] for r in crows], fmt):>{widths[name]}}" for name, _, fmt in columns)
+            + "  ".join(
+                f"{span([r.get(name, float('nan')) for r in crows], fmt):>{widths[name]}}" for name, _, fmt in columns
+            )
             + f"  {1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
         )
     lines.append(f"results: {report.out}/ (records.csv, summary.csv, failures.csv, run.json)")

@@ -25,6 +25,10 @@ interrupted scoring loses nothing it stored, and a metric the run already has is
 (the values in a run are never replaced; there is no ``--force``), except for records added later
 without it. Metrics are computed in ``jobs`` worker processes with single-threaded libraries, like
 ``bench run``'s, so the values are those ``bench run --metrics`` gives.
+
+Dataset metrics (FID, KID: :class:`bench.metric.DatasetMetric`) are scored like the others: the
+features of each decoded image and of its reference go into the store (a record that has the
+features is not scored again), and ``summary.csv`` gets their values per codec and quality.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.files import atomic_write_text, folder_name, portable_command, sha256_file
-from bench.metric import Metric, MetricError, discover_metrics
+from bench.metric import DatasetMetric, Metric, MetricError, discover_metrics
 from bench.options import PLUGINS, comma_list, option, positive_int
+from bench.plugins import recorded_plugin_files
 from bench.provenance import available_cpus, environment
 from bench.results import format_quality
 from bench.store import describe_differences
@@ -125,6 +130,7 @@ class _Scorer:
     def __init__(self, plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool) -> None:
         self.plugins, self.device, self.half = plugins, device, half
         self.metrics = {m.name: m for m in discover_metrics(plugins).create(metrics)}
+        self._reference_features: dict[str, dict[str, Any]] = {}
         self._registry = None
         self._decoders: dict[str, Any] = {}
         self._references: dict[str, Any] = {}
@@ -147,8 +153,17 @@ class _Scorer:
             self._decoders[codec] = self._registry.get(codec).create(self.device, self.half)
         return self._decoders[codec]
 
-    def score(self, job: _Job) -> tuple[Key, dict[str, float] | None, str]:
-        """(key, metric values, "") or (key, None, why not)."""
+    def _features(self, names: tuple[str, ...], image) -> dict[str, Any]:
+        """The features the dataset metrics ``names`` aggregate, of ``image``, by feature name."""
+        extractors: dict[str, DatasetMetric] = {}
+        for name in names:
+            metric = self.metrics[name]
+            if isinstance(metric, DatasetMetric):
+                extractors.setdefault(metric.features, metric)
+        return {space: extractor.extract(image) for space, extractor in extractors.items()}
+
+    def score(self, job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
+        """(key, per-image metric values, "", features, reference features) or (key, None, why not, {}, {})."""
         import numpy as np
 
         stage = "reference"
@@ -176,9 +191,18 @@ class _Scorer:
                 got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
                 raise ValueError(f"decoded image is {got}, expected uint8 {reference.shape}")
             stage = "metrics"
-            return job.key, {name: float(self.metrics[name].compute(reference, decoded)) for name in job.metrics}, ""
+            values = {
+                name: float(self.metrics[name].compute(reference, decoded))
+                for name in job.metrics
+                if self.metrics[name].per_image
+            }
+            features = self._features(job.metrics, decoded)
+            if job.reference not in self._reference_features:
+                self._reference_features = {job.reference: self._features(job.metrics, reference)}  # image by image
+            reference_features = {s: a for s, a in self._reference_features[job.reference].items() if s in features}
+            return job.key, values, "", features, reference_features
         except BaseException as exc:  # noqa: B036 (a codec calling sys.exit fails this record only)
-            return job.key, None, f"{stage}: {type(exc).__name__}: {exc}"
+            return job.key, None, f"{stage}: {type(exc).__name__}: {exc}", {}, {}
 
 
 _scorer: _Scorer | None = None
@@ -193,7 +217,7 @@ def _init_worker(plugins: tuple[str, ...], metrics: tuple[str, ...], device: str
     _scorer = _Scorer(plugins, metrics, device, half)
 
 
-def _score_in_worker(job: _Job) -> tuple[Key, dict[str, float] | None, str]:
+def _score_in_worker(job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
     assert _scorer is not None, "_init_worker was not called in this process"
     return _scorer.score(job)
 
@@ -228,10 +252,8 @@ def _plugin_files(config: ScoreConfig, meta: dict[str, Any]) -> tuple[str, ...]:
             files.setdefault(sha256_file(path), str(Path(path).resolve()))
         else:
             raise ScoreSetupError(f"plugin file {path} does not exist")
-    for recorded in (meta.get("config") or {}).get("plugins") or []:
-        path, digest = Path(recorded.get("path", "")), recorded.get("sha256")
-        if digest and path.is_file() and sha256_file(path) == digest:
-            files.setdefault(digest, str(path.resolve()))
+    for path in recorded_plugin_files(meta):
+        files.setdefault(sha256_file(path), path)
     return tuple(files.values())
 
 
@@ -240,9 +262,6 @@ def _metrics(config: ScoreConfig, plugins: tuple[str, ...]) -> list[Metric]:
         registry = discover_metrics(plugins)
         metrics = registry.create(config.metrics)
         for metric in metrics:
-            if not metric.per_image:
-                raise MetricError(f"metric '{metric.name}' is computed over a whole dataset: bench score adds "
-                                  "per-image metrics")  # fmt: skip
             if reason := registry.ready(metric.name, config.offline):
                 raise MetricError(f"metric '{metric.name}' is not available here: {reason}")
     except MetricError as exc:
@@ -338,7 +357,10 @@ def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins
           config: ScoreConfig, report: ScoreReport) -> tuple[list[tuple[Any, tuple[str, ...]]], dict[Key, tuple]]:  # fmt: skip
     """The records that lack values, and for each its saved reconstruction or bitstream (refusing
     codecs that have neither or cannot decode them)."""
-    have = {m.name: store.metric_keys(m.name) for m in metrics}
+    have = {
+        m.name: store.feature_keys(m.features) if isinstance(m, DatasetMetric) else store.metric_keys(m.name)
+        for m in metrics
+    }
     pending = []
     for record in store.records():
         missing = tuple(m.name for m in metrics if record.key not in have[m.name])
@@ -438,7 +460,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
             raise ScoreSetupError(f"{out} cannot be scored with {', '.join(report.metrics)}:\n" + "\n".join(why))
         report.changed = _exports_stale(out, store)
         if report.changed:
-            _export(out, store, None)
+            _export(out, store, None, plugins)
         echo(f"{out} already has {', '.join(report.metrics)} for all {report.already} records: nothing to score")
         return report
     recorded = (store.get_meta("dataset") or {}).get("images") or {
@@ -456,17 +478,24 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
                   "failed": 0, "environment": environment()}  # fmt: skip
     bound: set[str] = set()
 
-    def on_result(key: Key, values: dict[str, float] | None, error: str) -> None:
+    by_features: dict[str, list[str]] = {}
+    for metric in metrics:
+        if isinstance(metric, DatasetMetric):
+            by_features.setdefault(metric.features, []).append(metric.name)
+
+    def on_result(key: Key, values: dict[str, float] | None, error: str, features: dict, reference: dict) -> None:
         if values is None:
             report.failures.append((key, error))
             echo(f"FAILED {key[0]} {format_quality(key[1])} {key[2]}: {error}")
             return
-        for name in values:
+        for name in [*values, *(n for space in features for n in by_features.get(space, ()))]:
             if name not in bound:
                 store.bind_metric(name, next(m for m in metrics if m.name == name).describe())
                 bound.add(name)
                 report.changed = True
-        if store.add_metric_values(key, values):
+        added = store.add_metric_values(key, values) if values else 0
+        added += store.add_features(key, features, reference) if features else 0
+        if added:
             report.scored += 1
             report.from_reconstructions += sources[key][0] is not None
             report.changed = True
@@ -485,7 +514,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
         invocation.update(finished=_now(), status=status, scored=report.scored, failed=len(report.failures))
         if report.changed:
             try:
-                _export(out, store, invocation)
+                _export(out, store, invocation, plugins)
             except Exception as exc:
                 report.broken = report.broken or f"{type(exc).__name__}: {exc}"
     echo(format_report(report))
@@ -493,7 +522,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
 
 
 def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
-              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str], None]) -> None:  # fmt: skip
+              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str, dict, dict], None]) -> None:  # fmt: skip
     """Score ``jobs`` in ``workers`` processes (started from the measuring workers' fork server), a few
     ahead of the free workers, handing each result to ``on_result`` as it comes; a worker that dies fails
     the jobs it held and the others go on in fresh workers."""
@@ -518,17 +547,19 @@ def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ..
                     for future in done:
                         job = running.pop(future)
                         try:
-                            key, values, error = future.result()
+                            key, values, error, features, reference = future.result()
                         except BrokenProcessPool:
                             raise
                         except Exception as exc:
                             key, values, error = job.key, None, f"worker: {type(exc).__name__}: {exc}"
-                        on_result(key, values, error)
+                            features, reference = {}, {}
+                        on_result(key, values, error, features, reference)
                         bar.update(1)
             except BrokenProcessPool:
                 for job in running.values():
                     on_result(job.key, None, "worker: the scoring process died (crash in native code, abort or out "
-                                             "of memory) while this record was in it; run bench score again to retry")  # fmt: skip
+                                             "of memory) while this record was in it; run bench score again to retry",
+                              {}, {})  # fmt: skip
                     bar.update(1)
                 running.clear()
             finally:
@@ -547,22 +578,28 @@ def _exports_stale(out: Path, store) -> bool:
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
         with open(out / "records.csv", encoding="utf-8") as fh:
             header = fh.readline().strip().split(",")
+        with open(out / "summary.csv", encoding="utf-8") as fh:
+            summary_header = fh.readline().strip().split(",")
     except (OSError, json.JSONDecodeError):
         return True
     descriptions = store.metric_descriptions()
-    return _canonical(meta.get("metric_implementations")) != _canonical(descriptions) or any(
-        name not in header for name in descriptions
+    return (
+        _canonical(meta.get("metric_implementations")) != _canonical(descriptions)
+        or any(name not in header for name in store.metrics())
+        or any(name not in summary_header for name in store.dataset_metrics())
     )
 
 
-def _export(out: Path, store, invocation: dict[str, Any] | None) -> None:
+def _export(out: Path, store, invocation: dict[str, Any] | None, plugins: tuple[str, ...] = ()) -> None:
     """Rewrite records.csv, summary.csv, failures.csv and run.json from the store (``invocation``: this
     scoring, added to the run's invocations)."""
+    from bench.dataset_values import dataset_metric_instances, dataset_values
     from bench.store import write_csvs
 
     if invocation is not None:
         store.set_meta("invocations", [*(store.get_meta("invocations") or []), invocation])
-    write_csvs(store, out)
+    instances = dataset_metric_instances(store.dataset_metrics(), plugins)
+    write_csvs(store, out, dataset_values(store, store.records(), instances))
     path = out / "run.json"
     doc = json.loads(path.read_text(encoding="utf-8"))
     descriptions = store.metric_descriptions()

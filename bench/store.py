@@ -8,8 +8,11 @@ stored with the first measurement; a later run that would mix results from diffe
 versions into the same store is refused.
 
 Tables: ``records`` (size, timings and ``extra`` of each measurement), ``metric_values`` (one row
-per measurement and metric; NULL stands for NaN), ``metrics`` (the run's metrics in column order),
-``codecs``, ``failures``, ``image_failures`` and ``meta``. Stores of schema version 1 (metric values
+per measurement and metric; NULL stands for NaN), ``metrics`` (the run's metrics in column order,
+dataset metrics such as FID included), ``features`` (per measurement and feature name, the features
+of the decoded image that dataset metrics aggregate: float32 rows as raw little-endian bytes),
+``reference_features`` (the same of each reference image), ``codecs``, ``failures``,
+``image_failures`` and ``meta``. Stores of schema version 1 (metric values
 as fixed columns of ``records``) are migrated when opened.
 
 :func:`write_csvs` exports ``records.csv``, ``summary.csv`` and ``failures.csv`` in a fixed order
@@ -103,6 +106,15 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 CREATE TABLE IF NOT EXISTS image_failures (image TEXT PRIMARY KEY, error TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (name TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS features (
+    codec TEXT NOT NULL, quality REAL NOT NULL, image TEXT NOT NULL, name TEXT NOT NULL,
+    rows INTEGER NOT NULL, cols INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (codec, quality, image, name)
+);
+CREATE TABLE IF NOT EXISTS reference_features (
+    image TEXT NOT NULL, name TEXT NOT NULL, rows INTEGER NOT NULL, cols INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (image, name)
+);
 """
 
 #: Schema version 1 kept these metrics as columns of ``records``.
@@ -117,6 +129,22 @@ def _encode_float(value: float) -> float | None:
 
 def _decode_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _encode_features(array: Any) -> tuple[int, int, bytes]:
+    """``(rows, cols, bytes)`` of an ``n x d`` feature array, stored as little-endian float32."""
+    import numpy as np
+
+    array = np.asarray(array, dtype="<f4")
+    if array.ndim != 2:
+        raise ValueError(f"features must be an n x d array, got shape {array.shape}")
+    return array.shape[0], array.shape[1], np.ascontiguousarray(array).tobytes()
+
+
+def _decode_features(rows: int, cols: int, data: bytes) -> Any:
+    import numpy as np
+
+    return np.frombuffer(data, dtype="<f4").reshape(rows, cols).astype(np.float32)
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
@@ -264,13 +292,66 @@ class Store:
             )
 
     def metrics(self) -> list[str]:
-        """The store's metrics, in column order (the default metrics for a store that has none yet)."""
-        rows = self._db.execute("SELECT name FROM metrics ORDER BY position").fetchall()
-        return [name for (name,) in rows] or list(DEFAULT_METRICS)
+        """The store's per-image metrics, in column order (the default metrics for a store that has none yet)."""
+        rows = self._db.execute("SELECT name, description FROM metrics ORDER BY position").fetchall()
+        return [name for name, desc in rows if _per_image(desc)] or list(DEFAULT_METRICS)
+
+    def dataset_metrics(self) -> list[str]:
+        """The store's metrics computed over a whole dataset (FID, ...), in column order."""
+        rows = self._db.execute("SELECT name, description FROM metrics ORDER BY position").fetchall()
+        return [name for name, desc in rows if not _per_image(desc)]
 
     def metric_descriptions(self) -> dict[str, dict[str, Any]]:
         rows = self._db.execute("SELECT name, description FROM metrics ORDER BY position").fetchall()
         return {name: json.loads(desc) if desc else {} for name, desc in rows}
+
+    def _select(self, sql: str, args: tuple) -> list[tuple]:
+        """Rows of a query on the feature tables; none from a store written before they existed
+        (opened read-only, so not given them)."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
+    def feature_keys(self, name: str) -> set[tuple[str, float, str]]:
+        """Keys (codec, quality, image) of the records that hold features ``name``."""
+        rows = self._select("SELECT codec, quality, image FROM features WHERE name=?", (name,))
+        return {(c, float(q), i) for c, q, i in rows}
+
+    def features(self, name: str, codec: str) -> dict[tuple[float, str], Any]:
+        """The features ``name`` of ``codec``'s decoded images, by (quality, image)."""
+        rows = self._select(
+            "SELECT quality, image, rows, cols, data FROM features WHERE name=? AND codec=?", (name, codec)
+        )
+        return {(float(q), i): _decode_features(r, c, d) for q, i, r, c, d in rows}
+
+    def reference_features(self, name: str) -> dict[str, Any]:
+        """The features ``name`` of the reference images, by image."""
+        rows = self._select("SELECT image, rows, cols, data FROM reference_features WHERE name=?", (name,))
+        return {i: _decode_features(r, c, d) for i, r, c, d in rows}
+
+    def add_features(self, key: tuple[str, float, str], features: dict[str, Any], reference: dict[str, Any]) -> int:
+        """Add the decoded image's ``features`` to the record ``key`` and the ``reference`` image's
+        (by feature name) in one transaction; features already stored are kept. Returns how many
+        of the record's were added (0 when there is no such record)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            found = self._db.execute("SELECT 1 FROM records WHERE codec=? AND quality=? AND image=?", key).fetchone()
+            if found is None:
+                return 0
+            return self._add_features(key, features, reference)
+
+    def _add_features(self, key: tuple[str, float, str], features: dict[str, Any], reference: dict[str, Any]) -> int:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO reference_features VALUES (?, ?, ?, ?, ?)",
+            [(key[2], name, *_encode_features(array)) for name, array in reference.items()],
+        )
+        return self._db.executemany(
+            "INSERT OR IGNORE INTO features VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*key, name, *_encode_features(array)) for name, array in features.items()],
+        ).rowcount
 
     def metric_keys(self, metric: str) -> set[tuple[str, float, str]]:
         """Keys (codec, quality, image) of the records that hold a value of ``metric`` (NaN included)."""
@@ -309,6 +390,8 @@ class Store:
                     "INSERT OR REPLACE INTO metric_values VALUES (?, ?, ?, ?, ?)",
                     [(*record.key, name, _encode_float(value)) for name, value in record.metrics.items()],
                 )
+                self._db.execute("DELETE FROM features WHERE codec=? AND quality=? AND image=?", record.key)
+                self._add_features(record.key, record.features, record.reference_features)
             self._db.execute("DELETE FROM failures WHERE codec=? AND quality=? AND image=?", record.key)
 
     def add_failure(self, failure: Failure) -> None:
@@ -342,6 +425,7 @@ class Store:
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", [(*key, i, stage, error) for i in images]
             )
             self._db.execute("DELETE FROM metric_values WHERE codec=? AND quality=?", key)
+            self._db.execute("DELETE FROM features WHERE codec=? AND quality=?", key)
             self._db.execute("DELETE FROM records WHERE codec=? AND quality=?", key)
         return len(images)
 
@@ -377,6 +461,11 @@ class Store:
             "UNION ALL SELECT codec, quality, image, stage, error FROM failures ORDER BY 1, 2, 3"
         ).fetchall()
         return [Failure(*row) for row in rows]
+
+
+def _per_image(description: str | None) -> bool:
+    """False for a metric whose stored description says it is computed over a whole dataset."""
+    return description is None or json.loads(description).get("per_image", True) is not False
 
 
 def describe_differences(old: Any, new: Any, path: str = "") -> list[str]:
@@ -444,13 +533,26 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]
     atomic_write(path, write)
 
 
-def write_csvs(store: Store, folder: Path) -> dict[str, Path]:
-    """Write records.csv, summary.csv and failures.csv into ``folder``; return their paths."""
+def write_csvs(
+    store: Store, folder: Path, dataset: dict[tuple[str, float], dict[str, float]] | None = None
+) -> dict[str, Path]:
+    """Write records.csv, summary.csv and failures.csv into ``folder``; return their paths.
+
+    summary.csv has a column for each of the store's dataset metrics after the per-image metrics,
+    with the values of ``dataset`` (per (codec, quality): metric -> value; see
+    :func:`bench.dataset_values.dataset_values`), empty where it has none."""
     records = store.records()
     metrics = store.metrics()
+    per_dataset = store.dataset_metrics()
     paths = {name: folder / f"{name}.csv" for name in ("records", "summary", "failures")}
     estimates = any(ESTIMATE_COLUMN in r.extra for r in records)
     _write_csv(paths["records"], record_columns(metrics, estimates), (_row(r) for r in records))
-    _write_csv(paths["summary"], summary_columns(metrics, estimates), summarise(records))
+    rows = [
+        {**row, **{name: (dataset or {}).get((row["codec"], row["quality"]), {}).get(name) for name in per_dataset}}
+        for row in summarise(records)
+    ]
+    columns = summary_columns(metrics, estimates)
+    columns = (*columns[: -len(TIME_COLUMNS)], *per_dataset, *TIME_COLUMNS)
+    _write_csv(paths["summary"], columns, rows)
     _write_csv(paths["failures"], FAILURE_COLUMNS, (asdict(f) for f in store.failures()))
     return paths

@@ -42,7 +42,7 @@ def readme_metric_plugin() -> str:
 
 
 NOT_HERE = """
-from bench.metric import Metric, register_metric
+from bench.metric import DatasetMetric, Metric, register_metric
 
 
 @register_metric
@@ -61,15 +61,18 @@ class NeedsWeights(Metric):
 
 
 @register_metric
-class DatasetWide(Metric):
+class DatasetWide(DatasetMetric):
     name = "dataset_wide"
     label = "DW"
     axis_label = "DW"
-    per_image = False
+    features = "dw"
     convention = "over a whole dataset"
 
-    def compute(self, ref, dist):
-        raise AssertionError("a per-dataset metric is never computed on one pair")
+    def extract(self, image):
+        raise AssertionError("not measured in these tests")
+
+    def aggregate(self, ref, dist):
+        raise AssertionError("not measured in these tests")
 """
 
 #: MAE, slow (0.4 s a record) while a file named "slow" lies beside the plugin.

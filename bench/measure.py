@@ -57,7 +57,7 @@ class Measurer:
     def __init__(self, options: MeasureOptions) -> None:
         self.options = options
         self.registry = discover(options.plugins)
-        metrics = discover_metrics(options.plugins).create(options.metrics)
+        metrics = discover_metrics(options.plugins).create(options.metrics, options.metric_device)
         self.metrics = [m for m in metrics if m.per_image]
         # dataset metrics (FID, ...): per feature name, the first metric that extracts those features
         self.extractors: dict[str, DatasetMetric] = {}
@@ -96,10 +96,18 @@ class Measurer:
             self._codecs[name] = pair
         return pair
 
-    def measure(self, task: Task) -> Record | Failure:
+    def codec_versions(self, name: str) -> dict[str, str] | None:
+        """The library versions of the codec ``name`` as this process measures it (its encoding
+        instance's ``versions()``); None before its first task here."""
+        pair = self._codecs.get(name)
+        return None if pair is None else dict(pair[0].versions())
+
+    def measure(self, task: Task, pixels: np.ndarray | None = None) -> Record | Failure:
+        """Measure ``task``: its image's ``pixels`` when the executor hands them over (H x W x 3
+        uint8; Ray: from the object store), else mapped from the file ``task.source``."""
         stage = "setup"
         try:
-            image = self._pixels(task)
+            image = self._pixels(task) if pixels is None else pixels
             encoder, decoder = self._codec_pair(task.codec, image, task.quality)
             repeat = max(1, self.options.repeat)
 

@@ -14,7 +14,10 @@ tables, the RD figures and the CompressAI export can all handle it without knowi
   distributions that compute it (their versions are recorded with every run);
 * :meth:`Metric.unavailable_reason`: ``None`` when it can be computed here, else why not (a missing
   optional package, weights not found); ``bench run --metrics`` refuses an unavailable metric with it;
-* :meth:`Metric.fetch`: gets what the metric may download (weights), before it is checked and used.
+* :meth:`Metric.fetch`: gets what the metric may download (weights), before it is checked and used;
+* ``uses_device``: True for metrics that run a network: an instance's ``device`` (``cpu``, ``cuda``,
+  ``cuda:N``) is where it runs (``bench run --device``), and is part of its description, so values
+  computed on different devices are never mixed in one run.
 
 Metrics are registered like codecs: a class decorated with :func:`register_metric` in a built-in
 module (:data:`BUILTIN_MODULES`), in an installed package's entry point of the group
@@ -52,6 +55,8 @@ __all__ = [
     "check_pair",
     "too_small",
     "compute",
+    "resolve_metric_device",
+    "metric_device",
     "DEFAULT_METRICS",
     "ENTRY_POINT_GROUP",
     "BUILTIN_MODULES",
@@ -119,6 +124,9 @@ class Metric(abc.ABC):
     compressai_key: ClassVar[str | None] = None
     convention: ClassVar[str] = ""
     packages: ClassVar[tuple[str, ...]] = ()
+    uses_device: ClassVar[bool] = False
+    #: where a metric that ``uses_device`` runs (set by :meth:`MetricRegistry.create`); "cpu" for the others
+    device: str = "cpu"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -163,6 +171,7 @@ class Metric(abc.ABC):
             "convention": self.convention,
             "db": {"name": self.db.name, "label": self.db.label} if self.db else None,
             "versions": self.versions(),
+            **({"device": self.device} if self.uses_device else {}),
         }
 
     @classmethod
@@ -309,9 +318,36 @@ class MetricRegistry:
                 raise MetricError(self.broken[name]) from None
             raise MetricError(f"unknown metric '{name}'; known metrics: {', '.join(self._classes)}") from None
 
-    def create(self, names: Sequence[str]) -> list[Metric]:
-        """Instances of the metrics ``names``, in that order (duplicates dropped)."""
-        return [self.get(name)() for name in dict.fromkeys(names)]
+    def create(self, names: Sequence[str], device: str = "cpu") -> list[Metric]:
+        """Instances of the metrics ``names``, in that order (duplicates dropped); those that
+        ``uses_device`` run on ``device``, the others on the CPU."""
+        out = []
+        for name in dict.fromkeys(names):
+            metric = self.get(name)()
+            if metric.uses_device:
+                metric.device = device
+            out.append(metric)
+        return out
+
+
+def resolve_metric_device(registry: MetricRegistry, names: Sequence[str], device: str) -> str:
+    """Where the metrics ``names`` that run a network (``uses_device``) run for ``--device device``:
+    ``cpu``, or the GPU (``auto`` resolved); ``cpu`` when none of them uses a device. :class:`MetricError`
+    for a GPU torch cannot use."""
+    if device == "cpu" or not any(name in registry and registry.get(name).uses_device for name in names):
+        return "cpu"
+    from bench.neural import DeviceError, resolve_device
+
+    try:
+        return resolve_device(device)
+    except DeviceError as exc:
+        users = [name for name in names if name in registry and registry.get(name).uses_device]
+        raise MetricError(f"metrics {', '.join(users)}: {exc}") from None
+
+
+def metric_device(metrics: Sequence[Metric]) -> str:
+    """The device the network metrics among ``metrics`` run on (``cpu`` when there are none)."""
+    return next((m.device for m in metrics if m.uses_device), "cpu")
 
 
 def discover_metrics(plugins: Sequence[str | Path] = (), *, use_entry_points: bool = True) -> MetricRegistry:

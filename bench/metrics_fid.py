@@ -20,7 +20,8 @@ The convention of HiFiC (Mentzer et al. 2020, "FID/256") as MS-ILLM (Muckley et 
   image, in patch order). Note: torchmetrics' ``FrechetInceptionDistance`` (1.9) resizes with torch's
   antialiased bilinear unless given ``antialias=False`` (its default is ``True``), which gives other
   features; ours are those of ``antialias=False``, of torch-fidelity, and of the TF FID resize.
-  Computed on the CPU, the patches of one image in batches of :data:`BATCH`.
+  Computed on the metric's device (``bench run --device``: the CPU, or a GPU in full float32 without
+  TF32), the patches of one image in batches of :data:`BATCH`.
 * ``fid_patch``: the Fréchet distance between Gaussians fitted to the reference and the decoded images'
   features of a set of images (means, and covariances with ``n - 1``, as torchmetrics and pytorch-fid),
   ``|mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2)``, in float64, by :func:`frechet_distance`, which
@@ -65,7 +66,7 @@ import numpy as np
 
 from bench.download import DownloadError, download_file
 from bench.metric import DatasetMetric, register_metric
-from bench.metrics_learned import WeightsError, WeightsFile, load_weights, verified_sha256
+from bench.metrics_learned import WeightsError, WeightsFile, exact_on, load_weights, verified_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -216,15 +217,15 @@ def polynomial_mmd2(ref: np.ndarray, dist: np.ndarray, *, name: str = "KID") -> 
 # ------------------------------------------------------------------------------------------- network
 
 
-def inception(file: WeightsFile = INCEPTION_V3_FID) -> Any:
-    """torch-fidelity's ``FeatureExtractorInceptionV3`` (pool3 features) with the weights ``file``,
-    loaded once per process (again if the file changed); :class:`WeightsError` when the file is
-    missing, differs from the published one or does not fit."""
-    key = (file, verified_sha256(file))
+def inception(file: WeightsFile = INCEPTION_V3_FID, device: str = "cpu") -> Any:
+    """torch-fidelity's ``FeatureExtractorInceptionV3`` (pool3 features) with the weights ``file`` on
+    ``device``, loaded once per process and device (again if the file changed); :class:`WeightsError`
+    when the file is missing, differs from the published one or does not fit."""
+    key = (file, verified_sha256(file), device)
     with _networks_lock:
         network = _networks.get(key)
         if network is None:
-            network = _networks[key] = _load_inception(file)
+            network = _networks[key] = _load_inception(file).to(device)
     return network
 
 
@@ -242,13 +243,14 @@ def _load_inception(file: WeightsFile) -> Any:
         raise WeightsError(f"{file.path} does not fit torch-fidelity's Inception v3: {problem}") from None
 
 
-def _features(network: Any, batch: np.ndarray) -> torch.Tensor:
-    """Pool3 features (float32) of ``n x 256 x 256 x 3`` ``uint8`` patches, :data:`BATCH` at a time."""
+def _features(network: Any, batch: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """Pool3 features (float32, on the CPU) of ``n x 256 x 256 x 3`` ``uint8`` patches, :data:`BATCH`
+    at a time on ``device`` (a GPU in full float32: :func:`bench.metrics_learned.exact_on`)."""
     import torch
 
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
-    with torch.inference_mode():
-        return torch.cat([network(chunk)[0] for chunk in x.split(BATCH)])
+    with torch.inference_mode(), exact_on(device):
+        return torch.cat([network(chunk.to(device))[0].cpu() for chunk in x.split(BATCH)])
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -262,6 +264,7 @@ class _InceptionPatchMetric(DatasetMetric):
     higher_is_better = False
     unit = ""
     packages = ("torch", "torch-fidelity", "numpy")
+    uses_device = True
 
     @classmethod
     def fetch(cls, offline: bool) -> None:
@@ -302,7 +305,9 @@ class _InceptionPatchMetric(DatasetMetric):
         batch = patches(image)
         if len(batch) == 0:
             return np.zeros((0, FEATURE_DIM), np.float32)
-        return _features(inception(self.weights), batch).numpy().astype(np.float32, copy=False)
+        return (
+            _features(inception(self.weights, self.device), batch, self.device).numpy().astype(np.float32, copy=False)
+        )
 
 
 def _missing_package() -> str | None:

@@ -4,8 +4,9 @@ The networks are built here in torch (the authors' packages are not imported) an
 packages compute with the same weights (checked in ``tests/test_metrics_learned.py``: to 1e-5 relative
 on Kodak crops). Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first
 argument is the reference, the second the decoded image. Both are distances: lower is better, 0 for
-identical images. Computed in float32 on the CPU (the metric seam has no device: ``--device`` moves
-learned codecs only), one image at a time, at the image's own size.
+identical images. Computed in float32 on the metric's device (``bench run --device``: the CPU by default,
+or a GPU with cuDNN in full float32, no TF32: :func:`exact_on`; the device is part of the metric's
+description, so CPU and GPU values are never mixed in one run), one image at a time, at its own size.
 
 * ``lpips``: LPIPS (Zhang et al. 2018), AlexNet trunk, version 0.1, exactly
   ``lpips.LPIPS(net='alex', version='0.1')(x, y)`` of the ``lpips`` package on NCHW float32 RGB scaled
@@ -277,25 +278,40 @@ def _zero_to_one(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None])).float().div(255)
 
 
+def exact_on(device: str) -> Any:
+    """The context a metric's network computes in on ``device``: on a GPU, cuDNN in full float32
+    (no TF32, which rounds convolution inputs to 10-bit mantissas) with deterministic algorithms, so
+    that the values are those of float32 arithmetic, as on the CPU; nothing on the CPU."""
+    import contextlib
+
+    import torch
+
+    if not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+
+
 class _LpipsNet:
-    def __init__(self, trunk: WeightsFile, head: WeightsFile) -> None:
+    def __init__(self, trunk: WeightsFile, head: WeightsFile, device: str = "cpu") -> None:
         import torch
 
+        self.device = device
         self.features = _alexnet_features()
         _load_into(self.features, _features(load_weights(trunk), len(self.features)), trunk)
+        self.features.to(device)
         names = tuple(f"lin{k}.model.1.weight" for k in range(5))
         shapes = [(1, c, 1, 1) for c in (64, 192, 384, 256, 256)]
-        self.lins = _heads(load_weights(head), names, shapes, head)
-        self.shift = torch.tensor(_LPIPS_SHIFT)[None, :, None, None]
-        self.scale = torch.tensor(_LPIPS_SCALE)[None, :, None, None]
+        self.lins = [lin.to(device) for lin in _heads(load_weights(head), names, shapes, head)]
+        self.shift = torch.tensor(_LPIPS_SHIFT, device=device)[None, :, None, None]
+        self.scale = torch.tensor(_LPIPS_SCALE, device=device)[None, :, None, None]
 
     def __call__(self, ref: np.ndarray, dist: np.ndarray) -> float:
         import torch
         import torch.nn.functional as F
 
-        with torch.inference_mode():
-            feats = [_taps(self.features, (_minus_one_to_one(img) - self.shift) / self.scale, _ALEX_TAPS)
-                     for img in (ref, dist)]  # fmt: skip
+        with torch.inference_mode(), exact_on(self.device):
+            feats = [_taps(self.features, (_minus_one_to_one(img).to(self.device) - self.shift) / self.scale,
+                           _ALEX_TAPS) for img in (ref, dist)]  # fmt: skip
             value = 0
             for a, b, lin in zip(*feats, self.lins, strict=True):
                 a = a / (torch.sqrt(torch.sum(a**2, dim=1, keepdim=True)) + 1e-10)
@@ -305,23 +321,26 @@ class _LpipsNet:
 
 
 class _DistsNet:
-    def __init__(self, trunk: WeightsFile, head: WeightsFile) -> None:
+    def __init__(self, trunk: WeightsFile, head: WeightsFile, device: str = "cpu") -> None:
         import torch
 
+        self.device = device
         self.features = _vgg16_features()
         _load_into(self.features, _features(load_weights(trunk), len(self.features)), trunk)
+        self.features.to(device)
         shape = (1, sum(_DISTS_CHANNELS), 1, 1)
-        self.alpha, self.beta = _heads(load_weights(head), ("alpha", "beta"), [shape, shape], head)
-        self.mean = torch.tensor(_DISTS_MEAN).view(1, -1, 1, 1)
-        self.std = torch.tensor(_DISTS_STD).view(1, -1, 1, 1)
+        alpha, beta = _heads(load_weights(head), ("alpha", "beta"), [shape, shape], head)
+        self.alpha, self.beta = alpha.to(device), beta.to(device)
+        self.mean = torch.tensor(_DISTS_MEAN, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(_DISTS_STD, device=device).view(1, -1, 1, 1)
 
     def __call__(self, ref: np.ndarray, dist: np.ndarray) -> float:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), exact_on(self.device):
             feats = []
             for img in (ref, dist):
-                x = _zero_to_one(img)
+                x = _zero_to_one(img).to(self.device)
                 feats.append([x, *_taps(self.features, (x - self.mean) / self.std, _VGG_TAPS)])
             w_sum = self.alpha.sum() + self.beta.sum()
             alphas = torch.split(self.alpha / w_sum, _DISTS_CHANNELS, dim=1)
@@ -351,6 +370,7 @@ class _LearnedMetric(Metric):
     network: ClassVar[type]
     higher_is_better = False
     packages = ("torch",)
+    uses_device = True
 
     @classmethod
     def weights_files(cls) -> tuple[WeightsFile, ...]:
@@ -397,12 +417,13 @@ class _LearnedMetric(Metric):
             "weights": [{"file": file.name, "sha256": verified_sha256(file)} for file in self.weights_files()],
         }
 
-    @classmethod
-    def _network(cls) -> Any:
-        """The network with its weights, loaded once per process (again if a file changed), each file checked."""
-        key = (cls.network, *cls.weights_files(), *(verified_sha256(file) for file in cls.weights_files()))
+    def _network(self) -> Any:
+        """The network with its weights on the metric's device, loaded once per process and device
+        (again if a file changed), each file checked."""
+        files = self.weights_files()
+        key = (self.network, *files, *(verified_sha256(file) for file in files), self.device)
         if key not in _networks:
-            _networks[key] = cls.network(cls.trunk, cls.head)
+            _networks[key] = self.network(self.trunk, self.head, self.device)
         return _networks[key]
 
 

@@ -41,7 +41,7 @@ from bench.decode_check import DecodeCheck, run_checks
 from bench.executor import ExecutorError, create_executor, run_tasks
 from bench.files import atomic_write_text, portable_command, portable_path, sha256_file
 from bench.images import ImageLoadError, SourceImage, load_rgb8
-from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics
+from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics, metric_device, resolve_metric_device
 from bench.neural import DEVICES
 from bench.options import PLUGINS, comma_list, float_list, non_negative_float, option, positive_int
 from bench.provenance import available_cpus, environment, git_state
@@ -383,7 +383,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
 def _metrics(config: RunConfig) -> list[Metric]:
     try:
         registry = discover_metrics(config.plugins)
-        metrics = registry.create(config.metrics)
+        metrics = registry.create(config.metrics, resolve_metric_device(registry, config.metrics, config.device))
     except MetricError as exc:
         raise RunSetupError(str(exc)) from None
     for metric in metrics:
@@ -487,6 +487,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
         device=config.device,
         half=config.half,
         metrics=tuple(m.name for m in metrics),
+        metric_device=metric_device(metrics),
         reconstructions_dir=out / "reconstructions" if config.save_reconstructions else None,
         bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
     )

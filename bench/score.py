@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.files import atomic_write_text, folder_name, portable_command, sha256_file
-from bench.metric import DatasetMetric, Metric, MetricError, discover_metrics
+from bench.metric import DatasetMetric, Metric, MetricError, discover_metrics, metric_device, resolve_metric_device
 from bench.options import PLUGINS, comma_list, option, positive_int
 from bench.plugins import recorded_plugin_files
 from bench.provenance import available_cpus, environment
@@ -127,9 +127,10 @@ class _Job:
 class _Scorer:
     """Scores jobs in one worker process: the metrics, the codecs (for bitstreams), the last references."""
 
-    def __init__(self, plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool) -> None:
+    def __init__(self, plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
+                 metric_device: str = "cpu") -> None:  # fmt: skip
         self.plugins, self.device, self.half = plugins, device, half
-        self.metrics = {m.name: m for m in discover_metrics(plugins).create(metrics)}
+        self.metrics = {m.name: m for m in discover_metrics(plugins).create(metrics, metric_device)}
         self._reference_features: dict[str, dict[str, Any]] = {}
         self._registry = None
         self._decoders: dict[str, Any] = {}
@@ -208,13 +209,15 @@ class _Scorer:
 _scorer: _Scorer | None = None
 
 
-def _init_worker(plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool) -> None:
+def _init_worker(
+    plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool, metric_device: str
+) -> None:
     from bench.measure import pin_threads
 
     global _scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and ends the workers
     pin_threads()
-    _scorer = _Scorer(plugins, metrics, device, half)
+    _scorer = _Scorer(plugins, metrics, device, half, metric_device)
 
 
 def _score_in_worker(job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
@@ -257,10 +260,10 @@ def _plugin_files(config: ScoreConfig, meta: dict[str, Any]) -> tuple[str, ...]:
     return tuple(files.values())
 
 
-def _metrics(config: ScoreConfig, plugins: tuple[str, ...]) -> list[Metric]:
+def _metrics(config: ScoreConfig, plugins: tuple[str, ...], device: str) -> list[Metric]:
     try:
         registry = discover_metrics(plugins)
-        metrics = registry.create(config.metrics)
+        metrics = registry.create(config.metrics, resolve_metric_device(registry, config.metrics, device))
         for metric in metrics:
             if reason := registry.ready(metric.name, config.offline):
                 raise MetricError(f"metric '{metric.name}' is not available here: {reason}")
@@ -417,7 +420,7 @@ def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], N
     out = Path(config.run)
     meta = _read_run_json(out)
     plugins = _plugin_files(config, meta)
-    metrics = _metrics(config, plugins)
+    metrics = _metrics(config, plugins, str((meta.get("config") or {}).get("device", "cpu")))  # as the run
     if config.jobs < 1:
         raise ScoreSetupError("--jobs must be at least 1")
     report = ScoreReport(out, [m.name for m in metrics])
@@ -503,7 +506,8 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     previous = catch_sigterm()
     try:
         _run_jobs(jobs, plugins, tuple(m.name for m in metrics), run_config.get("device", "cpu"),
-                  bool(run_config.get("half", False)), config.jobs, progress, on_result)  # fmt: skip
+                  bool(run_config.get("half", False)), config.jobs, progress, on_result,
+                  metric_device(metrics))  # fmt: skip
     except KeyboardInterrupt:
         report.interrupted = True
     except Exception as exc:  # the scoring itself broke (disk full, ...): what is stored stays
@@ -522,7 +526,8 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
 
 
 def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
-              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str, dict, dict], None]) -> None:  # fmt: skip
+              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str, dict, dict], None],
+              metric_device: str = "cpu") -> None:  # fmt: skip
     """Score ``jobs`` in ``workers`` processes (started from the measuring workers' fork server), a few
     ahead of the free workers, handing each result to ``on_result`` as it comes; a worker that dies fails
     the jobs it held and the others go on in fresh workers."""
@@ -536,7 +541,7 @@ def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ..
     try:
         while todo:
             pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
-                                       initargs=(plugins, metrics, device, half))  # fmt: skip
+                                       initargs=(plugins, metrics, device, half, metric_device))  # fmt: skip
             running: dict[Future, _Job] = {}
             try:
                 while todo or running:

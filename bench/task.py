@@ -41,13 +41,15 @@ class Task:
 @dataclass(frozen=True)
 class MeasureOptions:
     """How every task of a run is measured: ``repeat`` timed calls, codec ``plugins`` files,
-    learned codecs' ``device`` and precision (``half``: float16), the ``metrics`` computed (names, in column order) and where to keep
-    reconstructions (PNG) and bitstreams (None: not kept)."""
+    learned codecs' ``device`` and precision (``half``: float16), the ``metrics`` computed (names, in column order),
+    where the metrics that run a network run (``metric_device``: ``cpu`` or a resolved ``cuda`` device) and
+    where to keep reconstructions (PNG) and bitstreams (None: not kept)."""
 
     repeat: int = 1
     plugins: tuple[str, ...] = ()
     device: str = "cpu"
     half: bool = False
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    metric_device: str = "cpu"
     reconstructions_dir: Path | None = None
     bitstreams_dir: Path | None = None

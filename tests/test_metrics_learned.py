@@ -441,3 +441,43 @@ def test_bench_run_fetches_the_weights_and_records_their_sha256(tmp_path, monkey
     lines = scored.stderr.strip().splitlines()
     assert scored.returncode == 2 and len(lines) == 1, scored.stderr
     assert ALEXNET.name in lines[0] and ALEXNET.url in lines[0] and LPIPS_ALEX_V01.url in lines[0]
+
+
+# --- the device the networks run on ------------------------------------------------------------
+
+
+def test_network_metrics_take_the_run_device_and_record_it_the_others_stay_on_the_cpu():
+    from bench.metric import Metric, metric_device, resolve_metric_device
+
+    registry = discover_metrics()
+    lpips, psnr, fid = registry.create(["lpips", "psnr_rgb", "fid_patch"], "cuda:1")
+    assert (lpips.device, psnr.device, fid.device) == ("cuda:1", "cpu", "cuda:1")
+    assert Metric.describe(lpips)["device"] == "cuda:1"  # (the base description: no weights needed)
+    assert "device" not in psnr.describe()
+    assert metric_device([psnr, lpips]) == "cuda:1" and metric_device([psnr]) == "cpu"
+    # no network among the metrics: the device asked for does not matter
+    assert resolve_metric_device(registry, ["psnr_rgb", "ms_ssim_rgb"], "cuda") == "cpu"
+    assert resolve_metric_device(registry, ["lpips"], "cpu") == "cpu"
+
+
+def test_a_gpu_asked_for_network_metrics_where_there_is_none_is_refused_naming_them():
+    import torch
+
+    from bench.metric import resolve_metric_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(MetricError, match=r"metrics lpips, dists: device 'cuda' was asked for but torch sees no"):
+        resolve_metric_device(discover_metrics(), ["psnr_rgb", "lpips", "dists"], "cuda")
+    assert resolve_metric_device(discover_metrics(), ["lpips"], "auto") == "cpu"
+
+
+def test_the_networks_compute_on_the_device_they_are_given(cached, kodak_crop):
+    """On the CPU given as a device, the values are those of the default (a GPU is checked where there is one)."""
+    ref = np.ascontiguousarray(kodak_crop[:48, :64])
+    dist = np.clip(ref.astype(int) + 9, 0, 255).astype(np.uint8)
+    registry = discover_metrics()
+    for name in ("lpips", "dists"):
+        (default,) = registry.create([name])
+        (on_cpu,) = registry.create([name], "cpu")
+        assert on_cpu.compute(ref, dist) == default.compute(ref, dist)

@@ -23,7 +23,9 @@ Interpolation methods:
 * ``"akima"``: Akima's piecewise cubic (Herglotz et al., 2022); needs two points per curve.
 
 The interpolants are integrated exactly (antiderivatives of the cubic pieces) over the overlap of
-the two curves only: nothing is extrapolated. Points are sorted for the caller, and the two curves
+the two curves only: nothing is extrapolated. A fixed range may be given instead (``quality_range``
+for BD-rate, in the quality's unit; ``rate_range`` for BD-metric, in the rates' unit): both curves must
+cover it, else :class:`OutsideRangeError` says which curve covers what. Points are sorted for the caller, and the two curves
 may have different numbers of points.
 
 Problems give a typed outcome instead of a silent number: :class:`NoOverlapError`,
@@ -52,6 +54,7 @@ __all__ = [
     "TooFewPointsError",
     "NonMonotonicError",
     "InvalidPointsError",
+    "OutsideRangeError",
     "SmallOverlapWarning",
     "DuplicatePointsWarning",
     "bd_rate",
@@ -83,6 +86,10 @@ class NonMonotonicError(BDError):
 
 class InvalidPointsError(BDError):
     """Non-finite values, non-positive rates or mismatched lengths."""
+
+
+class OutsideRangeError(BDError):
+    """A fixed integration range that a curve does not cover (nothing is extrapolated)."""
 
 
 class SmallOverlapWarning(UserWarning):
@@ -167,9 +174,19 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return float(lo), float(hi), float(fraction)
 
 
-def _mean_difference(x_anchor, y_anchor, x_test, y_test, method: str, what: str) -> tuple[float, float]:
+def _mean_difference(x_anchor, y_anchor, x_test, y_test, method: str, what: str,
+                     interval: tuple[float, float] | None = None) -> tuple[float, float]:  # fmt: skip
     lo, hi, fraction = _overlap(x_anchor, x_test)
-    if hi <= lo:
+    if interval is not None:
+        lo, hi = interval
+        if not hi > lo:
+            raise OutsideRangeError(f"the {what} range {_bounds(lo, hi, what)} is empty")
+        for label, x in (("anchor", x_anchor), ("test", x_test)):
+            if not (x[0] <= lo and hi <= x[-1]):
+                raise OutsideRangeError(
+                    f"the {label} curve covers {what} {_span(x, what)}, not the range {_bounds(lo, hi, what)}"
+                )
+    elif hi <= lo:
         raise NoOverlapError(
             f"the curves share no {what} interval: anchor {_span(x_anchor, what)}, test {_span(x_test, what)}"
         )
@@ -178,20 +195,35 @@ def _mean_difference(x_anchor, y_anchor, x_test, y_test, method: str, what: str)
 
 
 def _span(x: np.ndarray, what: str) -> str:
+    return _bounds(x[0], x[-1], what)
+
+
+def _bounds(lo: float, hi: float, what: str) -> str:
     if what == "rate":
-        return f"{math.exp(x[0]):g}..{math.exp(x[-1]):g}"
-    return f"{x[0]:g}..{x[-1]:g}"
+        return f"{math.exp(lo):g}..{math.exp(hi):g}"
+    return f"{lo:g}..{hi:g}"
 
 
-def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: str) -> tuple[float, float]:
-    """(BD-rate in % or BD-metric, overlap fraction) without warnings about the overlap."""
+def _log_range(rate_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    if rate_range is None:
+        return None
+    lo, hi = (float(v) for v in rate_range)
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        raise InvalidPointsError(f"a rate range needs two finite rates > 0, not {lo:g}..{hi:g}")
+    return math.log(lo), math.log(hi)
+
+
+def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: str,
+        interval: tuple[float, float] | None = None) -> tuple[float, float]:  # fmt: skip
+    """(BD-rate in % or BD-metric, overlap fraction) without warnings about the overlap; ``interval``:
+    the fixed range (quality, or log-rate) instead of the shared one."""
     log_ra, ma = _curve(anchor_rate, anchor_metric, "anchor", method)
     log_rt, mt = _curve(test_rate, test_metric, "test", method)
     if kind == "rate":  # log-rate as a function of quality, over the shared quality interval
-        diff, fraction = _mean_difference(ma, log_ra, mt, log_rt, method, "quality")
+        diff, fraction = _mean_difference(ma, log_ra, mt, log_rt, method, "quality", interval)
         return 100.0 * math.expm1(diff), fraction
     # quality as a function of log-rate, over the shared log-rate interval
-    return _mean_difference(log_ra, ma, log_rt, mt, method, "rate")
+    return _mean_difference(log_ra, ma, log_rt, mt, method, "rate", interval)
 
 
 def _overlap_note(fraction: float, min_overlap: float, what: str) -> str | None:
@@ -210,12 +242,15 @@ def bd_rate(
     method: Method = "pchip",
     *,
     min_overlap: float = DEFAULT_MIN_OVERLAP,
+    quality_range: tuple[float, float] | None = None,
 ) -> float:
     """Average rate difference of the test against the anchor at equal quality, in percent.
 
-    Negative: the test saves bits. See the module docstring for methods and errors.
+    Negative: the test saves bits. ``quality_range`` (quality units): integrate over it instead of the
+    shared quality range. See the module docstring for methods and errors.
     """
-    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate")
+    interval = None if quality_range is None else (float(quality_range[0]), float(quality_range[1]))
+    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
     _overlap_note(fraction, min_overlap, "quality")
     return value
 
@@ -228,12 +263,14 @@ def bd_metric(
     method: Method = "pchip",
     *,
     min_overlap: float = DEFAULT_MIN_OVERLAP,
+    rate_range: tuple[float, float] | None = None,
 ) -> float:
     """Average quality difference of the test against the anchor at equal rate (dB for PSNR).
 
-    Positive: the test is better. See the module docstring for methods and errors.
+    Positive: the test is better. ``rate_range`` (the rates' unit): integrate over it instead of the
+    shared rate range. See the module docstring for methods and errors.
     """
-    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric")
+    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric", _log_range(rate_range))
     _overlap_note(fraction, min_overlap, "rate")
     return value
 
@@ -246,9 +283,15 @@ def bd_compare(
     method: Method = "pchip",
     *,
     min_overlap: float = DEFAULT_MIN_OVERLAP,
+    quality_range: tuple[float, float] | None = None,
+    rate_range: tuple[float, float] | None = None,
 ) -> BDResult:
-    """BD-rate and BD-metric together, with both overlaps and the notes the warnings gave."""
-    rate, overlap_metric = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate")
-    metric, overlap_rate = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric")
+    """BD-rate and BD-metric together, with both overlaps and the notes the warnings gave;
+    ``quality_range`` / ``rate_range`` as for :func:`bd_rate` / :func:`bd_metric`."""
+    interval = None if quality_range is None else (float(quality_range[0]), float(quality_range[1]))
+    rate, overlap_metric = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
+    metric, overlap_rate = _bd(
+        anchor_rate, anchor_metric, test_rate, test_metric, method, "metric", _log_range(rate_range)
+    )
     notes = [_overlap_note(overlap_metric, min_overlap, "quality"), _overlap_note(overlap_rate, min_overlap, "rate")]
     return BDResult(rate, metric, method, overlap_metric, overlap_rate, tuple(n for n in notes if n))

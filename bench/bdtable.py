@@ -23,6 +23,18 @@ published file states (its ``meta``), or that it does not state one.
 lowest and highest bound over the images); a note says when that interval is less than half of the
 anchor's quality range. ``note`` says what went wrong or what to be careful about.
 
+**Intervals and the paired test** (:mod:`bench.bootstrap`): ``ci_low``, ``ci_high`` (BD-rate, percent)
+and ``ci_metric_low``, ``ci_metric_high`` (BD-metric) are 95% bootstrap percentile intervals over the
+pair's images, from ``resamples`` resamples drawn from ``seed`` (both in every row); mean-curve intervals
+for ``pchip`` only, none against a published curve or for a dataset metric (the note says why).
+``p_value`` (two-sided Wilcoxon signed-rank test of the per-image BD-rates) and ``wins`` (``"20/24"``:
+the images whose per-image BD-rate is negative) are the same in both aggregation rows of a pair and
+metric. Markdown and LaTeX cells read ``-26.51 [-28.45, -24.13]``.
+
+**Fixed ranges**: ``quality_ranges`` (per column, in its unit) and ``rate_range`` (bpp) replace the
+overlap for BD-rate and BD-metric; ``quality_low, quality_high`` and ``rate_low, rate_high`` record what
+each value was integrated over, and a curve that does not cover a fixed range gives NaN with a note.
+
 ``metric`` names a curve column: a metric's values, or their dB form where the metric has one
 (MS-SSIM: ``ms_ssim_db``); by default every metric the curves have, in that form
 (:meth:`bench.metric.Metric.compared_column`).
@@ -34,16 +46,35 @@ import math
 import re
 import warnings
 from dataclasses import asdict, dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bench.bdrate import BDError, bd_compare
+from bench.bootstrap import (
+    Interval,
+    PairedTest,
+    curve_values,
+    mean_interval,
+    paired_test,
+    resample_counts,
+    resampled_bd,
+)
+from bench.bootstrap import percentile_interval as percentile
 from bench.curves import Curve
 from bench.metric import Column, MetricRegistry, discover_metrics, metric_columns
 
-__all__ = ["BD_COLUMNS", "AGGREGATIONS", "bd_table", "compared_columns", "to_markdown", "to_latex"]
+__all__ = [
+    "BD_COLUMNS",
+    "AGGREGATIONS",
+    "DEFAULT_RESAMPLES",
+    "bd_table",
+    "compared_columns",
+    "to_markdown",
+    "to_latex",
+    "paired_markdown",
+]
 
 BD_COLUMNS = (
     "codec",
@@ -58,7 +89,19 @@ BD_COLUMNS = (
     "images",
     "quality_low",
     "quality_high",
+    "ci_low",
+    "ci_high",
+    "ci_metric_low",
+    "ci_metric_high",
+    "p_value",
+    "wins",
+    "rate_low",
+    "rate_high",
+    "resamples",
+    "seed",
 )
+#: Bootstrap resamples of the intervals by default (``bench report --bootstrap``).
+DEFAULT_RESAMPLES = 1000
 AGGREGATIONS = ("mean-curve", "per-image")
 #: An interval shorter than this fraction of the anchor's quality range gets a note.
 NARROW_FRACTION = 0.5
@@ -112,6 +155,16 @@ class _Row:
     images: float
     quality_low: float
     quality_high: float
+    ci_low: float
+    ci_high: float
+    ci_metric_low: float
+    ci_metric_high: float
+    p_value: float
+    wins: str
+    rate_low: float
+    rate_high: float
+    resamples: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -123,6 +176,20 @@ class _Result:
     images: float = math.nan
     low: float = math.nan
     high: float = math.nan
+    rate_low: float = math.nan
+    rate_high: float = math.nan
+    #: per-image aggregation: each image's BD-rate and BD-metric (the images with a value)
+    rates: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """The intervals of one row's BD-rate and BD-metric, and why there are none (or what to know)."""
+
+    rate: Interval = Interval()
+    metric: Interval = Interval()
+    note: str = ""
 
 
 def _quality(value: float, unit: str) -> str:
@@ -145,12 +212,15 @@ def _points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str, unit: str,
-             sign: float = 1.0) -> _Result:  # fmt: skip
-    """BD of two point sets, with the quality interval integrated over; NaN and the reason on failure.
+             sign: float = 1.0, *, quality_range: tuple[float, float] | None = None,
+             rate_range: tuple[float, float] | None = None) -> _Result:  # fmt: skip
+    """BD of two point sets, with the quality and rate intervals integrated over; NaN and the reason on failure.
 
     ``sign`` -1 for a metric where lower is better (CIEDE2000, GMSD, NLPD): BD is computed on the
     negated values (quality then rises with rate), and BD-metric is given back in the metric's own
-    direction (negative: the test codec is better)."""
+    direction (negative: the test codec is better). ``quality_range`` (the column's unit) /
+    ``rate_range`` (bpp): integrate BD-rate / BD-metric over this fixed range instead of the overlap; a
+    curve that does not cover it gives NaN and a note saying what the curve covers."""
     if metric not in anchor or metric not in test:
         which = "anchor" if metric not in anchor else "test"
         return _Result(note=f"the {which} curve has no {label} values")
@@ -161,6 +231,8 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
             return _Result(note=f"the {which} curve has no {label} values")
     dropped = (len(anchor) - len(ra)) + (len(test) - len(rt))
     notes = [f"{dropped} point(s) without a finite value left out"] if dropped else []
+    if quality_range is not None or rate_range is not None:
+        return _compare_fixed(ra, qa, rt, qt, method, label, unit, sign, notes, quality_range, rate_range)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -170,14 +242,68 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
             return _Result(note="; ".join([*notes, str(exc)]))
     notes += [str(w.message) for w in caught]
     low, high = max(qa.min(), qt.min()), min(qa.max(), qt.max())
+    notes += _narrow(qa, low, high, unit)
+    return _Result(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high,
+                   max(ra.min(), rt.min()), min(ra.max(), rt.max()))  # fmt: skip
+
+
+def _narrow(qa: np.ndarray, low: float, high: float, unit: str) -> list[str]:
+    """A note when [low, high] is less than :data:`NARROW_FRACTION` of the anchor's quality range."""
     span = qa.max() - qa.min()
     if span > 0 and (high - low) < NARROW_FRACTION * span:
         u = f" {unit}" if unit else ""
-        notes.append(
+        return [
             f"integrated over {_interval(low, high, unit)}{u} only, {100 * (high - low) / span:.0f}% of the "
             f"anchor's range ({_interval(qa.min(), qa.max(), unit)}{u})"
-        )
-    return _Result(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high)
+        ]
+    return []
+
+
+def _uncovered(values: dict[str, np.ndarray], lo: float, hi: float, what: str, unit: str) -> str:
+    """Which curve does not cover [lo, hi] and what it covers; empty when both cover it."""
+    u = f" {unit}" if unit else ""
+    for which, v in values.items():
+        if not (v.min() <= lo and hi <= v.max()):
+            return (
+                f"the {which} curve covers {what} {_quality(v.min(), unit)}–{_quality(v.max(), unit)}{u}, "
+                f"not the fixed range {_quality(lo, unit)}–{_quality(hi, unit)}{u}"
+            )
+    return ""
+
+
+def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: float, notes: list[str],
+                   quality_range: tuple[float, float] | None,
+                   rate_range: tuple[float, float] | None) -> _Result:  # fmt: skip
+    """:func:`_compare` with a fixed quality and/or rate range (the other over the overlap)."""
+    rate = value = math.nan
+    low, high = quality_range or (max(qa.min(), qt.min()), min(qa.max(), qt.max()))
+    rate_low, rate_high = rate_range or (max(ra.min(), rt.min()), min(ra.max(), rt.max()))
+    shorter = min(qa.max() - qa.min(), qt.max() - qt.min())
+    overlap = (min(qa.max(), qt.max()) - max(qa.min(), qt.min())) / shorter if shorter > 0 else 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outside = _uncovered({"anchor": qa, "test": qt}, low, high, label, unit) if quality_range else ""
+        if outside:
+            notes.append(f"BD-rate: {outside}")
+        else:
+            fixed = None if quality_range is None else tuple(sorted((sign * low, sign * high)))
+            try:
+                rate = bd_compare(ra, sign * qa, rt, sign * qt, method, quality_range=fixed).bd_rate
+            except BDError as exc:
+                notes.append(str(exc))
+        outside = _uncovered({"anchor": ra, "test": rt}, rate_low, rate_high, "rate", "bpp") if rate_range else ""
+        if outside:
+            notes.append(f"BD-{label}: {outside}")
+        else:
+            try:
+                value = sign * bd_compare(ra, sign * qa, rt, sign * qt, method, rate_range=rate_range).bd_metric
+            except BDError as exc:
+                notes.append(str(exc))
+    notes += [str(w.message) for w in caught]
+    if math.isfinite(rate):
+        notes += _narrow(qa, low, high, unit)
+    notes = list(dict.fromkeys(notes))
+    return _Result(rate, value, max(overlap, 0.0), "; ".join(notes), math.nan, low, high, rate_low, rate_high)
 
 
 def _sign(metric: str, columns: dict[str, Column]) -> float:
@@ -257,7 +383,7 @@ def _join(*parts: str) -> str:
 
 
 def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
-                means: dict, sign: float = 1.0) -> _Result:  # fmt: skip
+                means: dict, sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
     if pair.images is not None and not pair.images:
         return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
 
@@ -269,12 +395,12 @@ def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: 
             means[key] = curve.means(pair.images)
         return means[key]
 
-    result = _compare(points(anchor), points(test), metric, method, label, unit, sign)
+    result = _compare(points(anchor), points(test), metric, method, label, unit, sign, **fixed)
     return replace(result, note=_join(*pair.notes, result.note), images=pair.count)
 
 
 def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
-               sign: float = 1.0) -> _Result:  # fmt: skip
+               sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
         return _Result(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
@@ -287,7 +413,7 @@ def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: s
     t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
     results, failed = [], []
     for image in images:
-        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign)
+        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed)
         if math.isnan(result.bd_rate):
             failed.append(f"{image}: {result.note}")
         else:
@@ -309,6 +435,68 @@ def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: s
         float(len(results)),
         float(np.min([r.low for r in results])),
         float(np.max([r.high for r in results])),
+        float(np.min([r.rate_low for r in results])),
+        float(np.max([r.rate_high for r in results])),
+        tuple(r.bd_rate for r in results),
+        tuple(r.bd_metric for r in results),
+    )
+
+
+def _to_column(metric: str, columns: dict[str, Column], registry: MetricRegistry):
+    """(the metric's own column, the function from its values to ``metric``'s) for a dB column; (``metric``,
+    None) for a column of a metric's own values."""
+    info = columns.get(metric)
+    if info is None or info.name == info.metric or info.metric not in registry:
+        return metric, None
+    return info.metric, registry.get(info.metric).to_db
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """How the intervals are drawn: ``resamples`` (0: none) from ``seed``; the fixed ranges, if any."""
+
+    resamples: int
+    seed: int
+    quality_range: tuple[float, float] | None = None
+    rate_range: tuple[float, float] | None = None
+
+
+def _mean_curve_spread(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str,
+                       result: _Result, sign: float, how: _Bootstrap, own: tuple, cache: dict) -> _Spread:  # fmt: skip
+    """The intervals of a mean-curve BD (the module docstring of :mod:`bench.bootstrap`), or why none."""
+    if how.resamples <= 0 or not (math.isfinite(result.bd_rate) or math.isfinite(result.bd_metric)):
+        return _Spread()
+    published = [c.label for c in (anchor, test) if c.per_image is None]
+    if published:
+        return _Spread(note=f"no interval: {' and '.join(published)} has no per-image values (published curve)")
+    if any(metric in c.dataset_metrics for c in (anchor, test)):
+        return _Spread(note=f"no interval: {label} is computed over the whole dataset (no per-image values)")
+    if method != "pchip":
+        return _Spread(note=f"no interval: mean-curve intervals are computed for pchip only, not {method}")
+    column, to_column = own
+    if any(column not in c.per_image for c in (anchor, test)):
+        return _Spread(note=f"no interval: no per-image {label} values")
+    images = sorted(pair.images or ())
+    values = []
+    for curve in (anchor, test):
+        key = (id(curve), pair.images, metric)
+        if key not in cache:
+            cache[key] = curve_values(curve.per_image, images, column, to_column)
+        values.append(cache[key])
+    counts = resample_counts(len(images), how.resamples, how.seed)
+    rates, metrics = resampled_bd(*values, counts, sign=sign, quality_range=how.quality_range,
+                                  rate_range=how.rate_range)  # fmt: skip
+    rate = percentile(rates) if math.isfinite(result.bd_rate) else Interval()
+    value = percentile(metrics) if math.isfinite(result.bd_metric) else Interval()
+    return _Spread(rate, value, _join(*dict.fromkeys((rate.note, value.note))))
+
+
+def _per_image_spread(result: _Result, how: _Bootstrap) -> _Spread:
+    """The intervals of a per-image BD: of the mean of the per-image values over resampled images."""
+    if how.resamples <= 0 or not result.rates:
+        return _Spread()
+    return _Spread(
+        mean_interval(result.rates, how.resamples, how.seed), mean_interval(result.values, how.resamples, how.seed)
     )
 
 
@@ -318,29 +506,49 @@ def bd_table(
     *,
     metrics: Sequence[str] | None = None,
     method: str = "pchip",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    quality_ranges: Mapping[str, tuple[float, float]] | None = None,
+    rate_range: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """BD-rate (%) and BD-metric of every curve but the anchor, per metric column and aggregation
     (``metrics``: curve columns; by default :func:`compared_columns` of the anchor and the curves),
-    each over the images of the module docstring, with the number of images and the quality interval."""
+    each over the images of the module docstring, with the number of images and the quality interval.
+
+    ``resamples`` (0: none) and ``seed``: the bootstrap intervals over images (:mod:`bench.bootstrap`);
+    ``quality_ranges``: per curve column, a fixed quality range (the column's unit) for BD-rate;
+    ``rate_range``: a fixed rate range (bpp) for BD-metric; both instead of the overlap."""
     registry = discover_metrics()
     if metrics is None:
         metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
     columns = _columns([anchor, *curves], registry)
-    rows, means = [], {}
+    quality_ranges = dict(quality_ranges or {})
+    rows, means, cache = [], {}, {}
     for curve in curves:
         if curve is anchor:
             continue
         pair = _pair_images(anchor, curve, columns)
         for metric in metrics:
             label, unit = _label(metric, columns)
-            for aggregation in AGGREGATIONS:
-                sign = _sign(metric, columns)
-                if aggregation == "mean-curve":
-                    r = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign)
-                else:
-                    r = _per_image(anchor, curve, pair, metric, method, label, unit, sign)
+            sign = _sign(metric, columns)
+            how = _Bootstrap(resamples, seed, quality_ranges.get(metric), rate_range)
+            fixed = {"quality_range": how.quality_range, "rate_range": how.rate_range}
+            mean = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign, **fixed)
+            each = _per_image(anchor, curve, pair, metric, method, label, unit, sign, **fixed)
+            own = _to_column(metric, columns, registry)
+            spreads = {
+                "mean-curve": _mean_curve_spread(
+                    anchor, curve, pair, metric, method, label, mean, sign, how, own, cache
+                ),
+                "per-image": _per_image_spread(each, how),
+            }
+            test = paired_test(each.rates) if each.rates else PairedTest()
+            for aggregation, r in (("mean-curve", mean), ("per-image", each)):
+                spread = spreads[aggregation]
                 rows.append(_Row(curve.label, anchor.label, metric, method, r.bd_rate, r.bd_metric, r.overlap,
-                                 r.note, aggregation, r.images, r.low, r.high))  # fmt: skip
+                                 _join(r.note, spread.note), aggregation, r.images, r.low, r.high,
+                                 spread.rate.low, spread.rate.high, spread.metric.low, spread.metric.high,
+                                 test.p_value, test.share, r.rate_low, r.rate_high, resamples, seed))  # fmt: skip
     return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))
 
 
@@ -360,6 +568,7 @@ def _pivot(table: pd.DataFrame, aggregation: str) -> tuple[list[str], list[str],
         cells[row.codec, row.metric] = _Cell(
             row.bd_rate, row.bd_metric, mark, getattr(row, "images", math.nan),
             getattr(row, "quality_low", math.nan), getattr(row, "quality_high", math.nan),
+            getattr(row, "ci_low", math.nan), getattr(row, "ci_high", math.nan),
         )  # fmt: skip
     return codecs, metrics, cells, notes
 
@@ -372,6 +581,19 @@ class _Cell:
     images: float = math.nan
     low: float = math.nan
     high: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+
+    def rate_text(self, math_mode: bool = False) -> str:
+        """The BD-rate with its interval, ``-26.51 [-29.10, -23.80]`` (``n/a`` without a value; in LaTeX
+        math with ``math_mode``)."""
+        if not math.isfinite(self.rate):
+            return "n/a"
+        wrap = (lambda t: f"${t}$") if math_mode else (lambda t: t)
+        text = wrap(_fmt(self.rate, 2))
+        if math.isfinite(self.ci_low) and math.isfinite(self.ci_high):
+            text += f" [{wrap(f'{self.ci_low:.2f}')}, {wrap(f'{self.ci_high:.2f}')}]"
+        return text
 
 
 def _images(cells: dict, codec: str, metrics: Sequence[str]) -> str:
@@ -402,8 +624,17 @@ def _caption(table: pd.DataFrame, aggregation: str, anchor: str | None = None) -
     )
     return (
         f"BD-rate against {anchor}; {how}, over the images both curves measured at every quality; "
-        f"{method} interpolation; negative BD-rate = fewer bits; interval: the quality range integrated over"
+        f"{method} interpolation; negative BD-rate = fewer bits{_ci_caption(table)}; interval: the quality range "
+        "integrated over"
     )
+
+
+def _ci_caption(table: pd.DataFrame) -> str:
+    """How the bracketed intervals were drawn (empty when the table has none)."""
+    if "ci_low" not in table or not np.isfinite(table["ci_low"].to_numpy(float)).any():
+        return ""
+    resamples, seed = int(table["resamples"].iloc[0]), int(table["seed"].iloc[0])
+    return f"; in brackets: 95% bootstrap percentile interval over images ({resamples} resamples, seed {seed})"
 
 
 def _nothing(anchor: str | None) -> str:
@@ -419,11 +650,12 @@ def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
     if not codecs:
         return f"*{_nothing(_anchor_of(table, anchor))}.*\n"
     columns = metric_columns()
+    ci = " [95% CI]" if _ci_caption(table) else ""
     header = ["codec", "images"]
     for metric in metrics:
         name, unit = _label(metric, columns)
         header += [
-            f"BD-rate {name} (%)",
+            f"BD-rate {name} (%){ci}",
             f"BD-{name} ({unit or 'linear'})",
             f"{name} interval{f' ({unit})' if unit else ''}",
         ]
@@ -438,7 +670,7 @@ def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
         for metric in metrics:
             cell = cells.get((codec, metric), _Cell())
             row += [
-                _fmt(cell.rate, 2) + cell.mark,
+                cell.rate_text() + cell.mark,
                 _fmt(cell.value, 3),
                 _interval(cell.low, cell.high, _label(metric, columns)[1]),
             ]
@@ -479,10 +711,11 @@ def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str |
                           "\\begin{tabular}{l}", "\\toprule", f"{_tex(text)} \\\\", "\\bottomrule",
                           "\\end{tabular}"]) + "\n"  # fmt: skip
     columns = metric_columns()
+    ci = " [95\\% CI]" if _ci_caption(table) else ""
     header = ["Codec", "Images"]
     for metric in metrics:
         name, unit = _label(metric, columns)
-        header += [f"BD-rate {_tex(name)} (\\%)", f"{_tex(name)} interval" + (f" ({_tex(unit)})" if unit else "")]
+        header += [f"BD-rate {_tex(name)} (\\%){ci}", f"{_tex(name)} interval" + (f" ({_tex(unit)})" if unit else "")]
     lines = [
         f"% {_tex(_caption(table, aggregation, anchor))}.",
         "% Generated by codec-bench (bench report); requires \\usepackage{booktabs}.",
@@ -496,11 +729,41 @@ def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str |
         for metric in metrics:
             cell = cells.get((codec, metric), _Cell())
             values.append(
-                ("$" + _fmt(cell.rate, 2) + "$" if math.isfinite(cell.rate) else "n/a")
-                + (f"\\textsuperscript{{{cell.mark[1:-1]}}}" if cell.mark else "")
+                cell.rate_text(math_mode=True) + (f"\\textsuperscript{{{cell.mark[1:-1]}}}" if cell.mark else "")
             )
             values.append(_interval(cell.low, cell.high, _label(metric, columns)[1], dash="--"))
         lines.append(" & ".join(values) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     lines += [f"% [{i}] {_tex(note)}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines) + "\n"
+
+
+def paired_markdown(table: pd.DataFrame) -> str:
+    """A Markdown table of the paired test: per codec and metric, the images on which the codec's
+    per-image BD-rate is negative and the Wilcoxon signed-rank p-value (:mod:`bench.bootstrap`); empty
+    when no row has per-image BD-rates."""
+    part = table[table["aggregation"] == "per-image"] if "wins" in table else table.iloc[0:0]
+    part = part[part["wins"].fillna("").astype(str) != ""]
+    if part.empty:
+        return ""
+    codecs = list(dict.fromkeys(part["codec"]))
+    metrics = list(dict.fromkeys(part["metric"]))
+    columns = metric_columns()
+    cells = {(row.codec, row.metric): row for row in part.itertuples()}
+    lines = [
+        "| codec | " + " | ".join(f"{_label(m, columns)[0]}: wins (p)" for m in metrics) + " |",
+        "|" + " --- |" * (len(metrics) + 1),
+    ]
+    for codec in codecs:
+        row = [codec]
+        for metric in metrics:
+            cell = cells.get((codec, metric))
+            row.append("n/a" if cell is None else f"{cell.wins} (p = {_p(cell.p_value)})")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"

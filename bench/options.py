@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -32,6 +33,8 @@ __all__ = [
     "comma_list",
     "float_list",
     "positive_int",
+    "non_negative_int",
+    "number_range",
     "float_or_none",
     "non_negative_float",
     "PLUGINS",
@@ -165,6 +168,25 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def number_range(text: str) -> tuple[float, float]:
+    """``LO,HI`` -> ``(LO, HI)``: two finite numbers, LO below HI."""
+    values = float_list(text)
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or not values[0] < values[1]:
+        raise argparse.ArgumentTypeError(f"expected LO,HI with LO < HI, got {text!r}")
+    return values[0], values[1]
 
 
 def non_negative_float(text: str) -> float:

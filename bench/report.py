@@ -3,16 +3,20 @@
 Writes into the report folder:
 
 * ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation,
-  images, quality_low, quality_high``), ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve
+  images, quality_low, quality_high, ci_low, ci_high, ci_metric_low, ci_metric_high, p_value, wins,
+  rate_low, rate_high, resamples, seed``), ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve
   table, then the per-image one), each value over the images both curves of its pair measured at every
-  quality, with the number of images and the quality interval it integrated over
-  (:mod:`bench.bdtable`); a report with nothing to compare says so in each;
+  quality, with the number of images, the quality interval it integrated over and its 95% bootstrap
+  interval (``--bootstrap N`` resamples from ``--seed S``; :mod:`bench.bdtable`, :mod:`bench.bootstrap`);
+  a report with nothing to compare says so in each; ``--quality-range`` / ``--rate-range`` integrate
+  BD-rate / BD-metric over a fixed range instead of the overlap;
 * ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.bdtable.compared_columns`) and ``speed``, as
   PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
   (``--metric``) restricts the tables and these figures to the metrics named;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
-* ``report.md``: the tables, the figures and where every curve came from.
+* ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
+  Wilcoxon p-values), the figures and where every curve came from.
 
 RD figures draw each curve as measured (means over the images with every metric defined at each
 point, :mod:`bench.curves`); their captions give each curve's number of images when curves differ.
@@ -36,7 +40,7 @@ import pandas as pd
 
 from bench import __version__
 from bench.bdrate import METHODS
-from bench.bdtable import bd_table, compared_columns, to_latex, to_markdown
+from bench.bdtable import DEFAULT_RESAMPLES, bd_table, compared_columns, paired_markdown, to_latex, to_markdown
 from bench.curves import (
     Curve,
     CurveError,
@@ -46,14 +50,27 @@ from bench.curves import (
     unique_labels,
 )
 from bench.metric import Column
-from bench.options import comma_list, float_or_none, option
+from bench.options import comma_list, float_or_none, non_negative_int, number_range, option
 from bench.plots import WIDTHS, assign_styles, device_note, per_image_figure, rd_figure, save_figure, speed_figure
+
+_PAIRED = (
+    "Per codec and metric: on how many images its per-image BD-rate against the anchor is negative (it needs "
+    "fewer bits), and the p-value of the two-sided Wilcoxon signed-rank test of the per-image BD-rates "
+    "(`p_value` and `wins` in bd_rate.csv; p = 1 when every per-image BD-rate is exactly 0)."
+)
 
 __all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
 
 
 class ReportError(ValueError):
     """Inputs that cannot make a report (no curves, unknown anchor, unreadable files)."""
+
+
+def quality_range(text: str) -> tuple[str, float, float]:
+    """``[METRIC=]LO,HI`` -> ``(METRIC or "", LO, HI)`` (``""``: every compared metric)."""
+    name, _, numbers = text.rpartition("=")
+    lo, hi = number_range(numbers)
+    return name.strip(), lo, hi
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,19 @@ class ReportConfig:
     metrics: tuple[str, ...] | None = field(default=None, metadata=option(
         "--metric", parse=comma_list, metavar="M1,M2",
         help="tables and RD figures of these metrics only, in this order (default: every metric of the curves)"))  # fmt: skip
+    bootstrap: int = field(default=DEFAULT_RESAMPLES, metadata=option(
+        "--bootstrap", parse=non_negative_int, metavar="N",
+        help="bootstrap resamples of the images for the 95%% intervals of the BD values (default: %(default)s; "
+        "0: no intervals)"))  # fmt: skip
+    seed: int = field(default=0, metadata=option(
+        "--seed", parse=int, help="seed of the bootstrap resamples (default: %(default)s)"))  # fmt: skip
+    quality_ranges: tuple[tuple[str, float, float], ...] = field(default=(), metadata=option(
+        "--quality-range", action="append", parse=quality_range, metavar="[METRIC=]LO,HI",
+        help="integrate BD-rate over this quality range (the compared column's unit, e.g. dB) instead of the "
+        "curves' overlap; METRIC= for one metric, repeatable; a curve that does not cover it gives n/a"))  # fmt: skip
+    rate_range: tuple[float, float] | None = field(default=None, metadata=option(
+        "--rate-range", parse=number_range, metavar="LO,HI",
+        help="integrate BD-metric over this rate range (bpp) instead of the curves' overlap"))  # fmt: skip
 
 
 @dataclass
@@ -214,6 +244,35 @@ def _chosen_columns(columns: Sequence[Column], wanted: Sequence[str]) -> list[Co
     return list(dict.fromkeys(by_name[name] for name in wanted))
 
 
+def _quality_ranges(columns: Sequence[Column], given: Sequence[tuple[str, float, float]]) -> dict:
+    """Fixed quality ranges by compared column: ``""`` names every column, else a metric or its dB form."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, lo, hi in given:
+        chosen = columns if not name else _chosen_columns(columns, [name])
+        ranges.update({column.name: (lo, hi) for column in chosen})
+    return ranges
+
+
+def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) -> str:
+    """Sentences on the intervals, the paired test and the fixed ranges of the report's BD values."""
+    text = []
+    if config.bootstrap:
+        text.append(
+            f"In brackets: 95% bootstrap percentile intervals over images ({config.bootstrap} resamples, seed "
+            f"{config.seed}; columns `ci_low`, `ci_high`, `resamples`, `seed` of bd_rate.csv): mean-curve BD "
+            "recomputed from the mean curves of each resample of the images, per-image BD as the mean of the "
+            "resampled per-image values (`bench/bootstrap.py`)."
+        )
+    fixed = [f"{c.label} {lo:g}–{hi:g}{f' {c.unit}' if c.unit else ''}" for c in columns
+             if (r := ranges.get(c.name)) for lo, hi in [r]]  # fmt: skip
+    if fixed:
+        text.append(f"BD-rate integrated over fixed quality ranges, not the overlap: {', '.join(fixed)}.")
+    if config.rate_range:
+        lo, hi = config.rate_range
+        text.append(f"BD-metric integrated over the fixed rate range {lo:g}–{hi:g} bpp, not the overlap.")
+    return " ".join(text)
+
+
 def make_report(config: ReportConfig) -> ReportResult:
     """Build the report described in the module docstring; returns the BD table and the files."""
     curves = load_curves(config.runs, config.references)
@@ -233,7 +292,10 @@ def make_report(config: ReportConfig) -> ReportResult:
     columns = compared_columns([anchor, *curves])
     if config.metrics:
         columns = _chosen_columns(columns, config.metrics)
-    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method)
+    ranges = _quality_ranges(columns, config.quality_ranges)
+    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method,
+                     resamples=config.bootstrap, seed=config.seed, quality_ranges=ranges,
+                     rate_range=config.rate_range)  # fmt: skip
     table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
     markdown = "\n".join(
         f"#### {agg}\n\n{to_markdown(table, agg, anchor=anchor.label)}" for agg in ("mean-curve", "per-image")
@@ -304,7 +366,9 @@ def make_report(config: ReportConfig) -> ReportResult:
         "",
         "## BD-rate",
         "",
+        *([conventions, ""] if (conventions := _conventions(config, columns, ranges)) and len(table) else []),
         markdown,
+        *(["### Paired test across images", "", _PAIRED, "", paired, ""] if (paired := paired_markdown(table)) else []),
         "Files: [bd_rate.csv](bd_rate.csv), [bd_rate.md](bd_rate.md), [bd_rate.tex](bd_rate.tex).",
         "",
         "## Figures",

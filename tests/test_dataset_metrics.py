@@ -177,6 +177,10 @@ def test_the_report_tabulates_and_draws_dataset_metrics_but_has_no_per_image_bd_
     per_image = rows[rows["aggregation"] != "mean-curve"].iloc[0]
     assert mean_curve["codec"] == "webp" and math.isfinite(mean_curve["bd_rate"])
     assert math.isnan(per_image["bd_rate"]) and "computed over the whole dataset" in per_image["note"]
+    assert (
+        math.isnan(mean_curve["ci_low"])
+        and "no interval: Mean shift is computed over the whole dataset" in (mean_curve["note"])
+    )  # no per-image values to resample (issue 13)
     assert (tmp_path / "report" / "rd_mean_shift.png").is_file()
     exported = json.loads((tmp_path / "report" / "compressai" / "webp.json").read_text())
     summary = [r for r in read_csv(setup["with"] / "summary.csv") if r["codec"] == "webp"]

@@ -46,6 +46,9 @@ def test_report_writes_tables_figures_and_page(tmp_path, small_run, compressai_r
     assert per_image.bd_rate < -10
     published = table[(table.codec == "JPEG") & (table.aggregation == "per-image")]
     assert published.bd_rate.isna().all() and published.note.str.contains("means only").all()
+    assert webp.ci_low < webp.bd_rate < webp.ci_high and webp.resamples == 1000 and webp.seed == 0
+    assert webp.wins == f"{int(webp.images)}/{int(webp.images)}" and 0 < webp.p_value <= 1
+    assert table[table.codec == "JPEG"].ci_low.isna().all()  # a published curve: no interval
     md = (out / "bd_rate.md").read_text()
     assert "CompressAI convention" in md and "JVET convention" in md and "| webp |" in md
     tex = (out / "bd_rate.tex").read_text()
@@ -53,6 +56,8 @@ def test_report_writes_tables_figures_and_page(tmp_path, small_run, compressai_r
     page = (out / "report.md").read_text()
     assert "![PSNR-RGB [dB] against rate](rd_psnr_rgb.png)" in page and "bench run --dataset" not in page
     assert "| jpeg | traditional |" in page and "| JPEG | published | jpeg.json |" in page
+    assert "95% bootstrap percentile intervals over images (1000 resamples, seed 0" in page
+    assert "### Paired test across images" in page and "Wilcoxon" in page
     exported = json.loads((out / "compressai" / "webp.json").read_text())
     # CompressAI's keys, and the metrics CompressAI does not compute under codec-bench's names
     assert set(exported["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "psnr_y", "encoding_time", "decoding_time"}
@@ -117,11 +122,17 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 def test_cli_report_and_export(tmp_path, small_run, compressai_reference):
     result = bench_cli("report", str(small_run), "--reference", str(compressai_reference / "jpeg.json"),
                        str(compressai_reference / "webp.json"), "--out", str(tmp_path / "rep"), "--width", "double",
-                       "--per-image", "--method", "akima")  # fmt: skip
+                       "--per-image", "--method", "akima", "--bootstrap", "50", "--seed", "3",
+                       "--quality-range", "psnr_rgb=30,32", "--rate-range", "0.3,0.6")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "rep" / "rd_psnr_rgb.png").size[0] == 2148  # 7.16 in at 300 dpi
     assert (tmp_path / "rep" / "per_image_psnr_rgb.svg").is_file()
-    assert set(pd.read_csv(tmp_path / "rep" / "bd_rate.csv").method) == {"akima"}
+    table = pd.read_csv(tmp_path / "rep" / "bd_rate.csv")
+    assert set(table.method) == {"akima"} and set(table.resamples) == {50} and set(table.seed) == {3}
+    mean = table[table.aggregation == "mean-curve"]
+    psnr = mean[mean.metric == "psnr_rgb"]
+    assert (psnr.quality_low == 30).all() and (psnr.quality_high == 32).all() and (psnr.rate_high == 0.6).all()
+    assert "fixed quality ranges, not the overlap: PSNR-RGB 30–32 dB" in (tmp_path / "rep" / "report.md").read_text()
     exported = bench_cli("export", str(small_run), "--codec", "jpeg", "--out", str(tmp_path / "exp"))
     assert exported.returncode == 0 and json.loads((tmp_path / "exp" / "jpeg.json").read_text())["name"] == "jpeg"
 

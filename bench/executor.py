@@ -6,8 +6,9 @@ fails, whatever happened to the process that ran it. The runner plans the tasks,
 :func:`run_tasks` and writes what comes back to the store; it knows nothing else about executors.
 
 Executors are registered by name, like codecs and metrics: the built-in ``local`` (worker
-processes on this machine, :mod:`bench.local_executor`), and classes that installed packages
-declare in the entry-point group ``codec_bench.executors``.
+processes on this machine, :mod:`bench.local_executor`) and ``ray`` (a Ray cluster,
+:mod:`bench.ray_executor`; Ray is imported only when that executor is used), and classes that
+installed packages declare in the entry-point group ``codec_bench.executors``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ __all__ = ["Executor", "ExecutorError", "run_tasks", "executor_names", "create_e
 
 ENTRY_POINT_GROUP = "codec_bench.executors"
 #: Built-in executors: name -> "module:Class" (imported only when used).
-BUILTIN = {"local": "bench.local_executor:LocalExecutor"}
+BUILTIN = {"local": "bench.local_executor:LocalExecutor", "ray": "bench.ray_executor:RayExecutor"}
 
 
 class ExecutorError(RuntimeError):
@@ -35,18 +36,32 @@ class Executor(abc.ABC):
     """Runs tasks somewhere and hands back their results as they finish.
 
     Lifecycle: construct with the run's :class:`~bench.task.MeasureOptions`, the number of tasks to
-    run at once and the longest a task may take (seconds, 0: no limit), :meth:`submit` tasks, iterate
-    over :meth:`results`, :meth:`shutdown` (or use it as a context manager). :meth:`cancel` drops the
-    tasks that have not started. A task that outlives ``timeout`` is stopped and handed back as a
-    :class:`~bench.results.Failure` of stage ``timeout``; one whose process dies, of stage ``worker``.
+    run at once, the longest a task may take (seconds, 0: no limit) and, for executors that use a
+    cluster (``uses_address``), its ``address`` (None: the executor's default), :meth:`submit` tasks,
+    iterate over :meth:`results`, :meth:`shutdown` (or use it as a context manager). :meth:`cancel`
+    drops the tasks that have not started. A task that outlives ``timeout`` is stopped and handed back
+    as a :class:`~bench.results.Failure` of stage ``timeout``; one whose process dies, of stage ``worker``.
+
+    Executors that measure on several machines name the machine of each record in its
+    ``extra["node"]`` and describe those machines in :meth:`nodes`; ``warnings`` holds what the run
+    should report (a machine refused, ...).
     """
 
     name: ClassVar[str]
+    #: True for executors that connect to a cluster at an address (``bench run --ray-address``)
+    uses_address: ClassVar[bool] = False
 
-    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0) -> None:
+    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0, address: str | None = None) -> None:
         self.options = options
         self.jobs = jobs
         self.timeout = timeout
+        self.address = address
+        self.warnings: list[str] = []
+
+    def nodes(self) -> dict[str, dict]:
+        """The machines that measured, by the name records carry in ``extra["node"]`` (host, CPU, GPU,
+        library versions); empty for an executor that measures on this machine only."""
+        return {}
 
     @property
     def slots(self) -> int:
@@ -119,9 +134,12 @@ def executor_names() -> list[str]:
     return [*BUILTIN, *(name for name in _entry_point_classes() if name not in BUILTIN)]
 
 
-def create_executor(name: str, options: MeasureOptions, jobs: int, timeout: float = 0) -> Executor:
+def create_executor(
+    name: str, options: MeasureOptions, jobs: int, timeout: float = 0, address: str | None = None
+) -> Executor:
     """An executor of the registered ``name`` for a run measured with ``options``, ``jobs`` at a time,
-    ``timeout`` seconds per task at most (0: no limit)."""
+    ``timeout`` seconds per task at most (0: no limit), on the cluster at ``address`` (executors that
+    use one; None: their default)."""
     target = BUILTIN.get(name) or _entry_point_classes().get(name)
     if target is None:
         raise ExecutorError(f"unknown executor '{name}'; known executors: {', '.join(executor_names())}")
@@ -132,4 +150,10 @@ def create_executor(name: str, options: MeasureOptions, jobs: int, timeout: floa
         raise ExecutorError(f"executor '{name}' ({target}) cannot be loaded: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
         raise ExecutorError(f"executor '{name}' ({target}) is not an Executor subclass")
+    if address is not None and not cls.uses_address:
+        raise ExecutorError(
+            f"executor '{name}' runs on this machine and takes no cluster address (--ray-address is for --executor ray)"
+        )
+    if cls.uses_address:
+        return cls(options, jobs, timeout, address)
     return cls(options, jobs, timeout)

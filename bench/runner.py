@@ -122,8 +122,12 @@ class RunConfig:
         "--retry-timeouts", help="measure again the tasks that timed out in earlier runs into this folder (by "
         "default they are left as failures, so that a re-run does not hang on them again)"))  # fmt: skip
     executor: str = field(default="local", metadata=option(
-        "--executor", help="where tasks run (default: local, worker processes on this machine; packages can add "
-        "executors)"))  # fmt: skip
+        "--executor", help="where tasks run (default: local, worker processes on this machine; ray: the workers of "
+        "a Ray cluster, needs pip install 'codec-bench[ray]'; packages can add executors)"))  # fmt: skip
+    ray_address: str | None = field(default=None, metadata=option(
+        "--ray-address", metavar="ADDRESS",
+        help="the Ray cluster of --executor ray (host:port of its head, or 'auto'; default: $RAY_ADDRESS, else a "
+        "Ray started on this machine for the run, with -j CPUs)"))  # fmt: skip
     command: str = ""
 
     def as_json(self) -> dict:
@@ -144,6 +148,7 @@ class RunConfig:
             "half": self.half,
             "metrics": list(self.metrics),
             "executor": self.executor,
+            **({"ray_address": self.ray_address} if self.ray_address is not None else {}),
             "timeout_s": self.timeout,
             "retry_timeouts": self.retry_timeouts,
             "codec_threads": 1,
@@ -369,6 +374,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
         },
         "metric_implementations": metrics,
         "environment": env,
+        **({"nodes": nodes} if (nodes := store.get_meta("nodes")) else {}),
         "git": git_state(),
         "invocations": store.get_meta("invocations") or [],
         "results": {
@@ -492,7 +498,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
         bitstreams_dir=out / "bitstreams" if config.save_bitstreams else None,
     )
     try:
-        executor = create_executor(config.executor, options, config.jobs, config.timeout)
+        executor = create_executor(config.executor, options, config.jobs, config.timeout, config.ray_address)
     except ExecutorError as exc:
         raise RunSetupError(str(exc)) from exc
     (staging / "check").mkdir(parents=True, exist_ok=True)
@@ -502,8 +508,14 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
                desc=f"bench {dataset.name}", dynamic_ncols=True)  # fmt: skip
     checks: list[DecodeCheck] = []
 
+    nodes = store.get_meta("nodes") or {}
+
     def on_result(result: Record | Failure) -> None:
         if isinstance(result, Record):
+            node = result.extra.get("node")
+            if node is not None and node not in nodes:  # stored before its first record: a killed run keeps it
+                nodes.update(executor.nodes())
+                store.set_meta("nodes", nodes)
             store.add_record(result)
             counts["measured"] += 1
         else:
@@ -548,7 +560,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
         invocation.update(finished=_now(), status=status, measured=counts["measured"], failed=counts["failed"],
                           setup_s=round(setup_s, 4), measure_s=round(measure_s, 4),
                           **({"error": broken} if broken else {}))  # fmt: skip
-        warnings += _repeat_warnings(store)
+        warnings += executor.warnings + _repeat_warnings(store)
         files: dict[str, Path] = {}
         per_dataset: dict[tuple[str, float], dict[str, float]] = {}
         try:

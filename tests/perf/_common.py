@@ -59,3 +59,23 @@ def invocation_phases(run_folder: Path) -> tuple[float, float]:
     """(set-up, measuring) seconds of the last invocation, as bench.runner.run recorded them in run.json."""
     inv = json.loads((run_folder / "run.json").read_text())["invocations"][-1]
     return inv["setup_s"], inv["measure_s"]
+
+
+def ray_cluster():
+    """The tests' real multi-node Ray cluster on this machine (``tests/ray_cluster.py``: the module, whose
+    ``LocalCluster`` starts one and whose ``ENV`` every driver of it needs)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import ray_cluster
+
+    return ray_cluster
+
+
+def bench_with_env(*args: str, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+    """:func:`timed_bench` with more environment variables (a Ray driver's)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench", *args, "--no-progress"], capture_output=True, text=True,
+                          env={**os.environ, "BENCH_DATA": str(data_dir()), **env})  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed, proc

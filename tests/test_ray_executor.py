@@ -1,0 +1,323 @@
+"""`bench run --executor ray`: the same measurements as the local executor, on the nodes of a real Ray
+cluster started on this machine (tests/ray_cluster.py: a head and a second node, one CPU each, the second
+declaring a GPU to Ray, which it does not need to have: Ray schedules by what nodes declare), with
+the local executor's guarantees: a node killed in the middle of a run or a killed driver loses and
+duplicates nothing, a task's failures and timeouts are recorded as locally, nodes with other versions
+are refused, plugins and trained families reach the workers by themselves."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, data_root, require
+
+ray_installed = importlib.util.find_spec("ray") is not None
+if ray_installed:
+    from ray_cluster import ENV, LocalCluster, wait_for_nodes
+
+TIMING = {"encode_s", "decode_s"}
+
+PLUGIN = '''
+import ctypes, io, os, time
+import numpy as np
+from PIL import Image
+from bench.codec import Codec, Knob, register_codec
+
+
+class Base(Codec):
+    knob = Knob("quality", 1, 100, (40, 80))
+    def encode(self, image, quality):
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "JPEG", quality=int(quality))
+        return buf.getvalue()
+    def decode(self, data): return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    def settings(self): return {}
+    def versions(self): return {"test": "1"}
+    def analyze(self, image, quality): return {"plugin_file": __file__}
+
+
+@register_codec
+class OnDevice(Base):
+    """Takes --device as a learned codec does (and runs JPEG on the CPU all the same)."""
+    name = "ondevice"
+    uses_device = True
+    def __init__(self, device="cpu"):
+        self.device = device
+    def analyze(self, image, quality):
+        return {**super().analyze(image, quality), "device": self.device, "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+@register_codec
+class Slow(Base):
+    """JPEG after 0.25 s of sleep."""
+    name = "slow"
+    def encode(self, image, quality):
+        time.sleep(0.25)
+        return super().encode(image, quality)
+
+
+@register_codec
+class Faulty(Base):
+    """Hangs in native code on 200-row images, crashes its process on 190-row images."""
+    name = "faulty"
+    def encode(self, image, quality):
+        if image.shape[0] == 200:
+            ctypes.CDLL(None).sleep(10000)
+        if image.shape[0] == 190:
+            os._exit(9)
+        return super().encode(image, quality)
+'''
+
+
+def bench(*args: str, timeout: float = 180, prelude: str = "") -> subprocess.CompletedProcess:
+    """``bench`` in a fresh process, as a Ray driver of the test cluster (``prelude``: Python run first)."""
+    code = f"{prelude}\nimport sys\nfrom bench.cli import main\nsys.exit(main({list(args)!r}))"
+    env = {**os.environ, **ENV, "BENCH_DATA": str(data_root())}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def store_rows(out: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(out / "store.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+def nodes_of_records(out: Path) -> list[str]:
+    return [json.loads(extra)["node"] for (extra,) in store_rows(out, "SELECT extra FROM records")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    require(ray_installed, "Ray is not installed (pip install 'codec-bench[ray]')")
+    with LocalCluster(head_cpus=1) as running:
+        running.add_node(cpus=1, gpus=1)
+        wait_for_nodes(running.address, 2)
+        yield running
+
+
+@pytest.fixture
+def plugin(tmp_path) -> str:
+    path = tmp_path / "plugins" / "faults.py"
+    path.parent.mkdir()
+    path.write_text(textwrap.dedent(PLUGIN))
+    return str(path)
+
+
+def test_two_nodes_measure_exactly_what_the_local_executor_measures(cluster, tmp_path, kodak_dir):
+    common = ("run", "--dataset", "kodak", "--max-images", "6", "--codec", "jpeg,webp", "--quality", "30,70",
+              "--no-report", "--no-progress")  # fmt: skip
+    local = bench(*common, "-j", "2", "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    on_ray = bench(*common, "--executor", "ray", "--ray-address", cluster.address, "--out", str(tmp_path / "ray"))
+    assert on_ray.returncode == 0, on_ray.stderr
+
+    def without_timings(folder: Path) -> list[dict]:
+        return sorted(({k: v for k, v in r.items() if k not in TIMING} for r in rows(folder / "records.csv")),
+                      key=lambda r: (r["codec"], r["quality"], r["image"]))  # fmt: skip
+
+    assert len(without_timings(tmp_path / "ray")) == 24
+    assert without_timings(tmp_path / "ray") == without_timings(tmp_path / "local")
+    assert rows(tmp_path / "ray" / "failures.csv") == []
+    doc = json.loads((tmp_path / "ray" / "run.json").read_text())
+    assert doc["config"]["executor"] == "ray" and len(doc["nodes"]) == 2  # both nodes measured ...
+    assert set(nodes_of_records(tmp_path / "ray")) == set(doc["nodes"])  # ... and each row names its node
+    for node in doc["nodes"].values():
+        assert node["host"] and node["cpu"] and node["resources"]["CPU"] == 1 and node["gpus"] == []
+        assert node["packages"] == doc["environment"]["packages"] | {"ray": node["packages"]["ray"]}
+        assert node["libraries"] == doc["environment"]["libraries"]
+
+
+def test_codecs_on_the_gpu_ask_ray_for_one_each(cluster, tmp_path, small_dataset, plugin):
+    out = tmp_path / "r"
+    result = bench("run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "ondevice,jpeg", "--quality",
+                   "40,60", "--device", "cuda", "--executor", "ray", "--ray-address", cluster.address, "--out", str(out),
+                   "--no-report", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads((out / "run.json").read_text())["nodes"]
+    (gpu_node,) = [key for key, node in nodes.items() if node["resources"]["GPU"] == 1]
+    placed = {}
+    for codec, extra in store_rows(out, "SELECT codec, extra FROM records"):
+        placed.setdefault(codec, set()).add(json.loads(extra)["node"])
+    # the GPU node's one CPU goes to its GPU actor; the CPU codec measures on the other node
+    assert placed == {"ondevice": {gpu_node}, "jpeg": set(nodes) - {gpu_node}}
+    extras = [json.loads(extra) for (extra,) in store_rows(out, "SELECT extra FROM records WHERE codec='ondevice'")]
+    assert {(e["device"], e["gpus"]) for e in extras} == {("cuda", "0")}  # Ray gave its actor the GPU
+
+
+def test_a_node_killed_mid_run_loses_and_duplicates_nothing(cluster, tmp_path, small_dataset, plugin):
+    third = cluster.add_node(cpus=1)
+    wait_for_nodes(cluster.address, 3)
+    out = tmp_path / "r"
+    args = ["run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "slow", "--quality",
+            "10,20,30,40,50,60", "--executor", "ray", "--ray-address", cluster.address, "--out", str(out),
+            "--no-report", "--no-progress"]  # fmt: skip
+    code = f"import sys\nfrom bench.cli import main\nsys.exit(main({args!r}))"
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **ENV, "BENCH_DATA": str(data_root())})  # fmt: skip
+    deadline = time.monotonic() + 90
+    while len(set(nodes_of_records(out) if (out / "store.sqlite").exists() else [])) < 3:  # all three at work
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.1)
+    cluster.kill(third)
+    stdout, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 0, stderr
+    records = rows(out / "records.csv")
+    assert len(records) == 24 and len({(r["codec"], r["quality"], r["image"]) for r in records}) == 24
+    assert rows(out / "failures.csv") == []
+    (invocation,) = json.loads((out / "run.json").read_text())["invocations"]
+    assert invocation["measured"] == 24  # every result was handed to the store once: none measured twice
+    assert len(json.loads((out / "run.json").read_text())["nodes"]) == 3
+
+
+def test_a_killed_driver_resumes_with_only_what_is_missing(cluster, tmp_path, small_dataset, plugin):
+    out = tmp_path / "r"
+    args = ["run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "slow", "--quality", "10,20,30",
+            "--executor", "ray", "--ray-address", cluster.address, "--out", str(out), "--no-report", "--no-progress"]  # fmt: skip
+    code = f"import sys\nfrom bench.cli import main\nsys.exit(main({args!r}))"
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, **ENV, "BENCH_DATA": str(data_root())})  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (out / "store.sqlite").exists() or store_rows(out, "SELECT COUNT(*) FROM records")[0][0] < 3:
+        assert driver.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    driver.kill()
+    driver.wait(30)
+    first = store_rows(out, "SELECT COUNT(*) FROM records")[0][0]
+    assert first < 12
+    again = bench(*args)
+    assert again.returncode == 0, again.stderr
+    records = rows(out / "records.csv")
+    assert len(records) == 12 and len({(r["quality"], r["image"]) for r in records}) == 12
+    last = json.loads((out / "run.json").read_text())["invocations"][-1]
+    assert last["measured"] == 12 - first  # only what was missing
+
+
+def test_failures_timeouts_and_plugins_on_the_workers(cluster, tmp_path, small_dataset, plugin):
+    from PIL import Image
+
+    for name, height in (("hangs.png", 200), ("crashes.png", 190)):
+        Image.new("RGB", (256, height), (90, 120, 150)).save(small_dataset / name)
+    out = tmp_path / "r"
+    result = bench("run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "faulty", "--quality", "40",
+                   "--executor", "ray", "--ray-address", cluster.address, "--timeout", "4", "--out", str(out),
+                   "--save-bitstreams", "--no-report", "--no-progress")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    failures = {f["image"]: f for f in rows(out / "failures.csv")}
+    assert {name: f["stage"] for name, f in failures.items()} == {"hangs.png": "timeout", "crashes.png": "worker"}
+    assert "no result after 4 s" in failures["hangs.png"]["error"]
+    assert "worker process died" in failures["crashes.png"]["error"]
+    assert len(rows(out / "records.csv")) == 4  # the other images were measured
+    assert sorted(p.name for p in (out / "bitstreams" / "faulty" / "40").iterdir()) == [
+        "crop01.bin",
+        "crop04.bin",
+        "crop13.bin",
+        "crop23.bin",
+    ]  # fmt: skip  (written by the driver)
+    shipped = {json.loads(extra)["plugin_file"] for (extra,) in store_rows(out, "SELECT extra FROM records")}
+    assert len(shipped) == 1 and shipped != {plugin}  # the workers loaded a copy the driver sent them
+    assert Path(shipped.pop()).read_text() == Path(plugin).read_text()
+
+
+def test_a_node_with_other_versions_is_refused_not_mixed(cluster, tmp_path, small_dataset):
+    driver_sees_other_numpy = (
+        "import bench.ray_node as node\n"
+        "real = node.describe_node\n"
+        "def other(gpu=False):\n"
+        "    found = real(gpu)\n"
+        "    return {**found, 'packages': {**found['packages'], 'numpy': '0.0'}}\n"
+        "node.describe_node = other\n"
+    )
+    out = tmp_path / "r"
+    result = bench("run", "--dataset", str(small_dataset), "--codec", "jpeg", "--quality", "50", "--executor", "ray",
+                   "--ray-address", cluster.address, "--out", str(out), "--no-progress",
+                   prelude=driver_sees_other_numpy)  # fmt: skip
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no node of the Ray cluster can measure for this run" in result.stderr
+    assert "versions differ from the driver's: numpy" in result.stderr and "(driver: 0.0)" in result.stderr
+    assert not (out / "records.csv").exists() or rows(out / "records.csv") == []
+
+
+def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path, small_dataset):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["ray"] = None  # as if Ray were not installed
+        from bench.cli import main
+        status = main(["run", "--dataset", {str(small_dataset)!r}, "--codec", "jpeg", "--quality", "50",
+                       "--executor", "ray", "--out", {str(tmp_path / "ray")!r}, "--no-progress"])
+        assert status == 2, status
+        del sys.modules["ray"]
+        from bench.runner import RunConfig, run
+        report = run(RunConfig(dataset={str(small_dataset)!r}, codecs=("jpeg",), qualities=(50,),
+                               out={str(tmp_path / "local")!r}, jobs=1), progress=False, echo=lambda text: None)
+        assert report.ok and len(report.records) == 4
+        assert not any(name == "ray" or name.startswith("ray.") for name in sys.modules), "a local run imported Ray"
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env={**os.environ, "BENCH_DATA": str(data_root())})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (
+        "bench run: --executor ray needs Ray, which is not installed: pip install 'codec-bench[ray]'"
+    )
+
+
+def test_a_trained_family_travels_with_its_plugin_file(tmp_path):
+    from bench.ray_node import pack_plugin, unpack_plugins
+    from bench.registry import discover
+
+    family = tmp_path / "my-family"
+    shutil.copytree(REPO / "bench_codecs" / "weights" / "factorized-small", family)
+    (family / "plugin.py").write_text(
+        "from pathlib import Path\nfrom bench.neural.codec import make_family_codec\n"
+        "FamilyCodec = make_family_codec(Path(__file__).parent, name='my-family')\n"
+    )
+    packed = pack_plugin(family / "plugin.py")
+    assert {name for name, _ in packed.files} >= {"plugin.py", "family.json", "lambda0.0018.safetensors"}
+    (copy,) = unpack_plugins([packed], tmp_path / "node")  # what a node does with it
+    shutil.rmtree(family)  # the node has nothing of the driver's files
+    registry = discover([copy])
+    assert registry.get("my-family").unavailable_reason() is None
+    assert unpack_plugins([packed], tmp_path / "node") == (copy,)  # once per node
+    lone = tmp_path / "lone" / "plugin.py"
+    lone.parent.mkdir()
+    lone.write_text("x = 1\n")
+    (lone.parent / "big.bin").write_bytes(b"0" * 1000)
+    assert [name for name, _ in pack_plugin(lone).files] == ["plugin.py"]  # not a family: the file alone
+
+
+def test_version_differences_name_each_package():
+    from bench.ray_node import version_differences
+
+    driver = {"python": "3.11.7", "packages": {"numpy": "1.26.4", "torch": "2.5"}, "libraries": {"libwebp": "1.6"},
+              "codec_bench_files": "a" * 64}  # fmt: skip
+    assert version_differences(driver, dict(driver)) == []
+    node = {**driver, "packages": {"numpy": "1.26.3"}, "codec_bench_files": "b" * 64}
+    assert version_differences(driver, node) == [
+        "numpy 1.26.3 (driver: 1.26.4)",
+        "torch missing (driver: 2.5)",
+        f"codec_bench_files {'b' * 12} (driver: {'a' * 12})",
+    ]
+
+
+def test_a_cluster_address_is_refused_by_the_local_executor():
+    from bench.executor import ExecutorError, create_executor
+    from bench.task import MeasureOptions
+
+    with pytest.raises(ExecutorError, match="takes no cluster address .--ray-address is for --executor ray"):
+        create_executor("local", MeasureOptions(), 1, address="head:6379")

@@ -57,16 +57,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from bench.download import DownloadError, download_file
 from bench.metric import DatasetMetric, register_metric
-from bench.metrics_learned import WeightsError, WeightsFile, exact_on, load_weights, verified_sha256
+from bench.metrics_learned import WeightsError, WeightsFile, exact_on, fetch_weights, load_weights, verified_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -269,14 +267,9 @@ class _InceptionPatchMetric(DatasetMetric):
     @classmethod
     def fetch(cls, offline: bool) -> None:
         """Download the weights into the hub cache when missing (unless ``offline``), hash-checked."""
-        file = cls.weights
-        if offline or file.path.is_file() or _missing_package() is not None:
+        if offline or _missing_package() is not None:
             return
-        print(f"{cls.name}: downloading {file.name} into {file.path.parent}", file=sys.stderr)
-        try:
-            download_file(file.url, file.path, sha256=file.sha256, desc=f"{cls.name} {file.name}")
-        except DownloadError as exc:
-            raise DownloadError(f"{exc}; or place {file.name} in {file.path.parent} by hand") from None
+        fetch_weights(cls.name, (cls.weights,))
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -63,6 +63,7 @@ __all__ = [
     "WeightsFile",
     "WeightsError",
     "verified_sha256",
+    "fetch_weights",
     "load_weights",
     "LPIPS_MIN_SIDE",
     "ALEXNET",
@@ -141,6 +142,19 @@ _networks: dict[tuple, Any] = {}
 
 
 # ------------------------------------------------------------------------------------------- weights
+
+
+def fetch_weights(metric: str, files: tuple[WeightsFile, ...]) -> None:
+    """Download those of ``files`` missing from the hub cache, each checked against its sha256
+    (:class:`DownloadError`, one line naming the file and URL, when it cannot be had)."""
+    missing = [file for file in files if not file.path.is_file()]
+    if missing:
+        print(f"{metric}: downloading {len(missing)} weights file(s) into {missing[0].path.parent}", file=sys.stderr)
+    for file in missing:
+        try:
+            download_file(file.url, file.path, sha256=file.sha256, desc=f"{metric} {file.name}")
+        except DownloadError as exc:
+            raise DownloadError(f"{exc}; or place {file.name} in {file.path.parent} by hand") from None
 
 
 def verified_sha256(file: WeightsFile) -> str:
@@ -381,15 +395,7 @@ class _LearnedMetric(Metric):
         """Download the weights files missing from the hub cache (unless ``offline``), each checked."""
         if offline or importlib.util.find_spec("torch") is None:
             return
-        missing = [file for file in cls.weights_files() if not file.path.is_file()]
-        if missing:
-            print(f"{cls.name}: downloading {len(missing)} weights file(s) into {missing[0].path.parent}",
-                  file=sys.stderr)  # fmt: skip
-        for file in missing:
-            try:
-                download_file(file.url, file.path, sha256=file.sha256, desc=f"{cls.name} {file.name}")
-            except DownloadError as exc:
-                raise DownloadError(f"{exc}; or place {file.name} in {file.path.parent} by hand") from None
+        fetch_weights(cls.name, cls.weights_files())
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -102,6 +102,19 @@ def nodes_of_records(out: Path) -> list[str]:
     return [json.loads(extra)["node"] for (extra,) in store_rows(out, "SELECT extra FROM records")]
 
 
+def rows_so_far(out: Path, sql: str) -> list[tuple]:
+    """``store_rows`` of a run still starting: nothing while its store or tables do not exist yet
+    (SQLite creates the file before the driver creates the tables)."""
+    if not (out / "store.sqlite").exists():
+        return []
+    try:
+        return store_rows(out, sql)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+
+
 @pytest.fixture(scope="module")
 def cluster():
     require(ray_installed, "Ray is not installed (pip install 'codec-bench[ray]')")
@@ -171,7 +184,7 @@ def test_a_node_killed_mid_run_loses_and_duplicates_nothing(cluster, tmp_path, s
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, **ENV, "BENCH_DATA": str(data_root())})  # fmt: skip
     deadline = time.monotonic() + 90
-    while len(set(nodes_of_records(out) if (out / "store.sqlite").exists() else [])) < 3:  # all three at work
+    while len({json.loads(extra)["node"] for (extra,) in rows_so_far(out, "SELECT extra FROM records")}) < 3:
         assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
         time.sleep(0.1)
     cluster.kill(third)
@@ -193,7 +206,7 @@ def test_a_killed_driver_resumes_with_only_what_is_missing(cluster, tmp_path, sm
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, **ENV, "BENCH_DATA": str(data_root())})  # fmt: skip
     deadline = time.monotonic() + 90
-    while not (out / "store.sqlite").exists() or store_rows(out, "SELECT COUNT(*) FROM records")[0][0] < 3:
+    while len(rows_so_far(out, "SELECT 1 FROM records")) < 3:
         assert driver.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
     driver.kill()

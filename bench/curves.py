@@ -52,8 +52,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from bench.dataset_values import aggregate_over
-from bench.metric import DEFAULT_METRICS, DatasetMetric, Metric, MetricError, MetricRegistry, discover_metrics
+from bench.dataset_values import DatasetFeatures, metric_instances
+from bench.metric import DEFAULT_METRICS, Metric, MetricError, MetricRegistry, discover_metrics
 from bench.plugins import recorded_plugin_files
 
 __all__ = [
@@ -138,7 +138,7 @@ class Curve:
         points = mean_points(self.per_image, self.metrics, images)
         if self.dataset_features is None:
             return points
-        return self.dataset_features.add_to(points, self.per_image, self.metrics, images)
+        return _with_dataset_metrics(points, self.per_image, self.metrics, images, self.dataset_features)
 
     def image_counts(self) -> tuple[int, int] | None:
         """(fewest, most) images a point of the curve averages; ``None`` when not known."""
@@ -151,46 +151,26 @@ class Curve:
         return int(counts.min()), int(counts.max())
 
 
-@dataclass(frozen=True)
-class DatasetFeatures:
-    """What a curve's dataset metrics are computed from: the metrics, and the stored features of the
-    reference images and (by quality and image) of the codec's decoded images, per feature name."""
-
-    metrics: tuple[DatasetMetric, ...]
-    reference: dict[str, dict[str, np.ndarray]]
-    decoded: dict[str, dict[tuple[float, str], np.ndarray]]
-
-    def add_to(
-        self, points: pd.DataFrame, rows: pd.DataFrame, metrics: Sequence[str], images: Iterable[str] | None
-    ) -> pd.DataFrame:
-        """``points`` with a column per dataset metric: at each quality, over the images its means cover."""
-        keep = defined_rows(rows, metrics)
-        if images is not None:
-            keep &= rows["image"].astype(str).isin(set(images))
-        covered = rows[keep].groupby("quality")["image"].agg(lambda names: frozenset(map(str, names)))
-        points = points.copy()
-        for metric in self.metrics:
-            decoded = self.decoded.get(metric.features, {})
-            values = []
-            for quality in points["quality"].to_numpy(float):
-                at = {image: array for (q, image), array in decoded.items() if q == quality}
-                used = covered.get(quality, frozenset())
-                values.append(aggregate_over(metric, self.reference.get(metric.features, {}), at, used))
-            points[metric.name] = values
-        return points
-
-
-def _dataset_features(store: Any, codec: str, registry: MetricRegistry) -> DatasetFeatures | None:
-    names = [name for name in store.dataset_metrics() if name in registry]
-    metrics = tuple(m for m in (registry.get(name)() for name in names) if isinstance(m, DatasetMetric))
-    if not metrics:
-        return None
-    spaces = {m.features for m in metrics}
-    return DatasetFeatures(
-        metrics,
-        {space: store.reference_features(space) for space in spaces},
-        {space: store.features(space, codec) for space in spaces},
-    )
+def _with_dataset_metrics(
+    points: pd.DataFrame,
+    rows: pd.DataFrame,
+    metrics: Sequence[str],
+    images: Iterable[str] | None,
+    features: DatasetFeatures,
+) -> pd.DataFrame:
+    """``points`` with a column per dataset metric of ``features``: at each quality, over the images
+    the means of that point cover (rows with every metric of ``metrics`` defined, in ``images``)."""
+    keep = defined_rows(rows, metrics)
+    if images is not None:
+        keep &= rows["image"].astype(str).isin(set(images))
+    covered = rows[keep].groupby("quality")["image"].agg(lambda names: frozenset(map(str, names)))
+    points = points.copy()
+    for metric in features.metrics:
+        points[metric.name] = [
+            features.value(metric, quality, covered.get(quality, frozenset()))
+            for quality in points["quality"].to_numpy(float)
+        ]
+    return points
 
 
 def _metric_classes(names: list[str], registry: MetricRegistry) -> list[type[Metric]]:
@@ -322,9 +302,9 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                     registry = discover_metrics(plugins)
                 except MetricError:
                     pass
-            features = {
-                str(codec): _dataset_features(store, str(codec), registry) for codec in records["codec"].unique()
-            }
+            metrics = metric_instances(registry, store.dataset_metrics())
+            features = {str(codec): DatasetFeatures.from_store(store, str(codec), metrics)
+                        for codec in records["codec"].unique()}  # fmt: skip
     codecs_meta = meta.get("codecs", {})
     run_images = frozenset(str(image) for image in records["image"])
     dataset = meta.get("dataset", {}).get("name", "") if isinstance(meta.get("dataset"), dict) else ""
@@ -333,7 +313,7 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
         points = mean_points(rows, metric_names, registry=registry)
         dataset_features = features.get(str(codec))
         if dataset_features is not None:
-            points = dataset_features.add_to(points, rows, metric_names, None)
+            points = _with_dataset_metrics(points, rows, metric_names, None, dataset_features)
         info = codecs_meta.get(codec, {})
         curves.append(
             Curve(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from bench.metric import DatasetMetric, MetricError, discover_metrics
+from bench.metric import DatasetMetric, MetricError, MetricRegistry, discover_metrics
 from bench.results import Record, is_defined
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from bench.store import Store
 
-__all__ = ["aggregate_over", "dataset_metric_instances", "dataset_values", "StoredFeatures"]
+__all__ = ["aggregate_over", "dataset_metric_instances", "metric_instances", "dataset_values", "DatasetFeatures"]
 
 
 def aggregate_over(
@@ -46,37 +47,51 @@ def aggregate_over(
         return float(metric.aggregate(ref, dist))
 
 
-def dataset_metric_instances(names: Sequence[str], plugins: Sequence[str] = ()) -> list[DatasetMetric]:
-    """Instances of the dataset metrics ``names`` that are registered here (a metric only a missing
-    plugin defines is left out: its column stays empty)."""
+def metric_instances(registry: MetricRegistry, names: Sequence[str]) -> tuple[DatasetMetric, ...]:
+    """Instances of the dataset metrics ``names`` that ``registry`` has (the others are left out)."""
+    found = (registry.get(name)() for name in names if name in registry)
+    return tuple(metric for metric in found if isinstance(metric, DatasetMetric))
+
+
+def dataset_metric_instances(names: Sequence[str], plugins: Sequence[str] = ()) -> tuple[DatasetMetric, ...]:
+    """Instances of the dataset metrics ``names`` that are registered here, with the ``plugins``
+    files (a metric only a missing plugin defines is left out: its column stays empty)."""
     if not names:
-        return []
+        return ()
     try:
         registry = discover_metrics(plugins)
     except MetricError:
         registry = discover_metrics()
-    found = [registry.get(name)() for name in names if name in registry]
-    return [metric for metric in found if isinstance(metric, DatasetMetric)]
+    return metric_instances(registry, names)
 
 
-class StoredFeatures:
-    """The features a store holds for dataset metrics, read once per feature name and codec."""
+@dataclass(frozen=True)
+class DatasetFeatures:
+    """What one codec's dataset metrics are computed from: the metrics, and the stored features of
+    the reference images (by image) and of the codec's decoded images (by quality and image), per
+    feature name."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._reference: dict[str, dict[str, Any]] = {}
-        self._decoded: dict[tuple[str, str], dict[tuple[float, str], Any]] = {}
+    metrics: tuple[DatasetMetric, ...]
+    reference: dict[str, dict[str, Any]]
+    decoded: dict[str, dict[tuple[float, str], Any]]
 
-    def reference(self, name: str) -> dict[str, Any]:
-        if name not in self._reference:
-            self._reference[name] = self.store.reference_features(name)
-        return self._reference[name]
+    @classmethod
+    def from_store(cls, store: Store, codec: str, metrics: Sequence[DatasetMetric]) -> DatasetFeatures | None:
+        """The features ``store`` holds for ``codec``'s ``metrics`` (None when there are no metrics)."""
+        if not metrics:
+            return None
+        spaces = {metric.features for metric in metrics}
+        return cls(
+            tuple(metrics),
+            {space: store.reference_features(space) for space in spaces},
+            {space: store.features(space, codec) for space in spaces},
+        )
 
-    def decoded(self, name: str, codec: str, quality: float) -> dict[str, Any]:
-        if (name, codec) not in self._decoded:
-            self._decoded[name, codec] = self.store.features(name, codec)
-        stored = self._decoded[name, codec]
-        return {image: array for (q, image), array in stored.items() if q == float(quality)}
+    def value(self, metric: DatasetMetric, quality: float, images: Iterable[str]) -> float:
+        """``metric`` of the codec at ``quality`` over ``images`` (:func:`aggregate_over`)."""
+        decoded = self.decoded.get(metric.features, {})
+        at = {image: array for (q, image), array in decoded.items() if q == float(quality)}
+        return aggregate_over(metric, self.reference.get(metric.features, {}), at, images)
 
 
 def dataset_values(
@@ -91,13 +106,10 @@ def dataset_values(
         images = groups.setdefault((record.codec, float(record.quality)), set())
         if is_defined(record):
             images.add(record.image)
-    stored = StoredFeatures(store)
+    features: dict[str, DatasetFeatures | None] = {}
     out: dict[tuple[str, float], dict[str, float]] = {}
     for (codec, quality), images in sorted(groups.items()):
-        out[codec, quality] = {
-            metric.name: aggregate_over(
-                metric, stored.reference(metric.features), stored.decoded(metric.features, codec, quality), images
-            )
-            for metric in metrics
-        }
+        if codec not in features:
+            features[codec] = DatasetFeatures.from_store(store, codec, metrics)
+        out[codec, quality] = {metric.name: features[codec].value(metric, quality, images) for metric in metrics}
     return out

@@ -29,7 +29,7 @@ import bench_codecs
 from bench.codec import Codec
 from bench.files import atomic_write, atomic_write_bytes, folder_name
 from bench.metric import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
-from bench.metric import DatasetMetric, discover_metrics
+from bench.metric import discover_metrics, feature_extractors
 from bench.provenance import THREAD_ENV, WORKER_THREADS
 from bench.registry import discover
 from bench.results import Failure, Record, format_quality
@@ -59,11 +59,7 @@ class Measurer:
         self.registry = discover(options.plugins)
         metrics = discover_metrics(options.plugins).create(options.metrics, options.metric_device)
         self.metrics = [m for m in metrics if m.per_image]
-        # dataset metrics (FID, ...): per feature name, the first metric that extracts those features
-        self.extractors: dict[str, DatasetMetric] = {}
-        for metric in metrics:
-            if isinstance(metric, DatasetMetric):
-                self.extractors.setdefault(metric.features, metric)
+        self.extractors = feature_extractors(metrics)  # dataset metrics (FID, ...), by feature name
         self._codecs: dict[str, tuple[Codec, Codec]] = {}
         self._images: dict[str, np.ndarray] = {}
         self._reference_features: dict[str, dict[str, np.ndarray]] = {}

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence, TypeVar
 
 from bench.plugins import METRIC_MARK, PluginError, load_plugin_file, populate
 
@@ -55,6 +55,7 @@ __all__ = [
     "check_pair",
     "too_small",
     "compute",
+    "feature_extractors",
     "resolve_metric_device",
     "metric_device",
     "DEFAULT_METRICS",
@@ -328,6 +329,16 @@ class MetricRegistry:
                 metric.device = device
             out.append(metric)
         return out
+
+
+def feature_extractors(metrics: Iterable[Metric]) -> dict[str, DatasetMetric]:
+    """Per feature name, the first of the dataset metrics among ``metrics`` that extracts those
+    features: metrics that share features extract them once."""
+    out: dict[str, DatasetMetric] = {}
+    for metric in metrics:
+        if isinstance(metric, DatasetMetric):
+            out.setdefault(metric.features, metric)
+    return out
 
 
 def resolve_metric_device(registry: MetricRegistry, names: Sequence[str], device: str) -> str:

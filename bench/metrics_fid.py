@@ -64,7 +64,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from bench.metric import DatasetMetric, register_metric
-from bench.metrics_learned import WeightsError, WeightsFile, exact_on, fetch_weights, load_weights, verified_sha256
+from bench.metrics_learned import (
+    WeightsError,
+    WeightsFile,
+    exact_on,
+    fetch_weights,
+    load_weights,
+    verified_sha256,
+    weights_problem,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -273,20 +281,7 @@ class _InceptionPatchMetric(DatasetMetric):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        missing = _missing_package()
-        if missing is not None:
-            return missing
-        file = cls.weights
-        if not file.path.is_file():
-            return (
-                f"weights not in {file.path.parent}: {file.name} from {file.url} (downloaded on first use by bench "
-                "run and bench score, not with --offline; or place it there)"
-            )
-        try:
-            verified_sha256(file)
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return _missing_package() or weights_problem((cls.weights,))
 
     def describe(self) -> dict[str, Any]:
         """As :meth:`DatasetMetric.describe`, and the weights file's name and whole sha256."""

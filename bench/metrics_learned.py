@@ -64,6 +64,7 @@ __all__ = [
     "WeightsError",
     "verified_sha256",
     "fetch_weights",
+    "weights_problem",
     "load_weights",
     "LPIPS_MIN_SIDE",
     "ALEXNET",
@@ -142,6 +143,24 @@ _networks: dict[tuple, Any] = {}
 
 
 # ------------------------------------------------------------------------------------------- weights
+
+
+def weights_problem(files: tuple[WeightsFile, ...]) -> str | None:
+    """Why ``files`` cannot be used here (missing from the hub cache: the files and their URLs; or
+    different from the published ones), or None when every one is there and checked."""
+    missing = [file for file in files if not file.path.is_file()]
+    if missing:
+        listed = ", ".join(f"{file.name} from {file.url}" for file in missing)
+        return (
+            f"weights not in {missing[0].path.parent}: {listed} (downloaded on first use by bench run and "
+            f"bench score, not with --offline; or place {'it' if len(missing) == 1 else 'them'} there)"
+        )
+    for file in files:
+        try:
+            verified_sha256(file)
+        except WeightsError as exc:
+            return str(exc)
+    return None
 
 
 def fetch_weights(metric: str, files: tuple[WeightsFile, ...]) -> None:
@@ -401,20 +420,7 @@ class _LearnedMetric(Metric):
     def unavailable_reason(cls) -> str | None:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
-        files = cls.weights_files()
-        missing = [file for file in files if not file.path.is_file()]
-        if missing:
-            listed = ", ".join(f"{file.name} from {file.url}" for file in missing)
-            return (
-                f"weights not in {missing[0].path.parent}: {listed} (downloaded on first use by bench run and "
-                "bench score, not with --offline; or place them there)"
-            )
-        for file in files:
-            try:
-                verified_sha256(file)
-            except WeightsError as exc:
-                return str(exc)
-        return None
+        return weights_problem(cls.weights_files())
 
     def describe(self) -> dict[str, Any]:
         """As :meth:`Metric.describe`, and each weights file's name and sha256."""

@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.files import atomic_write_text, folder_name, portable_command, sha256_file
-from bench.metric import DatasetMetric, Metric, MetricError, discover_metrics, metric_device, resolve_metric_device
+from bench.metric import (
+    DatasetMetric,
+    Metric,
+    MetricError,
+    discover_metrics,
+    feature_extractors,
+    metric_device,
+    resolve_metric_device,
+)
 from bench.options import PLUGINS, comma_list, option, positive_int
 from bench.plugins import recorded_plugin_files
 from bench.provenance import available_cpus, environment
@@ -154,15 +162,6 @@ class _Scorer:
             self._decoders[codec] = self._registry.get(codec).create(self.device, self.half)
         return self._decoders[codec]
 
-    def _features(self, names: tuple[str, ...], image) -> dict[str, Any]:
-        """The features the dataset metrics ``names`` aggregate, of ``image``, by feature name."""
-        extractors: dict[str, DatasetMetric] = {}
-        for name in names:
-            metric = self.metrics[name]
-            if isinstance(metric, DatasetMetric):
-                extractors.setdefault(metric.features, metric)
-        return {space: extractor.extract(image) for space, extractor in extractors.items()}
-
     def score(self, job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
         """(key, per-image metric values, "", features, reference features) or (key, None, why not, {}, {})."""
         import numpy as np
@@ -197,11 +196,15 @@ class _Scorer:
                 for name in job.metrics
                 if self.metrics[name].per_image
             }
-            features = self._features(job.metrics, decoded)
-            if job.reference not in self._reference_features:
-                self._reference_features = {job.reference: self._features(job.metrics, reference)}  # image by image
-            reference_features = {s: a for s, a in self._reference_features[job.reference].items() if s in features}
-            return job.key, values, "", features, reference_features
+            extractors = feature_extractors(self.metrics[name] for name in job.metrics)
+            features = {space: extractor.extract(decoded) for space, extractor in extractors.items()}
+            if job.reference not in self._reference_features:  # jobs come image by image
+                self._reference_features = {job.reference: {}}
+            cached = self._reference_features[job.reference]
+            for space, extractor in extractors.items():
+                if space not in cached:
+                    cached[space] = extractor.extract(reference)
+            return job.key, values, "", features, {space: cached[space] for space in extractors}
         except BaseException as exc:  # noqa: B036 (a codec calling sys.exit fails this record only)
             return job.key, None, f"{stage}: {type(exc).__name__}: {exc}", {}, {}
 

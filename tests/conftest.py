@@ -34,6 +34,29 @@ def data_root() -> Path:
     return Path(env) if env else SHARED / "datasets"
 
 
+def write_synthetic_images(folder: Path, count: int, seed: int = 7) -> Path:
+    """``count`` noisy 128 x 96 gradient images ``img0.png``, ``img1.png``, ... in ``folder`` (made)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:96, 0:128]
+    for i in range(count):
+        pixels = np.stack([(2 * x + 40 * i) % 256, (2 * y) % 256, (x + y + 90 * i) % 256], axis=-1).astype(float)
+        pixels += rng.normal(0, 12, pixels.shape)
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module (the metric references and ours: quicker on a busy machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def kodak_dir() -> Path:
     folder = data_root() / "kodak"

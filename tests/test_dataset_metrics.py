@@ -26,6 +26,7 @@ from bench.results import Record
 from bench.runner import RunConfig, run
 from bench.score import ScoreConfig, score
 from bench.store import Store
+from conftest import write_synthetic_images
 
 PLUGIN = """
 import numpy as np
@@ -96,14 +97,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dataset_metrics")
-    images = root / "images"
-    images.mkdir()
-    rng = np.random.default_rng(3)
-    y, x = np.mgrid[0:96, 0:128]
-    for i in range(3):
-        pixels = np.stack([(2 * x + 50 * i) % 256, (3 * y) % 256, (x + y + 70 * i) % 256], axis=-1).astype(float)
-        pixels += rng.normal(0, 15, pixels.shape)
-        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(images / f"img{i}.png")
+    images = write_synthetic_images(root / "images", 3)
     plugin = root / "blocks.py"
     plugin.write_text(PLUGIN)
     common = dict(dataset=str(images), codecs=("jpeg", "webp"), qualities=QUALITIES, jobs=2,

@@ -57,13 +57,7 @@ tm_kid = pytest.importorskip("torchmetrics.image.kid")
 FEATURE_TOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Ours and the references on one thread: quicker on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
 
 
 def reference_patches(image: np.ndarray) -> torch.Tensor:

@@ -29,13 +29,7 @@ piq = pytest.importorskip("piq")
 REL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The references (and our FSIM's FFTs) on one thread: quicker on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from bench.metric import MetricError, compute
 from bench.report import ReportConfig, ReportError, make_report
 from bench.runner import RunConfig, RunSetupError, run
 from bench.score import ScoreConfig, ScoreSetupError, score
-from conftest import REPO, bench_cli
+from conftest import REPO, bench_cli, write_synthetic_images
 
 TIMING = ("encode_s", "decode_s")
 RECORDS = 8  # 2 codecs x 2 qualities x 2 images
@@ -124,14 +124,7 @@ def stored_values(folder: Path, metric: str) -> int:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("score")
-    images = root / "images"
-    images.mkdir()
-    rng = np.random.default_rng(7)
-    y, x = np.mgrid[0:96, 0:128]
-    for i in range(2):
-        pixels = np.stack([(2 * x + 40 * i) % 256, (2 * y) % 256, (x + y + 90 * i) % 256], axis=-1).astype(float)
-        pixels += rng.normal(0, 12, pixels.shape)
-        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(images / f"img{i}.png")
+    images = write_synthetic_images(root / "images", 2)
     plugin = root / "mae.py"
     plugin.write_text(readme_metric_plugin())
     common = dict(dataset=str(images), codecs=("jpeg", "webp"), qualities=(30, 70), jobs=2, metrics=("psnr_rgb",))

@@ -287,12 +287,22 @@ def _device(meta: dict[str, Any]) -> str:
 
 
 def curves_from_run(folder: str | Path) -> list[Curve]:
-    """One curve per codec of a run folder, labelled with the codec name."""
+    """One curve per codec of a run folder, labelled with the codec name.
+
+    In a rate-matched run (``bench run --target-bpp``), a rate-matched codec's curve has one point per
+    target (its ``quality`` is the target, in bpp) from the record chosen for it on each image, for the
+    targets reached on every image (:func:`bench.target_rates.matched_records`)."""
+    from bench.target_rates import matched_features, matched_records, rate_matching_of
+
     folder = Path(folder)
     registry = discover_metrics()
     records = load_run_records(folder, registry)
     metric_names = _run_metrics(folder, list(records.columns))
     meta = _run_metadata(folder)
+    run_images = frozenset(str(image) for image in records["image"])
+    chosen: dict[tuple[str, float, str], float] = {}
+    if (matching := rate_matching_of(meta)) is not None:
+        records, chosen = matched_records(records, matching)
     features: dict[str, DatasetFeatures | None] = {}
     store = _open_store(folder)
     if store is not None:
@@ -305,8 +315,10 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
             metrics = metric_instances(registry, store.dataset_metrics())
             features = {str(codec): DatasetFeatures.from_store(store, str(codec), metrics)
                         for codec in records["codec"].unique()}  # fmt: skip
+            if matching is not None:
+                features = {codec: matched_features(found, codec, chosen) if codec in matching.knobs else found
+                            for codec, found in features.items()}  # fmt: skip
     codecs_meta = meta.get("codecs", {})
-    run_images = frozenset(str(image) for image in records["image"])
     dataset = meta.get("dataset", {}).get("name", "") if isinstance(meta.get("dataset"), dict) else ""
     curves = []
     for codec, rows in records.groupby("codec", sort=True):

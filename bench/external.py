@@ -61,6 +61,22 @@ class ExternalCodec(Codec):
     def decode_args(self, src: Path, dst: Path) -> list[str]:
         """Arguments for the decoder reading the bitstream ``src`` and writing the PNG ``dst``."""
 
+    #: file names of the encoder's input and the decoder's output; their format is what
+    #: :meth:`write_input` writes and :meth:`read_output` reads (PNG unless a subclass overrides both)
+    input_name: ClassVar[str] = "input.png"
+    output_name: ClassVar[str] = "decoded.png"
+
+    def write_input(self, image: np.ndarray, path: Path) -> None:
+        """Write the RGB uint8 ``image`` where the encoder reads it (8-bit PNG, uncompressed)."""
+        Image.fromarray(image).save(path, format="PNG", compress_level=0)
+
+    def read_output(self, path: Path) -> np.ndarray:
+        """The decoder's output file as an H x W x 3 uint8 RGB array (an 8-bit RGB PNG)."""
+        with Image.open(io.BytesIO(path.read_bytes())) as im:
+            if im.mode != "RGB" or any(";16" in str(t.args) for t in im.tile or ()):
+                raise CodecError(f"{self.decoder} wrote a {im.mode} PNG with tiles {im.tile}; expected 8-bit RGB")
+            return np.asarray(im.convert("RGB"))
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         missing = [p for p in (cls.encoder, cls.decoder) if find_program(p) is None]
@@ -93,21 +109,17 @@ class ExternalCodec(Codec):
     def encode(self, image: np.ndarray, quality: float) -> bytes:
         check_rgb8(image)
         with tempfile.TemporaryDirectory(prefix="codec-bench-") as tmp:
-            src, dst = Path(tmp, "input.png"), Path(tmp, f"bitstream.{self.extension}")
-            Image.fromarray(image).save(src, format="PNG", compress_level=0)
+            src, dst = Path(tmp, self.input_name), Path(tmp, f"bitstream.{self.extension}")
+            self.write_input(image, src)
             self._run(self.encoder, self.encode_args(quality, src, dst), dst)
             return dst.read_bytes()
 
     def decode(self, data: bytes) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="codec-bench-") as tmp:
-            src, dst = Path(tmp, f"bitstream.{self.extension}"), Path(tmp, "decoded.png")
+            src, dst = Path(tmp, f"bitstream.{self.extension}"), Path(tmp, self.output_name)
             src.write_bytes(data)
             self._run(self.decoder, self.decode_args(src, dst), dst)
-            png = dst.read_bytes()
-        with Image.open(io.BytesIO(png)) as im:
-            if im.mode != "RGB" or any(";16" in str(t.args) for t in im.tile or ()):
-                raise CodecError(f"{self.decoder} wrote a {im.mode} PNG with tiles {im.tile}; expected 8-bit RGB")
-            return np.asarray(im.convert("RGB"))
+            return self.read_output(dst)
 
     def program_version(self, program: str) -> str:
         """Version string printed by ``program`` (first match of 'v1.2.3'-like text, else first line)."""

@@ -10,13 +10,24 @@ Writes into the report folder:
   interval (``--bootstrap N`` resamples from ``--seed S``; :mod:`bench.bdtable`, :mod:`bench.bootstrap`);
   a report with nothing to compare says so in each; ``--quality-range`` / ``--rate-range`` integrate
   BD-rate / BD-metric over a fixed range instead of the overlap;
+* ``matched_quality.csv`` (``codec, anchor, metric, setting, geomean_ratio, p10_ratio, p90_ratio, ratios,
+  left_out, images, smaller_on, note``; :mod:`bench.matched`): matched-quality size ratios, per codec and
+  compared column, over the images of its BD pair: for each image and each anchor quality setting on it,
+  the codec's bpp at the anchor's measured quality (PCHIP of log bpp against quality on the codec's own
+  curve of that image, no extrapolation) divided by the anchor's bpp (below 1: smaller files).
+  ``setting``: the anchor's quality setting the row covers, or ``all`` (pooled over images and settings);
+  ``geomean_ratio``: geometric mean of the ratios; ``p10_ratio``, ``p90_ratio``: their 10th and 90th
+  percentiles; ``ratios``: how many; ``left_out``: anchor points without a ratio (quality outside the
+  codec's range on that image, or a curve that cannot be interpolated; ``note`` says which); ``images``:
+  images with a ratio; ``smaller_on``: images whose geometric-mean ratio is below 1. Published curves
+  (no per-image data) are skipped;
 * ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.bdtable.compared_columns`) and ``speed``, as
   PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
   (``--metric``) restricts the tables and these figures to the metrics named;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
-  Wilcoxon p-values), the figures and where every curve came from.
+  Wilcoxon p-values), the matched-quality size ratios, the figures and where every curve came from.
 
 RD figures draw each curve as measured (means over the images with every metric defined at each
 point, :mod:`bench.curves`); their captions give each curve's number of images when curves differ.
@@ -39,19 +50,33 @@ import numpy as np
 import pandas as pd
 
 from bench import __version__
+from bench.anchors import AnchorError, anchor_curve, find_anchor
 from bench.bdrate import METHODS
 from bench.bdtable import DEFAULT_RESAMPLES, bd_table, compared_columns, paired_markdown, to_latex, to_markdown
 from bench.curves import (
     Curve,
     CurveError,
+    _run_metadata,
+    _run_metrics,
     curves_from_compressai,
     curves_from_run,
+    load_run_records,
     to_compressai,
     unique_labels,
 )
-from bench.metric import Column
+from bench.matched import matched_table
+from bench.matched import to_markdown as matched_markdown
+from bench.metric import Column, discover_metrics
 from bench.options import comma_list, float_or_none, non_negative_int, number_range, option
 from bench.plots import WIDTHS, assign_styles, device_note, per_image_figure, rd_figure, save_figure, speed_figure
+from bench.target_rates import (
+    _with_status_counts,
+    markdown_tables,
+    per_image_table,
+    rate_matching_of,
+    summary_table,
+    write_target_csvs,
+)
 
 _PAIRED = (
     "Per codec and metric: on how many images its per-image BD-rate against the anchor is negative (it needs "
@@ -80,8 +105,11 @@ class ReportConfig:
     runs: tuple[Path, ...] = field(default=(), metadata=option(
         nargs="*", parse=Path, metavar="RUN", help="run folders (results/<name>)"))  # fmt: skip
     references: tuple[Path, ...] = field(default=(), metadata=option(
-        "--reference", action="extend", nargs="+", parse=Path, metavar="FILE.json",
-        help="CompressAI results files to overlay and compare with (shell globs welcome)"))  # fmt: skip
+        "--reference", action="extend", nargs="+", parse=Path, metavar="FILE.json|NAME",
+        help="CompressAI results files to overlay and compare with (shell globs welcome), or published anchors "
+        "by name, comma-separated (vtm,bpg; `bench anchors` lists them; downloaded once and hash-checked)"))  # fmt: skip
+    offline: bool = field(default=False, metadata=option(
+        "--offline", help="never download: published anchors must already be in the cache"))  # fmt: skip
     anchor: str | None = field(default=None, metadata=option(
         "--anchor", help="curve the BD-rates are against: a codec, a curve label or a published file's name without "
         ".json, in any case (default: jpeg)"))  # fmt: skip
@@ -121,9 +149,10 @@ class ReportResult:
     files: list[Path] = field(default_factory=list)
 
 
-def load_curves(runs: Sequence[Path], references: Sequence[Path]) -> list[Curve]:
+def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> list[Curve]:
     """Curves of all runs and published files. A codec found in several runs is labelled
-    ``codec (run name)`` in each, so that curves from different runs or machines stay apart."""
+    ``codec (run name)`` in each, so that curves from different runs or machines stay apart. A reference
+    that is not a file but names published anchors (``vtm,bpg``: :mod:`bench.anchors`) gives their curves."""
     per_run = []
     for folder in runs:
         try:
@@ -141,8 +170,11 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path]) -> list[Curve]
     ]
     for path in references:
         try:
-            curves.append(curves_from_compressai(path))
-        except CurveError as exc:
+            if not Path(path).exists() and (names := _anchor_names(str(path))):
+                curves += [anchor_curve(name, offline) for name in names]
+            else:
+                curves.append(curves_from_compressai(path))
+        except (CurveError, AnchorError) as exc:
             raise ReportError(str(exc)) from exc
     curves = unique_labels(curves)
     labels = [c.label for c in curves]
@@ -152,6 +184,12 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path]) -> list[Curve]
     if not curves:
         raise ReportError("nothing to report: give at least one run folder or --reference file")
     return curves
+
+
+def _anchor_names(text: str) -> list[str]:
+    """``vtm,bpg`` -> the anchor names, when every item is one (else [], and the text is a file name)."""
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    return names if names and all(find_anchor(name) for name in names) else []
 
 
 def _stem(curve: Curve) -> str:
@@ -273,9 +311,44 @@ def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) 
     return " ".join(text)
 
 
+def _target_rate_section(runs: Sequence[Path], out: Path, files: list[Path]) -> list[str]:
+    """The report's "At target rates" section for the rate-matched runs among ``runs`` (none: no
+    lines): writes their target_rates CSV files into the report folder ``out`` (prefixed with the run's
+    name when several runs have targets), adds them to ``files``, returns the Markdown lines."""
+    matched = []
+    for folder in runs:
+        matching = rate_matching_of(_run_metadata(Path(folder)))
+        if matching is not None:
+            matched.append((Path(folder), matching))
+    if not matched:
+        return []
+    registry = discover_metrics()
+    lines = ["## At target rates", ""]
+    for folder, matching in matched:
+        frame = load_run_records(folder, registry)
+        metrics = _run_metrics(folder, list(frame.columns))
+        prefix = f"{folder.name}_" if len(matched) > 1 else ""
+        paths = write_target_csvs(frame, matching, metrics, out, prefix)
+        files += list(paths.values())
+        per_image = per_image_table(frame, matching, metrics)
+        summary = _with_status_counts(summary_table(per_image, matching, metrics), per_image)
+        targets = ", ".join(f"{t:g}" for t in matching.targets)
+        lines += [
+            f"Run `{folder.name}`: each codec's knob searched per image for the targets {targets} bpp; a target is "
+            f"reached on an image when the chosen rate is within +-{100 * matching.tolerance:g}% of it. Means over "
+            "the reached images (so over different images for different codecs when not all are reached); the BD "
+            "tables and RD figures above use, per codec, the targets reached on every image (`bench/target_rates.py`). "
+            f"Per image: [{paths['target_rates_per_image'].name}]({paths['target_rates_per_image'].name}); "
+            f"why targets were not reached: [{paths['target_rates'].name}]({paths['target_rates'].name}).",
+            "",
+            *markdown_tables(summary, metrics, registry),
+        ]
+    return lines
+
+
 def make_report(config: ReportConfig) -> ReportResult:
     """Build the report described in the module docstring; returns the BD table and the files."""
-    curves = load_curves(config.runs, config.references)
+    curves = load_curves(config.runs, config.references, config.offline)
     anchor = pick_anchor(curves, config.anchor)
     out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
     try:
@@ -306,6 +379,9 @@ def make_report(config: ReportConfig) -> ReportResult:
         encoding="utf-8",
     )
     files += [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
+    matched = matched_table(curves, anchor, metrics=[c.name for c in columns])
+    matched.table.to_csv(out / "matched_quality.csv", index=False, float_format="%.10g")
+    files.append(out / "matched_quality.csv")
 
     styles = assign_styles(curves)
     sections: list[str] = []
@@ -371,9 +447,16 @@ def make_report(config: ReportConfig) -> ReportResult:
         *(["### Paired test across images", "", _PAIRED, "", paired, ""] if (paired := paired_markdown(table)) else []),
         "Files: [bd_rate.csv](bd_rate.csv), [bd_rate.md](bd_rate.md), [bd_rate.tex](bd_rate.tex).",
         "",
+        "## Matched-quality size ratios",
+        "",
+        matched_markdown(matched, columns),
+        "File: [matched_quality.csv](matched_quality.csv) (one row per codec, metric and anchor setting, and "
+        "`all`; `bench/matched.py`).",
+        "",
         "## Figures",
         "",
         *sections,
+        *_target_rate_section(config.runs, out, files),
         "## Where the curves come from",
         "",
         *_provenance_lines(curves),

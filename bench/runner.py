@@ -6,6 +6,8 @@ The run folder (``results/<name>/`` or ``--out``) holds:
 * ``records.csv``, ``summary.csv``, ``failures.csv``: exports of the store, rewritten at the end;
 * ``run.json``: how the results were made (commands, codec settings and versions, dataset hashes,
   environment, git commit), rewritten at the start and the end of every invocation.
+* with ``--target-bpp`` (rate matching), ``target_rates.csv`` and ``target_rates_per_image.csv``
+  (:mod:`bench.target_rates`), rewritten at the end.
 
 The runner plans the tasks (codec x quality x image, less what the store already holds), decodes
 each image once while the first tasks are already measured and stages it as a ``.npy`` file the
@@ -13,11 +15,17 @@ measuring processes map read-only, feeds the tasks to an executor (:mod:`bench.e
 worker processes by default, ``jobs`` at a time) and writes every result to the store as it comes
 back. Where and how a task is measured is the executor's business (:mod:`bench.local_executor`,
 :mod:`bench.measure`).
+
+With ``--target-bpp`` the tasks are not a sweep but rounds of probes (:mod:`bench.rate_match`): each
+round asks the search of every (codec, image), replayed from the store, for its next knob values,
+measures them all (every image and codec of the round in parallel) and checks their decoding before the
+next round, until no search asks for more. Rates are ``bpp = 8 * bytes / (width * height)``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -45,6 +53,7 @@ from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics,
 from bench.neural import DEVICES
 from bench.options import PLUGINS, comma_list, float_list, non_negative_float, option, positive_int
 from bench.provenance import available_cpus, environment, git_state
+from bench.rate_match import DEFAULT_TOLERANCE, KnobSpec, RateMatching, search, target_list, tolerance_value
 from bench.registry import Registry, discover
 from bench.results import Failure, Record, format_quality
 from bench.store import Store, StoreConflict, StoreError, summarise, write_csvs
@@ -81,6 +90,13 @@ class RunConfig:
     qualities: tuple[float, ...] | None = field(default=None, metadata=option(
         "--quality", parse=float_list, metavar="Q1,Q2",
         help="knob values instead of each codec's default sweep"))  # fmt: skip
+    target_bpp: tuple[float, ...] | None = field(default=None, metadata=option(
+        "--target-bpp", parse=target_list, metavar="T1,T2",
+        help="rate matching: per image, search each codec's knob for these rates (bpp) instead of sweeping it "
+        "(e.g. JPEG AI's 0.06,0.12,0.25,0.5,0.75); results in <run>/target_rates.csv (README 'Rate matching')"))  # fmt: skip
+    target_tolerance: float = field(default=DEFAULT_TOLERANCE, metadata=option(
+        "--target-tolerance", parse=tolerance_value, metavar="F",
+        help="a target is reached on an image when |bpp / target - 1| <= F (default: %(default)s, i.e. +-15%%)"))  # fmt: skip
     out: Path | None = field(default=None, metadata=option(
         "--out", parse=Path, help="run folder (default: results/<name>)"))  # fmt: skip
     name: str | None = field(default=None, metadata=option(
@@ -135,6 +151,11 @@ class RunConfig:
             "dataset": portable_path(self.dataset),
             "codecs": list(self.codecs) if self.codecs is not None else None,
             "qualities": list(self.qualities) if self.qualities is not None else None,
+            **(
+                {"target_bpp": list(self.target_bpp), "target_tolerance": self.target_tolerance}
+                if self.target_bpp
+                else {}
+            ),
             "plugins": [  # as given (no path of this machine), identified by content
                 {"path": portable_path(p), "sha256": sha256_file(p) if Path(p).is_file() else None}
                 for p in self.plugins
@@ -375,6 +396,7 @@ def _write_run_json(path: Path, store: Store, config: RunConfig, dataset: Datase
         "metric_implementations": metrics,
         "environment": env,
         **({"nodes": nodes} if (nodes := store.get_meta("nodes")) else {}),
+        **({"rate_matching": matching} if (matching := store.get_meta("rate_matching")) else {}),
         "git": git_state(),
         "invocations": store.get_meta("invocations") or [],
         "results": {
@@ -398,6 +420,19 @@ def _metrics(config: RunConfig) -> list[Metric]:
     return metrics
 
 
+def _check_targets(config: RunConfig) -> None:
+    """Refuse rate matching that cannot work: --quality with --target-bpp, rates or a tolerance out of range."""
+    if config.target_bpp is None:
+        return
+    if config.qualities is not None:
+        raise RunSetupError("--quality and --target-bpp cannot be used together: --target-bpp searches each codec's "
+                            "knob for the target rates, --quality sweeps the values given")  # fmt: skip
+    if not config.target_bpp or not all(math.isfinite(t) and t > 0 for t in config.target_bpp):
+        raise RunSetupError(f"--target-bpp needs positive rates in bpp, got {list(config.target_bpp)}")
+    if not 0 < config.target_tolerance < 1:
+        raise RunSetupError(f"--target-tolerance must be above 0 and below 1, got {config.target_tolerance:g}")
+
+
 def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> RunReport:
     """Measure what ``config`` asks for and is not in the store yet; export CSVs and run.json.
 
@@ -405,6 +440,7 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     full, ...) returns a report whose ``broken`` says why, after saving what it can.
     """
     clock = time.perf_counter()
+    _check_targets(config)
     try:
         registry = discover(config.plugins)
     except Exception as exc:
@@ -461,6 +497,11 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
             store.bind_metric(metric.name, metric.describe())
     except Exception as exc:
         raise RunSetupError(str(exc)) from exc
+    if config.target_bpp:  # what reports need to replay the searches; knobs of earlier invocations' codecs kept
+        earlier = store.get_meta("rate_matching") or {}
+        knobs = {**earlier.get("knobs", {}), **{c.name: KnobSpec.from_knob(c.knob).as_json() for c in codecs}}
+        matching = RateMatching(config.target_bpp, config.target_tolerance).as_json()
+        store.set_meta("rate_matching", {**matching, "knobs": dict(sorted(knobs.items()))})
     invocations = store.get_meta("invocations") or []
     invocation = {"command": config.recorded_command(), "started": _now(), "finished": None, "status": "running",
                   "measured": 0, "failed": 0, "environment": env}  # fmt: skip
@@ -476,7 +517,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
     stems = _output_stems(items)
     checked: set[tuple[str, float]] = set()
     wanted, pending = [], {}
-    for item in items:
+    for item in items if not config.target_bpp else ():  # rate matching plans its tasks round by round
         for codec in codecs:
             for quality in qualities[codec.name]:
                 task = Task(codec.name, quality, item.name, stem=stems[item.name])
@@ -535,16 +576,93 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
             store.update_image_failures(attempted={name}, failures={})
 
     decoders = max(1, available_cpus() - config.jobs)  # the CPUs the workers leave free
-    tasks = _staged_tasks(items, pending, staging, decoders, on_image)
+    asked: set[tuple[str, float, str]] = set()  # rate matching: every probe its searches asked for
+    stopped: dict[tuple[str, str], str] = {}  # rate matching: (codec, image) searches stopped by a failure
+
+    def target_rounds() -> Iterator[Iterator[Task]]:
+        """Rate matching (:mod:`bench.rate_match`): each round, the next probes of every (codec, image)
+        search, replayed from the store, as staged tasks; done when no search asks for more. A search
+        that asks again for a probe this command already tried (it failed, or its decoding check did),
+        or for one that timed out in an earlier run (without --retry-timeouts), stops."""
+        specs = {codec.name: KnobSpec.from_knob(codec.knob) for codec in codecs}
+        staged: dict[str, str] = {}
+        unreadable: set[str] = set()
+        tried: set[tuple[str, float, str]] = set()
+
+        def on_round_image(name: str, info: dict | str) -> None:
+            on_image(name, info)
+            if isinstance(info, str):
+                unreadable.add(name)
+
+        number = 0
+        while True:
+            probes: dict[tuple[str, str], dict[float, float]] = {}
+            for record in store.records():
+                probes.setdefault((record.codec, record.image), {})[float(record.quality)] = record.bpp
+            timed_out = set() if config.retry_timeouts else store.failure_keys("timeout")
+            pending.clear()
+            for item in items:
+                for codec in codecs:
+                    if item.name in unreadable or (codec.name, item.name) in stopped:
+                        continue
+                    found = probes.get((codec.name, item.name), {})
+                    keys = [
+                        (codec.name, v, item.name) for v in search(specs[codec.name], config.target_bpp, found).next
+                    ]
+                    asked.update(keys)
+                    if blocked := [key for key in keys if key in tried or key in timed_out]:
+                        why = "timed out in an earlier run" if blocked[0] in timed_out else "failed"
+                        stopped[codec.name, item.name] = f"the probe at {format_quality(blocked[0][1])} {why}"
+                        continue
+                    for key in keys:
+                        tried.add(key)
+                        task = Task(codec.name, codec.knob.check(key[1]), item.name, stem=stems[item.name])
+                        if (codec.name, key[1]) not in checked:  # the first image measured: decoded again afresh
+                            checked.add((codec.name, key[1]))
+                            task = replace(task, check_path=str(staging / "check" / f"{len(checked)}"))
+                        pending.setdefault(item.name, []).append(task)
+            if not pending:
+                return
+            number += 1
+            if not bar.disable:
+                bar.total += sum(map(len, pending.values()))
+                bar.refresh()
+            fresh = {name: tasks for name, tasks in pending.items() if name not in staged}
+
+            def round_tasks(number: int = number, fresh: dict = fresh) -> Iterator[Task]:
+                for name, tasks in list(pending.items()):
+                    if name in staged:
+                        yield from (replace(task, source=staged[name]) for task in tasks)
+                for task in _staged_tasks(items, fresh, staging / f"round{number}", decoders, on_round_image):
+                    staged[task.image] = task.source
+                    yield task
+
+            current = round_tasks()
+            try:
+                yield current
+            finally:
+                current.close()
+
+    def measure(tasks: Iterable[Task]) -> None:
+        for result in run_tasks(executor, tasks):
+            on_result(result)
+            if isinstance(result, Record) and (check := _check_of(result, pending)) is not None:
+                checks.append(check)
+
+    tasks = target_rounds() if config.target_bpp else _staged_tasks(items, pending, staging, decoders, on_image)
     setup_s = time.perf_counter() - clock
     interrupted, broken, warnings = False, "", []
     previous_sigterm = catch_sigterm()
     try:
         with executor:
-            for result in run_tasks(executor, tasks):
-                on_result(result)
-                if isinstance(result, Record) and (check := _check_of(result, pending)) is not None:
-                    checks.append(check)
+            if not config.target_bpp:
+                measure(tasks)
+            for round_tasks in tasks if config.target_bpp else ():
+                measure(round_tasks)
+                warnings += _check_decoding(checks, options, config.timeout, store, echo)  # before the next round
+                checks.clear()
+                shutil.rmtree(staging / "check", ignore_errors=True)
+                (staging / "check").mkdir(parents=True, exist_ok=True)
         warnings += _check_decoding(checks, options, config.timeout, store, echo)
     except KeyboardInterrupt:
         interrupted = True
@@ -568,18 +686,44 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
             instances = dataset_metric_instances(store.dataset_metrics(), options.plugins)
             per_dataset = dataset_values(store, store.records(), instances)
             files = write_csvs(store, out, per_dataset)
+            if matching := store.get_meta("rate_matching"):
+                from bench.target_rates import records_frame, write_target_csvs
+
+                frame = records_frame(store.records())
+                files.update(write_target_csvs(frame, RateMatching.from_json(matching), store.metrics(), out))
             _write_run_json(run_json, store, config, dataset, skipped, env, status, warnings, broken)
         except Exception as exc:  # e.g. the disk is full: the store still holds every measurement
             broken = broken or f"{type(exc).__name__}: {exc}"
     files["run"] = run_json
     # failures of this command: images that did not load, and measurements still failing
-    wanted_keys, names = {t.key for t in wanted}, {item.name for item in items}
+    wanted_keys, names = {t.key for t in wanted} | asked, {item.name for item in items}
     failures = [f for f in store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)]
     report = RunReport(
         out, counts["measured"], store.records(), failures, skipped, interrupted, files, warnings, broken, per_dataset
     )
     echo(format_summary(report, codecs=[c.name for c in codecs], metrics=metrics))
+    if config.target_bpp and "target_rates" in files:
+        echo(_format_targets(files["target_rates"], [c.name for c in codecs], stopped))
     return report
+
+
+def _format_targets(path: Path, codecs: list[str], stopped: dict[tuple[str, str], str]) -> str:
+    """Lines after the summary of a rate-matched run: per codec, the images that reached each target."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["codec"] in codecs]
+    lines = ["target rates (images reached / images, mean bpp over them):"]
+    for codec in codecs:
+        cells = [f"{r['target_bpp']}: {r['images_reached']}/{r['images']}"
+                 + (f" ({float(r['bpp']):.3f})" if r["bpp"] else "") for r in rows if r["codec"] == codec]  # fmt: skip
+        lines.append(f"  {codec}: " + ", ".join(cells))
+    for (codec, image), why in sorted(stopped.items()):
+        lines.append(f"  search stopped: {codec} on {image}: {why}")
+    lines.append(
+        f"  details and why targets were not reached: {path} and {path.with_name('target_rates_per_image.csv')}"
+    )
+    return "\n".join(lines)
 
 
 def _disk_note(folder: Path) -> str:

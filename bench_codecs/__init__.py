@@ -13,6 +13,8 @@ BUILTIN_MODULES = (
     "bench_codecs.jpegxl",
     "bench_codecs.bpg",
     "bench_codecs.jpegxl_cli",
+    "bench_codecs.vtm",
+    "bench_codecs.vvc",
     "bench_codecs.neural",
     "bench_codecs.compressai_zoo",
     "bench_codecs.compressai_checkpoint",

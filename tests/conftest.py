@@ -116,3 +116,24 @@ def bench_cli(
 
 def have_program(name: str) -> bool:
     return shutil.which(name) is not None
+
+
+#: the VVC programs of ../shared/tools (README there): environment variable -> path
+SHARED_VVC_PROGRAMS = {
+    "BENCH_ENCODERAPP": SHARED / "tools" / "vtm" / "bin" / "EncoderApp",
+    "BENCH_DECODERAPP": SHARED / "tools" / "vtm" / "bin" / "DecoderApp",
+    "BENCH_VVENCAPP": SHARED / "tools" / "vvc" / "bin" / "vvencapp",
+    "BENCH_VVDECAPP": SHARED / "tools" / "vvc" / "bin" / "vvdecapp",
+}
+
+
+@pytest.fixture
+def vvc_programs(monkeypatch) -> dict[str, str]:
+    """VTM and VVenC/VVdeC: the ``BENCH_*`` variables already set, else the builds in ../shared/tools."""
+    chosen = {}
+    for variable, shared in SHARED_VVC_PROGRAMS.items():
+        path = os.environ.get(variable) or str(shared)
+        require(os.access(path, os.X_OK), f"{variable}: {path} is not an executable program")
+        monkeypatch.setenv(variable, path)
+        chosen[variable] = path
+    return chosen

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from bench import __version__
-from bench.cli import codecs, datasets, export, metrics, report, run, score, train, verify
+from bench.cli import anchors, codecs, datasets, export, metrics, report, run, score, train, verify
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP"]
@@ -28,6 +28,7 @@ COMMANDS = {
     "codecs": codecs,
     "metrics": metrics,
     "datasets": datasets,
+    "anchors": anchors,
 }
 
 

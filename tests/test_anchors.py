@@ -1,0 +1,95 @@
+"""Published anchors by name: the catalogue, the hash-checked download (from a local server) and the report."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from bench.anchors import AnchorError, anchor_names, catalogue, fetch_anchor, find_anchor
+from bench.files import sha256_file
+from bench.report import load_curves
+from conftest import SHARED, bench_cli, require
+
+PUBLISHED = SHARED / "reference" / "compressai"
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """CompressAI's results/image/ folder served on 127.0.0.1 (from ../shared), an empty anchor cache."""
+    require((PUBLISHED / "kodak" / "vtm.json").is_file(), f"CompressAI's published results not in {PUBLISHED}")
+    served = tmp_path / "served"
+    served.symlink_to(PUBLISHED)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("BENCH_ANCHORS_URL", f"http://127.0.0.1:{httpd.server_port}/")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    yield served
+    httpd.shutdown()
+
+
+def test_the_catalogue_names_every_published_kodak_file_once_with_its_hash():
+    require(PUBLISHED.is_dir(), f"CompressAI's published results not in {PUBLISHED}")
+    names = anchor_names()
+    assert len(set(n.lower() for n in names)) == len(names)
+    files = sorted(p.relative_to(PUBLISHED).as_posix() for p in PUBLISHED.rglob("*.json"))
+    assert sorted(a.path for a in catalogue()["anchors"]) == files
+    for anchor in catalogue()["anchors"]:
+        assert sha256_file(PUBLISHED / anchor.path) == anchor.sha256, anchor.name
+    assert find_anchor("VTM").path == "kodak/vtm.json" and find_anchor("bpg").path == "kodak/bpg_444_x265_ycbcr.json"
+    assert find_anchor("bmshj2018-hyperprior-mse-8bit").path.startswith("8bit-decoded/")
+    assert find_anchor("no-such-codec") is None
+
+
+def test_an_anchor_is_downloaded_once_checked_and_then_used_offline(server):
+    path = fetch_anchor("vtm")
+    assert path.read_bytes() == (PUBLISHED / "kodak" / "vtm.json").read_bytes()
+    assert fetch_anchor("vtm", offline=True) == path
+    with pytest.raises(AnchorError, match="--offline"):
+        fetch_anchor("hm", offline=True)
+    with pytest.raises(AnchorError, match="unknown published anchor 'vtm2'"):
+        fetch_anchor("vtm2")
+
+
+def test_a_file_that_does_not_match_its_hash_is_refused_and_not_cached(server, tmp_path, monkeypatch):
+    fake = tmp_path / "fake" / "kodak"
+    fake.mkdir(parents=True)
+    (fake / "vtm.json").write_text('{"name": "VTM", "results": {"bpp": [1], "psnr-rgb": [99]}}')
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fake.parent))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("BENCH_ANCHORS_URL", f"http://127.0.0.1:{httpd.server_port}")
+    try:
+        with pytest.raises(AnchorError, match="sha256"):
+            fetch_anchor("vtm")
+    finally:
+        httpd.shutdown()
+    assert not list((tmp_path / "cache").rglob("vtm.json"))
+
+
+def test_report_references_take_anchor_names_with_their_provenance(server):
+    curves = load_curves([], [Path("vtm,bpg")])
+    assert [c.label for c in curves] == ["VTM", "BPG 8b 444 x265 ycbcr"]
+    vtm = curves[0]
+    assert vtm.kind == "published" and len(vtm.points) == 8
+    assert "869a9f5d41" in vtm.provenance["file"] and "2025-06-25" in vtm.provenance["file"]
+    assert "truncated" in vtm.description
+
+
+def test_bench_anchors_lists_and_fetches(server):
+    env = {key: os.environ[key] for key in ("BENCH_ANCHORS_URL", "XDG_CACHE_HOME")}
+    fetched = bench_cli("anchors", "--fetch", "vtm", env=env, timeout=60)
+    assert fetched.returncode == 0, fetched.stderr
+    listing = bench_cli("anchors", env=env, timeout=60)
+    assert listing.returncode == 0
+    line = next(s for s in listing.stdout.splitlines() if s.startswith("vtm "))
+    assert "cached" in line and "8 points" in line
+    bad = bench_cli("anchors", "--fetch", "nope", env=env, timeout=60)
+    assert bad.returncode == 2 and "unknown published anchor 'nope'" in bad.stderr

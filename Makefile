@@ -31,7 +31,7 @@ run: $(VENV)/.run-deps
 
 ## The whole test suite, including the real end-to-end runs on Kodak.
 test: $(VENV)/.test-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=40
 
 ## The test suite without the slow Kodak runs.
 test-fast: $(VENV)/.test-deps

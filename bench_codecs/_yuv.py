@@ -31,6 +31,7 @@ __all__ = [
     "upsample_420",
     "write_y4m",
     "read_y4m",
+    "read_decoded",
 ]
 
 
@@ -126,3 +127,17 @@ def read_y4m(path: Path) -> tuple[list[np.ndarray], int, str]:
         planes.append(samples[at : at + a * b].reshape(a, b).astype(np.uint16))
         at += a * b
     return planes, bits, chroma
+
+
+def read_decoded(path: Path, program: str, chroma: str, bits: int) -> list[np.ndarray]:
+    """The planes of the Y4M file a decoder ``program`` wrote, which must be ``chroma`` at ``bits`` bits;
+    anything else is a :class:`bench.codec.CodecError` naming the program."""
+    from bench.codec import CodecError
+
+    try:
+        planes, found_bits, found_chroma = read_y4m(path)
+    except (ValueError, KeyError) as exc:
+        raise CodecError(f"{program} wrote an unreadable Y4M file: {exc}") from exc
+    if found_chroma != chroma or found_bits != bits:
+        raise CodecError(f"{program} wrote {found_chroma} at {found_bits} bits; expected {chroma} at {bits}")
+    return planes

@@ -91,13 +91,7 @@ class _VtmBase(ExternalCodec):
         return ["-b", str(src), "-o", str(dst), "-d", str(self.input_bits)]
 
     def _planes(self, path: Path) -> list[np.ndarray]:
-        try:
-            planes, bits, chroma = _yuv.read_y4m(path)
-        except (ValueError, KeyError) as exc:
-            raise CodecError(f"DecoderApp wrote an unreadable Y4M file: {exc}") from exc
-        if chroma != "444" or bits != self.input_bits:
-            raise CodecError(f"DecoderApp wrote {chroma} at {bits} bits; expected 444 at {self.input_bits}")
-        return planes
+        return _yuv.read_decoded(path, self.decoder, "444", self.input_bits)
 
     def program_version(self, program: str) -> str:
         text = super().program_version(program)

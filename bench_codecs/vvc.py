@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.codec import CodecError, Knob, register_codec, register_codec_spec
+from bench.codec import Knob, register_codec, register_codec_spec
 from bench.external import ExternalCodec
 from bench_codecs import _yuv
 
@@ -60,12 +60,7 @@ class _VvcBase(ExternalCodec):
         _yuv.write_y4m(path, planes, BITS, "420")
 
     def read_output(self, path):
-        try:
-            planes, bits, chroma = _yuv.read_y4m(path)
-        except (ValueError, KeyError) as exc:
-            raise CodecError(f"vvdecapp wrote an unreadable Y4M file: {exc}") from exc
-        if chroma != "420" or bits != BITS:
-            raise CodecError(f"vvdecapp wrote {chroma} at {bits} bits; expected 420 at {BITS}")
+        planes = _yuv.read_decoded(path, self.decoder, "420", BITS)
         y = _yuv.from_code(planes[0], BITS)
         h, w = y.shape
         chroma_planes = [_yuv.upsample_420(_yuv.from_code(c, BITS))[:h, :w] for c in planes[1:]]

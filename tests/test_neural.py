@@ -196,6 +196,34 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
     )
 
 
+def test_a_time_limit_stops_training_and_its_schedule_follows_the_clock(tmp_path, crops):
+    out = tmp_path / "timed"
+    result = bench_cli("train", "--data", str(crops), "--out", str(out), "--lambdas", "0.02", "--steps", "1000000",
+                       "--minutes", "0.05", "--val-every", "1000000", *TINY, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    family = json.loads((out / "family.json").read_text())
+    (model,) = family["models"]
+    assert 0 < model["steps"] < 1000000 and model["steps"] == model["best_step"] == model["total_steps"]
+    assert 3 <= model["train_seconds"] < 30 and model["steps_per_second"] > 0
+    assert family["training"]["config"]["minutes"] == 0.05
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "or 0.05 minutes, whichever came first" in card and "steps/s)" in card
+
+
+def test_the_learning_rate_schedule_runs_over_steps_or_time_whichever_is_further_along(tmp_path):
+    from bench.neural.train import TrainConfig, _lr_at, _progress
+
+    config = TrainConfig(data=tmp_path, out=tmp_path, lambdas=(0.01,), steps=1000, lr=1e-4, lr_schedule="cosine")
+    assert _progress(config, 500, 1e9) == 0.5  # no time limit: steps alone
+    timed = TrainConfig(data=tmp_path, out=tmp_path, lambdas=(0.01,), steps=1000, minutes=10, lr=1e-4,
+                        lr_schedule="cosine")  # fmt: skip
+    assert _progress(timed, 100, 300) == 0.5 and _progress(timed, 800, 300) == 0.8 and _progress(timed, 0, 1e9) == 1
+    assert _lr_at(timed, 0) == pytest.approx(1e-4) and _lr_at(timed, 1) == pytest.approx(1e-6)
+    assert _lr_at(timed, 0.5) == pytest.approx(1e-4 * (0.01 + 0.99 * 0.5))
+    step = TrainConfig(data=tmp_path, out=tmp_path, lambdas=(0.01,), steps=1000, lr=1e-4, lr_schedule="step")
+    assert (_lr_at(step, 0.84), _lr_at(step, 0.85)) == (1e-4, pytest.approx(1e-5))
+
+
 def test_train_refuses_bad_requests(tmp_path, crops):
     result = bench_cli("train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--lambdas", "0.01")
     assert result.returncode == 2 and "does not exist" in result.stderr

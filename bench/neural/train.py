@@ -14,6 +14,11 @@ layout); a flat folder trains on nine images in ten and validates on every tenth
 when it has fewer than ten). Random crops with
 random horizontal flips; validation on fixed centre crops, in eval mode (rounding, as when coding).
 
+``--minutes`` gives each model a budget of wall time (training and validation): it stops at ``--steps``
+or at the budget, whichever comes first, and the learning-rate schedule runs over whichever is further
+along (:func:`_progress`), so a time-limited training ends with its learning rate decayed. The steps
+it did are recorded (they depend on the machine's speed).
+
 Per lambda: checkpoints every ``val_every`` steps (model, optimisers, step, random states, best
 weights so far; loaded with ``torch.load(weights_only=True)``), so an interrupted command resumes
 where it stopped; at the end the weights with the best validation loss are kept, their coding
@@ -58,7 +63,7 @@ from bench.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
 from bench.neural.family import FAMILY_FILE
-from bench.options import float_list, option, positive_int
+from bench.options import float_list, non_negative_float, option, positive_int
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
@@ -98,6 +103,13 @@ class TrainConfig:
         "--lr-schedule", choices=SCHEDULES,
         help="step: x0.1 for the last 15%% of the steps (default); cosine: down to 1%%"))  # fmt: skip
     aux_lr: float = field(default=1e-3, metadata=option("--aux-lr", parse=float))
+    # 0: no limit. A budget in wall time, so a machine lent for a fixed time is used to its end: the
+    # learning-rate schedule follows whichever of steps and time is further along
+    minutes: float = field(default=0.0, metadata=option(
+        "--minutes", parse=non_negative_float,
+        help="time limit per model in minutes (training and validation; 0: none): the model stops at "
+        "--steps or at this limit, whichever comes first, and its learning-rate schedule runs to the end "
+        "of whichever is further along"))  # fmt: skip
     val_every: int = field(default=1000, metadata=option(
         "--val-every", parse=positive_int, help="validate and checkpoint every N steps"))  # fmt: skip
     val_crop: int = 256
@@ -226,12 +238,22 @@ def _rd_loss(out: dict, x, lmbda: float) -> tuple[Any, Any, Any]:
     return lmbda * 255**2 * mse + bpp, bpp, mse
 
 
-def _lr_at(config: TrainConfig, step: int) -> float:
+def _progress(config: TrainConfig, step: int, seconds: float) -> float:
+    """How far the model's training is, in [0, 1]: its share of --steps, or of --minutes when that is
+    further along."""
+    done = step / config.steps
+    if config.minutes > 0:
+        done = max(done, seconds / (60 * config.minutes))
+    return min(done, 1.0)
+
+
+def _lr_at(config: TrainConfig, progress: float) -> float:
+    """The learning rate at ``progress`` (:func:`_progress`) through the training."""
     if config.lr_schedule == "constant":
         return config.lr
-    if config.lr_schedule == "step":  # x0.1 for the last 15% of the steps
-        return config.lr * (0.1 if step >= 0.85 * config.steps else 1.0)
-    return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, config.steps) / config.steps)))
+    if config.lr_schedule == "step":  # x0.1 for the last 15% of the training
+        return config.lr * (0.1 if progress >= 0.85 else 1.0)
+    return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _validate(net, crops: list[np.ndarray], lmbda: float, device) -> dict[str, float]:
@@ -294,7 +316,8 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
     rng = np.random.default_rng(seed)
-    state = {"step": 0, "best": None, "best_val": math.inf, "history": [], "seconds": 0.0}
+    # seconds: wall time of the training so far (resumed runs included), val_seconds: its validations'
+    state = {"step": 0, "best": None, "best_val": math.inf, "history": [], "seconds": 0.0, "val_seconds": 0.0}
 
     checkpoint_path = config.out / "checkpoints" / f"{tag}.pt"
     if checkpoint_path.is_file():
@@ -316,10 +339,11 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
                position=index if config.jobs > 1 else None, leave=True, dynamic_ncols=True)  # fmt: skip
     running: list[tuple[float, float, float]] = []
     started = time.perf_counter() - state["seconds"]
+    state.setdefault("val_seconds", 0.0)  # (checkpoints written before it was recorded)
     net.train()
-    while state["step"] < config.steps:
+    while _progress(config, state["step"], time.perf_counter() - started) < 1:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(config, state["step"])
+            group["lr"] = _lr_at(config, _progress(config, state["step"], time.perf_counter() - started))
         x = _to_tensor(_batch(data.train, rng, config.batch_size, config.crop), device)
         out = net(x)
         loss, bpp, mse = _rd_loss(out, x, lmbda)
@@ -338,8 +362,11 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
         if state["step"] % 20 == 0:
             mean = np.mean(running, axis=0)
             bar.set_postfix_str(f"loss {mean[0]:.3f} bpp {mean[1]:.3f} PSNR {mean[2]:.2f}", refresh=False)
-        if state["step"] % config.val_every == 0 or state["step"] == config.steps:
+        last = _progress(config, state["step"], time.perf_counter() - started) >= 1
+        if state["step"] % config.val_every == 0 or last:
+            validation_started = time.perf_counter()
             val = _validate(net, val_crops, lmbda, device)
+            state["val_seconds"] += time.perf_counter() - validation_started
             state["history"].append(
                 {"step": state["step"], **val, "train_loss": float(np.mean([r[0] for r in running]))}
             )
@@ -369,20 +396,25 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     _canonical_header(weights)
     best = next(h for h in state["history"] if h["step"] == state["best_step"])
     init = init_record(init_path, init_modules)
+    # steps in all, those of the --init model's lineage included (None when they are unknown)
+    total_steps = None if init and not init["total_steps"] else state["step"] + (init["total_steps"] if init else 0)
     result = {
         "lambda": lmbda,
         "weights": weights.name,
         "sha256": sha256_file(weights),
-        "steps": config.steps,
+        # the steps it trained: --steps, or fewer when --minutes ran out first
+        "steps": state["step"],
         "init": init,
-        # steps in all, those of the --init model's lineage included (None when they are unknown)
-        "total_steps": config.steps + (init["total_steps"] if init else 0) if not init or init["total_steps"] else None,
+        "total_steps": total_steps,
         "command": _command(config),
         "best_step": state["best_step"],
         "val_loss": best["loss"],
         "val_bpp": best["bpp"],
         "val_psnr": best["psnr"],
         "train_seconds": round(state["seconds"], 1),
+        "val_seconds": round(state["val_seconds"], 1),
+        # optimiser steps per second of training, validation left out (data, forward, backward, both optimisers)
+        "steps_per_second": round(state["step"] / max(state["seconds"] - state["val_seconds"], 1e-9), 2),
         "device": _device_name(device),
         "seed": seed,
         "history": state["history"],
@@ -631,8 +663,8 @@ def model_card(family: dict[str, Any]) -> str:
         optimiser = (
             f"- Adam, learning rate {cfg['lr']:g} ({cfg['lr_schedule']} schedule), aux learning rate "
             f"{cfg['aux_lr']:g}, gradient norm clipped at 1; batch {cfg['batch_size']} of random "
-            f"{cfg['crop']}x{cfg['crop']} crops with random horizontal flips; {cfg['steps']} steps per model; "
-            f"seed {cfg['seed']} (+ model index)."
+            f"{cfg['crop']}x{cfg['crop']} crops with random horizontal flips; {cfg['steps']} steps per model"
+            f"{_time_limit_text(cfg)}; seed {cfg['seed']} (+ model index)."
         )
     lines = [
         f"# Model card: {family['name']}",
@@ -660,7 +692,7 @@ def model_card(family: dict[str, Any]) -> str:
     for m in family["models"]:
         lines.append(
             f"| {m['quality']} | {m['lambda']:g} | {_steps_text(m)} | {m['best_step']} | {m['val_bpp']:.3f} | "
-            f"{m['val_psnr']:.2f} | {m['train_seconds'] / 60:.1f} min | {m['device']} | `{m['sha256'][:16]}...` |"
+            f"{m['val_psnr']:.2f} | {_time_text(m)} | {m['device']} | `{m['sha256'][:16]}...` |"
         )
     k = family["kmac_per_pixel"]
     lines += [
@@ -677,6 +709,18 @@ def model_card(family: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _time_limit_text(cfg: dict[str, Any]) -> str:
+    if not cfg.get("minutes"):
+        return ""
+    return f" or {cfg['minutes']:g} minutes, whichever came first (the schedule followed the one further along)"
+
+
+def _time_text(model: dict[str, Any]) -> str:
+    """``12.0 min``, and the training steps per second when recorded: ``12.0 min (4.46 steps/s)``."""
+    rate = model.get("steps_per_second")
+    return f"{model['train_seconds'] / 60:.1f} min" + (f" ({rate:g} steps/s)" if rate else "")
 
 
 def _steps_text(model: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ __all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "SHIPPED
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 SHIPPED_FAMILIES = ("mean-scale-small", "factorized-small")
 
-#: The default learned family: a portable mean-scale hyperprior, N=64, M=128 (model card in its folder).
+#: The default learned family: a portable mean-scale hyperprior, N=48, M=64 (model card in its folder).
 MeanScaleSmall = make_family_codec(WEIGHTS / "mean-scale-small", name="mean-scale-small")
 #: A small factorized-prior family (48/64 channels): the cheapest learned codec to run.
 FactorizedSmall = make_family_codec(WEIGHTS / "factorized-small", name="factorized-small")

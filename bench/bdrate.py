@@ -121,7 +121,9 @@ def _min_points(method: str) -> int:
     return 4 if method == "cubic" else 2
 
 
-def _curve(rate: Sequence[float], metric: Sequence[float], label: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+def curve_arrays(
+    rate: Sequence[float], metric: Sequence[float], label: str, method: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Validated (log-rate, metric) arrays of one curve, sorted by rate, duplicates merged."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -217,8 +219,8 @@ def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: s
         interval: tuple[float, float] | None = None) -> tuple[float, float]:  # fmt: skip
     """(BD-rate in % or BD-metric, overlap fraction) without warnings about the overlap; ``interval``:
     the fixed range (quality, or log-rate) instead of the shared one."""
-    log_ra, ma = _curve(anchor_rate, anchor_metric, "anchor", method)
-    log_rt, mt = _curve(test_rate, test_metric, "test", method)
+    log_ra, ma = curve_arrays(anchor_rate, anchor_metric, "anchor", method)
+    log_rt, mt = curve_arrays(test_rate, test_metric, "test", method)
     if kind == "rate":  # log-rate as a function of quality, over the shared quality interval
         diff, fraction = _mean_difference(ma, log_ra, mt, log_rt, method, "quality", interval)
         return 100.0 * math.expm1(diff), fraction

@@ -127,7 +127,7 @@ def _dataset_metric_classes(curves: Sequence[Curve]) -> dict[str, type]:
     return {m.name: type(m) for curve in curves if curve.dataset_features for m in curve.dataset_features.metrics}
 
 
-def _columns(curves: Sequence[Curve], registry: MetricRegistry) -> dict[str, Column]:
+def curve_columns(curves: Sequence[Curve], registry: MetricRegistry) -> dict[str, Column]:
     """Every curve column of the registered metrics and of the curves' dataset metrics, by column name."""
     columns = metric_columns(registry)
     for cls in _dataset_metric_classes(curves).values():
@@ -135,7 +135,7 @@ def _columns(curves: Sequence[Curve], registry: MetricRegistry) -> dict[str, Col
     return columns
 
 
-def _label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
+def column_label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
     """(short name, unit) of a curve column; a column no registered metric has is named as it is."""
     info = columns.get(column)
     return (info.label, info.unit) if info else (column, "")
@@ -204,7 +204,7 @@ def _interval(low: float, high: float, unit: str, dash: str = "–") -> str:
     return f"{_quality(low, unit)}{dash}{_quality(high, unit)}"
 
 
-def _points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def rate_quality_points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     rate = frame["bpp"].to_numpy(float)
     quality = frame[metric].to_numpy(float)
     keep = np.isfinite(rate) & np.isfinite(quality)
@@ -224,8 +224,8 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
     if metric not in anchor or metric not in test:
         which = "anchor" if metric not in anchor else "test"
         return _Result(note=f"the {which} curve has no {label} values")
-    ra, qa = _points(anchor, metric)
-    rt, qt = _points(test, metric)
+    ra, qa = rate_quality_points(anchor, metric)
+    rt, qt = rate_quality_points(test, metric)
     for which, quality in (("anchor", qa), ("test", qt)):
         if quality.size == 0:
             return _Result(note=f"the {which} curve has no {label} values")
@@ -306,7 +306,7 @@ def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: flo
     return _Result(rate, value, max(overlap, 0.0), "; ".join(notes), math.nan, low, high, rate_low, rate_high)
 
 
-def _sign(metric: str, columns: dict[str, Column]) -> float:
+def metric_sign(metric: str, columns: dict[str, Column]) -> float:
     """-1 for a column whose metric is better when lower, else 1."""
     info = columns.get(metric)
     return -1.0 if info is not None and not info.higher_is_better else 1.0
@@ -330,7 +330,7 @@ def _why_left_out(image: str, runs: Sequence[Curve], columns: dict[str, Column])
             return f"not measured by {curve.label}"
     for curve in runs:
         rows = curve.per_image[curve.per_image["image"].astype(str) == image]
-        undefined = [_label(m, columns)[0] for m in curve.metrics if m in rows and rows[m].isna().any()]
+        undefined = [column_label(m, columns)[0] for m in curve.metrics if m in rows and rows[m].isna().any()]
         if undefined:
             return f"{', '.join(undefined)} undefined"
     for curve in runs:
@@ -340,7 +340,7 @@ def _why_left_out(image: str, runs: Sequence[Curve], columns: dict[str, Column])
 
 
 @dataclass(frozen=True)
-class _Images:
+class ImagePairing:
     """The images a pair is compared over (``None``: both curves published), how many, and notes."""
 
     images: frozenset[str] | None
@@ -348,20 +348,20 @@ class _Images:
     notes: tuple[str, ...]
 
 
-def _pair_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> _Images:
+def paired_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> ImagePairing:
     runs = [c for c in (anchor, test) if c.per_image is not None]
     published = [c for c in (anchor, test) if c.per_image is None]
     if not runs:
         stated = {c.stated_images for c in published}
         if len(stated) == 1 and None not in stated:
-            return _Images(None, float(stated.pop()), ())
+            return ImagePairing(None, float(stated.pop()), ())
         known = [f"{c.label}: {c.stated_images}" for c in published if c.stated_images]
         notes = (
             (f"the published curves average different numbers of images ({', '.join(known)})",)
             if len(known) == 2
             else ()
         )
-        return _Images(None, math.nan, notes)
+        return ImagePairing(None, math.nan, notes)
     images = frozenset.intersection(*(c.complete_images() or frozenset() for c in runs))
     measured = frozenset().union(*(c.run_images or c.measured_images() for c in runs))
     notes = []
@@ -375,14 +375,14 @@ def _pair_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> _Ima
         notes.append(f"over {len(images)} of the {len(measured)} images of the {runs_word}, leaving out {listed}")
     if published:
         notes.append(f"run curve over {len(images)} images compared with a published curve ({_stated(published[0])})")
-    return _Images(images, float(len(images)), tuple(notes))
+    return ImagePairing(images, float(len(images)), tuple(notes))
 
 
 def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
+def _mean_curve(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
                 means: dict, sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
     if pair.images is not None and not pair.images:
         return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
@@ -399,7 +399,7 @@ def _mean_curve(anchor: Curve, test: Curve, pair: _Images, metric: str, method: 
     return replace(result, note=_join(*pair.notes, result.note), images=pair.count)
 
 
-def _per_image(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str, unit: str,
+def _per_image(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
                sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
@@ -461,7 +461,7 @@ class _Bootstrap:
     rate_range: tuple[float, float] | None = None
 
 
-def _mean_curve_spread(anchor: Curve, test: Curve, pair: _Images, metric: str, method: str, label: str,
+def _mean_curve_spread(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str,
                        result: _Result, sign: float, how: _Bootstrap, own: tuple, cache: dict) -> _Spread:  # fmt: skip
     """The intervals of a mean-curve BD (the module docstring of :mod:`bench.bootstrap`), or why none."""
     if how.resamples <= 0 or not (math.isfinite(result.bd_rate) or math.isfinite(result.bd_metric)):
@@ -521,16 +521,16 @@ def bd_table(
     registry = discover_metrics()
     if metrics is None:
         metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
-    columns = _columns([anchor, *curves], registry)
+    columns = curve_columns([anchor, *curves], registry)
     quality_ranges = dict(quality_ranges or {})
     rows, means, cache = [], {}, {}
     for curve in curves:
         if curve is anchor:
             continue
-        pair = _pair_images(anchor, curve, columns)
+        pair = paired_images(anchor, curve, columns)
         for metric in metrics:
-            label, unit = _label(metric, columns)
-            sign = _sign(metric, columns)
+            label, unit = column_label(metric, columns)
+            sign = metric_sign(metric, columns)
             how = _Bootstrap(resamples, seed, quality_ranges.get(metric), rate_range)
             fixed = {"quality_range": how.quality_range, "rate_range": how.rate_range}
             mean = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign, **fixed)
@@ -653,7 +653,7 @@ def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
     ci = " [95% CI]" if _ci_caption(table) else ""
     header = ["codec", "images"]
     for metric in metrics:
-        name, unit = _label(metric, columns)
+        name, unit = column_label(metric, columns)
         header += [
             f"BD-rate {name} (%){ci}",
             f"BD-{name} ({unit or 'linear'})",
@@ -672,7 +672,7 @@ def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
             row += [
                 cell.rate_text() + cell.mark,
                 _fmt(cell.value, 3),
-                _interval(cell.low, cell.high, _label(metric, columns)[1]),
+                _interval(cell.low, cell.high, column_label(metric, columns)[1]),
             ]
         lines.append("| " + " | ".join(row) + " |")
     if notes:
@@ -714,7 +714,7 @@ def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str |
     ci = " [95\\% CI]" if _ci_caption(table) else ""
     header = ["Codec", "Images"]
     for metric in metrics:
-        name, unit = _label(metric, columns)
+        name, unit = column_label(metric, columns)
         header += [f"BD-rate {_tex(name)} (\\%){ci}", f"{_tex(name)} interval" + (f" ({_tex(unit)})" if unit else "")]
     lines = [
         f"% {_tex(_caption(table, aggregation, anchor))}.",
@@ -731,7 +731,7 @@ def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str |
             values.append(
                 cell.rate_text(math_mode=True) + (f"\\textsuperscript{{{cell.mark[1:-1]}}}" if cell.mark else "")
             )
-            values.append(_interval(cell.low, cell.high, _label(metric, columns)[1], dash="--"))
+            values.append(_interval(cell.low, cell.high, column_label(metric, columns)[1], dash="--"))
         lines.append(" & ".join(values) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     lines += [f"% [{i}] {_tex(note)}" for i, note in enumerate(notes, 1)]
@@ -751,7 +751,7 @@ def paired_markdown(table: pd.DataFrame) -> str:
     columns = metric_columns()
     cells = {(row.codec, row.metric): row for row in part.itertuples()}
     lines = [
-        "| codec | " + " | ".join(f"{_label(m, columns)[0]}: wins (p)" for m in metrics) + " |",
+        "| codec | " + " | ".join(f"{column_label(m, columns)[0]}: wins (p)" for m in metrics) + " |",
         "|" + " --- |" * (len(metrics) + 1),
     ]
     for codec in codecs:

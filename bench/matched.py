@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import PchipInterpolator
 
-from bench.bdrate import BDError, _curve
-from bench.bdtable import _columns, _label, _pair_images, _points, _sign, compared_columns
+from bench.bdrate import BDError, curve_arrays
+from bench.bdtable import column_label, compared_columns, curve_columns, metric_sign, paired_images, rate_quality_points
 from bench.curves import Curve
 from bench.metric import Column, discover_metrics
 
@@ -100,10 +100,10 @@ def _interpolate(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarra
     """The test curve's bpp at the (signed) qualities ``wanted``: measured bpp where a quality is one of the
     curve's, else exp(PCHIP of log bpp against quality); NaN outside the curve's quality range. Raises
     :class:`bench.bdrate.BDError` for a curve that cannot be interpolated."""
-    rate, quality = _points(test.groupby("quality")[["bpp", metric]].mean(), metric)
+    rate, quality = rate_quality_points(test.groupby("quality")[["bpp", metric]].mean(), metric)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # repeated points are merged
-        log_rate, signed = _curve(rate, sign * quality, "test", "pchip")
+        log_rate, signed = curve_arrays(rate, sign * quality, "test", "pchip")
     inside = np.isfinite(wanted) & (wanted >= signed[0]) & (wanted <= signed[-1])
     out = np.full(wanted.shape, math.nan)
     out[inside] = np.exp(PchipInterpolator(signed, log_rate, extrapolate=False)(wanted[inside]))
@@ -145,9 +145,9 @@ def matched_points(anchor: Curve, test: Curve, metric: str) -> pd.DataFrame:
     """One row per anchor point of ``metric`` (a curve column) over the pair's images (:data:`POINT_COLUMNS`:
     ``setting`` is the anchor's quality setting, ``anchor_bpp`` and ``test_bpp`` in bpp, ``quality`` in the
     column's unit, ``ratio = test_bpp / anchor_bpp``; ``test_bpp`` and ``ratio`` NaN for a point left out)."""
-    columns = _columns([anchor, test], discover_metrics())
-    images = _pair_images(anchor, test, columns).images or ()
-    return _pair_points(anchor, test, sorted(images), metric, _sign(metric, columns)).frame
+    columns = curve_columns([anchor, test], discover_metrics())
+    images = paired_images(anchor, test, columns).images or ()
+    return _pair_points(anchor, test, sorted(images), metric, metric_sign(metric, columns)).frame
 
 
 def _stats(frame: pd.DataFrame) -> dict:
@@ -172,22 +172,22 @@ def matched_table(curves: Sequence[Curve], anchor: Curve, *, metrics: Sequence[s
     registry = discover_metrics()
     if metrics is None:
         metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
-    columns = _columns([anchor, *curves], registry)
+    columns = curve_columns([anchor, *curves], registry)
     others = [c for c in curves if c is not anchor]
     skipped = tuple(c.label for c in others if c.per_image is None)
     rows = []
     for curve in others if anchor.per_image is not None else ():
         if curve.per_image is None:
             continue
-        pair = _pair_images(anchor, curve, columns)
+        pair = paired_images(anchor, curve, columns)
         for metric in metrics:
             base = dict(codec=curve.label, anchor=anchor.label, metric=metric)
             if any(metric in c.dataset_metrics for c in (anchor, curve)):
-                note = f"{_label(metric, columns)[0]} is computed over the whole dataset: no per-image values"
+                note = f"{column_label(metric, columns)[0]} is computed over the whole dataset: no per-image values"
                 empty = pd.DataFrame(columns=list(POINT_COLUMNS))
                 rows.append({**base, "setting": "all", **_stats(empty), "note": note})
                 continue
-            points = _pair_points(anchor, curve, sorted(pair.images or ()), metric, _sign(metric, columns))
+            points = _pair_points(anchor, curve, sorted(pair.images or ()), metric, metric_sign(metric, columns))
             frame = points.frame
             rows.append({**base, "setting": "all", **_stats(frame), "note": "; ".join([*pair.notes, *points.notes])})
             for setting in sorted(set(frame["setting"].astype(float))):

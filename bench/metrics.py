@@ -63,7 +63,7 @@ def psnr_y(ref: np.ndarray, dist: np.ndarray) -> float:
     return _psnr_from_mse(cv2.norm(luma_diff, cv2.NORM_L2SQR) / luma_diff.size)
 
 
-def _gaussian_window() -> np.ndarray:
+def gaussian_window() -> np.ndarray:
     coords = np.arange(_WIN_SIZE, dtype=np.float64) - _WIN_SIZE // 2
     g = np.exp(-(coords**2) / (2 * _WIN_SIGMA**2))
     return (g / g.sum()).astype(np.float32)
@@ -90,10 +90,10 @@ class _Scratch(threading.local):
         return cache[shape, count]
 
 
-_scratch = _Scratch()
+scratch_arrays = _Scratch()
 
 
-def _ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean SSIM and contrast-structure terms at one scale.
 
     Takes s = x + y - 255 and d = x - y (H x W x 3 float32; both are overwritten) instead of the two
@@ -105,7 +105,7 @@ def _ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.n
     """
     c1 = 2 * (_K1 * PEAK) ** 2
     c2 = 2 * (_K2 * PEAK) ** 2
-    mu_s, mu_d, var_s, var_d = _scratch.get(s.shape, 4)
+    mu_s, mu_d, var_s, var_d = scratch_arrays.get(s.shape, 4)
     _blur(s, window, mu_s)
     _blur(d, window, mu_d)
     np.multiply(s, s, out=s)
@@ -165,8 +165,8 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
             stacklevel=2,
         )
         return math.nan
-    window = _gaussian_window()
-    s, d = _scratch.get(ref.shape, 2)
+    window = gaussian_window()
+    s, d = scratch_arrays.get(ref.shape, 2)
     cv2.addWeighted(ref, 1.0, dist, 1.0, -PEAK, dst=s, dtype=cv2.CV_32F)  # x + y - 255
     cv2.subtract(ref, dist, dst=d, dtype=cv2.CV_32F)  # x - y
     # pooling s and d equals pooling x and y (it is linear), so each scale starts from them
@@ -174,7 +174,7 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     levels = len(_SCALE_WEIGHTS)
     for level in range(levels):
         coarser = (_avg_pool2(s, -PEAK), _avg_pool2(d, 0.0)) if level < levels - 1 else None
-        ssim_c, cs_c = _ssim_and_cs(s, d, window)
+        ssim_c, cs_c = ssim_and_cs(s, d, window)
         if coarser is None:
             terms.append(np.maximum(ssim_c, 0.0))
         else:

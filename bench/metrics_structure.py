@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 
 from bench.metric import DbForm, Metric, check_pair, register_metric, too_small
-from bench.metrics import PEAK, _gaussian_window, _scratch, _ssim_and_cs, ms_ssim_db, ms_ssim_from_db
+from bench.metrics import PEAK, gaussian_window, ms_ssim_db, ms_ssim_from_db, scratch_arrays, ssim_and_cs
 
 __all__ = [
     "ssim",
@@ -97,10 +97,10 @@ def ssim(ref: np.ndarray, dist: np.ndarray) -> float:
         return too_small("SSIM", ref.shape, SSIM_MIN_SIDE, "the 11 x 11 Gaussian window must fit")
     if np.array_equal(ref, dist):
         return 1.0  # exactly: the mean of a map of ones can round to 1 - 1e-16, whose dB form is finite
-    s, d = _scratch.get(ref.shape, 2)
+    s, d = scratch_arrays.get(ref.shape, 2)
     cv2.addWeighted(ref, 1.0, dist, 1.0, -PEAK, dst=s, dtype=cv2.CV_32F)  # x + y - 255
     cv2.subtract(ref, dist, dst=d, dtype=cv2.CV_32F)  # x - y
-    per_channel, _ = _ssim_and_cs(s, d, _gaussian_window())
+    per_channel, _ = ssim_and_cs(s, d, gaussian_window())
     return float(per_channel.mean())
 
 

@@ -524,10 +524,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
                 wanted.append(task)
                 if task.key in done:
                     continue
-                if (codec.name, float(quality)) not in checked:  # the first image measured: decoded again afresh
-                    checked.add((codec.name, float(quality)))
-                    task = replace(task, check_path=str(staging / "check" / f"{len(checked)}"))
-                pending.setdefault(item.name, []).append(task)
+                pending.setdefault(item.name, []).append(_with_check(task, checked, staging))
     options = MeasureOptions(
         repeat=config.repeat,
         plugins=tuple(str(Path(p).resolve()) for p in config.plugins),
@@ -617,10 +614,7 @@ def _measure(config: RunConfig, codecs: list[Codec], skipped: dict[str, str], qu
                     for key in keys:
                         tried.add(key)
                         task = Task(codec.name, codec.knob.check(key[1]), item.name, stem=stems[item.name])
-                        if (codec.name, key[1]) not in checked:  # the first image measured: decoded again afresh
-                            checked.add((codec.name, key[1]))
-                            task = replace(task, check_path=str(staging / "check" / f"{len(checked)}"))
-                        pending.setdefault(item.name, []).append(task)
+                        pending.setdefault(item.name, []).append(_with_check(task, checked, staging))
             if not pending:
                 return
             number += 1
@@ -745,6 +739,16 @@ def catch_sigterm():
 def restore_sigterm(previous) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _with_check(task: Task, checked: set[tuple[str, float]], staging: Path) -> Task:
+    """``task``, chosen for the fresh-process decoding check if it is the first task of its codec and
+    quality this command measures (``checked`` holds those already chosen, and gains this one)."""
+    key = (task.codec, float(task.quality))
+    if key in checked:
+        return task
+    checked.add(key)
+    return replace(task, check_path=str(staging / "check" / f"{len(checked)}"))
 
 
 def _check_of(record: Record, pending: dict[str, list[Task]]) -> DecodeCheck | None:

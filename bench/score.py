@@ -54,6 +54,7 @@ from bench.metric import (
 )
 from bench.options import PLUGINS, comma_list, option, positive_int
 from bench.plugins import recorded_plugin_files
+from bench.processes import die_with_parent
 from bench.provenance import available_cpus, environment
 from bench.results import format_quality
 from bench.store import describe_differences
@@ -219,6 +220,7 @@ def _init_worker(
 
     global _scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and ends the workers
+    die_with_parent()  # and a killed one takes them with it
     pin_threads()
     _scorer = _Scorer(plugins, metrics, device, half, metric_device)
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from bench.options import PLUGINS, float_list, option, positive_int
+from bench.processes import die_with_parent
 
 __all__ = [
     "Outcome",
@@ -182,7 +183,11 @@ def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files:
     for f in files:
         (out / f.name).write_bytes(f.read_bytes())
     proc = subprocess.run(
-        [sys.executable, "-c", _DECODE, json.dumps(spec)], capture_output=True, text=True, timeout=3600
+        [sys.executable, "-c", _DECODE, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        preexec_fn=die_with_parent if os.name == "posix" else None,  # a killed bench verify leaves nothing behind
     )
     if proc.returncode != 0:
         raise VerifyError(f"the decoding process ({setting.label()}) failed: {proc.stderr.strip()[-800:]}")

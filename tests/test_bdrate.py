@@ -173,14 +173,14 @@ def test_metrics_where_lower_is_better_get_bd_values_in_their_own_direction():
     comes back in the metric's units (negative: the test codec has the smaller error)."""
     import pandas as pd
 
-    from bench.bdtable import _compare, _sign
+    from bench.bdtable import _compare, metric_sign
     from bench.metric import discover_metrics, metric_columns
 
     anchor = pd.DataFrame({"bpp": [0.25, 0.5, 1.0, 2.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})
     test = pd.DataFrame({"bpp": [0.125, 0.25, 0.5, 1.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})  # half the rate
     columns = metric_columns(discover_metrics(use_entry_points=False))
-    assert _sign("ciede2000", columns) == -1.0 and _sign("psnr_rgb", columns) == 1.0
-    result = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "", _sign("ciede2000", columns))
+    assert metric_sign("ciede2000", columns) == -1.0 and metric_sign("psnr_rgb", columns) == 1.0
+    result = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "", metric_sign("ciede2000", columns))
     assert result.bd_rate == pytest.approx(-50.0, abs=1e-9) and result.bd_metric < 0
     unsigned = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "")
     assert math.isnan(unsigned.bd_rate) and "increase" in unsigned.note

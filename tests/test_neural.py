@@ -19,6 +19,7 @@ from bench.neural.bitstream import ENTROPY_PORTABLE_V1, BitstreamError, Header, 
 from bench.neural.family import NeuralFamily
 from bench.registry import discover, load_plugin_file
 from conftest import bench_cli
+from sessions import session_processes, wait_until_gone
 
 pytest.importorskip("compressai")
 
@@ -196,6 +197,26 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
     )
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_training_outlives_a_terminated_or_killed_bench_train(tmp_path, crops, sig):
+    cmd = [sys.executable, "-m", "bench", "train", "--data", str(crops), "--out", str(tmp_path / "t"), "--lambdas",
+           "0.01,0.02", "--steps", "1000000", "--val-every", "1000000", "-j", "2", *TINY]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(session_processes(proc.pid)) < 4:  # bench train, tracker, 2 workers
+        time.sleep(0.1)
+    time.sleep(3)  # the workers are training
+    try:
+        assert len(session_processes(proc.pid)) >= 4 and proc.poll() is None
+        os.kill(proc.pid, sig)  # the main process only, as `timeout`, Slurm or the OOM killer do
+        proc.wait(30)
+        assert wait_until_gone(proc.pid) == []
+    finally:
+        for pid in session_processes(proc.pid):  # a failure leaves nothing running either
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_time_limit_stops_training_and_its_schedule_follows_the_clock(tmp_path, crops):
     out = tmp_path / "timed"
     result = bench_cli("train", "--data", str(crops), "--out", str(out), "--lambdas", "0.02", "--steps", "1000000",
@@ -299,6 +320,11 @@ def test_a_hyperprior_family_starts_from_a_factorized_familys_transforms(crops, 
         assert (tuned[key].float() - start[key].float()).abs().max() < 0.01, key
     card = (hyper / "MODEL_CARD.md").read_text()
     assert "| 2 | 0.05 | 2 from fact lambda 0.05 (g_a, g_s) (4 in all) |" in card
+    # the history names the command that trained the weights it started from, then its own
+    (first,) = json.loads((factorized / "family.json").read_text())["training"]["commands"]
+    history = json.loads((hyper / "family.json").read_text())["training"]["commands"]
+    assert len(history) == 2 and history[0] == first and "--init" in history[1]
+    assert all(command in card for command in history)
     # transforms of other widths do not fit
     wider = ["--N", "16", *small[2:]]
     result = bench_cli("train", "--data", str(crops), "--out", str(tmp_path / "h2"), "--arch", "hyperprior",

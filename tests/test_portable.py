@@ -335,11 +335,14 @@ def test_bench_train_mean_scale_makes_a_portable_family_that_round_trips(mean_sc
     family = NeuralFamily(mean_scale_family)
     net = family.model(1)
     assert isinstance(net, PortableMeanScaleHyperprior) and net.h_s.is_frozen
-    # the integer weights are stored as integers, exactly those the float weights round to
+    # the integer weights are stored as integers, exactly those the float weights round to: in int16
+    # where every one fits, else int32 (biases: int64); loaded, they are int32 again
     stored = load_file(str(family.models[1].weights))
     for i, layer in enumerate(net.h_s.layers):
-        assert stored[f"h_s.layers.{i}.weight_int"].dtype == torch.int32
+        fits = layer.weight_int.abs().max() <= 2**15 - 1
+        assert stored[f"h_s.layers.{i}.weight_int"].dtype == (torch.int16 if fits else torch.int32)
         assert stored[f"h_s.layers.{i}.bias_int"].dtype == torch.int64
+        assert layer.weight_int.dtype == torch.int32
         w, b = layer.integer_weights()
         assert torch.equal(stored[f"h_s.layers.{i}.weight_int"].double(), w)
         assert torch.equal(stored[f"h_s.layers.{i}.bias_int"].double(), b)
@@ -355,6 +358,18 @@ def test_bench_train_mean_scale_makes_a_portable_family_that_round_trips(mean_sc
         assert np.abs(other.astype(int) - decoded.astype(int)).max() <= 1
     estimate = encoder.analyze(kodak_crop, 2)["estimated_bits"]
     assert 0 < estimate < 8 * len(encoder.encode(kodak_crop, 2)) + 8 * 64
+
+
+def test_integer_weights_are_stored_in_int16_only_when_every_one_fits():
+    from bench.neural.train import _stored
+
+    small = torch.tensor([[-32767, 5], [32767, 0]], dtype=torch.int32)
+    large = torch.tensor([-32768, 40000], dtype=torch.int32)
+    assert _stored("h_s.layers.0.weight_int", small, "float16").dtype == torch.int16
+    assert torch.equal(_stored("h_s.layers.0.weight_int", small, "float16").to(torch.int32), small)
+    assert _stored("h_s.layers.2.weight_int", large, "float16").dtype == torch.int32
+    assert _stored("h_s.layers.0.bias_int", torch.tensor([3], dtype=torch.int64), "float16").dtype == torch.int64
+    assert _stored("g_a.0.weight", torch.ones(2), "float16").dtype == torch.float16
 
 
 def test_verify_passes_on_a_portable_family(mean_scale_family, small_dataset):

@@ -20,6 +20,7 @@ from PIL import Image
 
 from bench.runner import RunConfig, run
 from conftest import bench_cli, data_root
+from sessions import session_processes, wait_until_gone
 
 PLUGINS = '''
 import ctypes, io, os, random, sys, time
@@ -177,19 +178,6 @@ def test_repeated_encodes_that_differ_are_flagged(tmp_path, small_dataset, plugi
     assert json.loads((tmp_path / "r" / "run.json").read_text())["warnings"] == [warning]
 
 
-def session_processes(sid: int) -> list[int]:
-    """Processes of session ``sid`` still alive (zombies aside)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def start_slow_run(small_dataset: Path, plugin: str, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "bench", "run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "slow",
            "--quality", "10,20,30,40,50", "--out", str(out), "-j", "2", "--no-report", "--no-progress"]  # fmt: skip
@@ -200,13 +188,6 @@ def start_slow_run(small_dataset: Path, plugin: str, out: Path) -> subprocess.Po
         time.sleep(0.1)
     time.sleep(1.5)
     return proc
-
-
-def wait_until_gone(sid: int, seconds: float = 15) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and session_processes(sid):
-        time.sleep(0.1)
-    return session_processes(sid)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -64,6 +64,7 @@ from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
 from bench.neural.family import FAMILY_FILE
 from bench.options import float_list, non_negative_float, option, positive_int
+from bench.processes import die_with_parent
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
@@ -437,13 +438,18 @@ def _canonical_header(path: Path) -> None:
 
 def _stored(name: str, tensor, dtype: str):
     """The tensor as saved: float16 for the transforms' weights when asked (halves the files); the
-    entropy models (quantiles, coding tables) always keep their own precision."""
+    entropy models (quantiles, coding tables) always keep their own precision; a portable model's
+    integer weights (``weight_int``, up to 21 bits) in int16 when every one of a layer's fits (weights
+    below 0.5 after the layer's gain; the scale head's large gain keeps it in int32): the same integers
+    in half the bytes, widened again when loaded."""
     import torch
 
     tensor = tensor.detach().contiguous().clone()
     entropy = name.startswith(("entropy_bottleneck", "gaussian_conditional"))
     if dtype == "float16" and tensor.dtype == torch.float32 and not entropy:
         tensor = tensor.half()
+    if name.endswith("weight_int") and tensor.numel() and int(tensor.abs().max()) <= torch.iinfo(torch.int16).max:
+        tensor = tensor.to(torch.int16)
     return tensor
 
 
@@ -474,6 +480,16 @@ def initial_weights(config: TrainConfig, lmbda: float) -> Path | None:
         raise TrainError(f"--init {config.init}: {folder} holds {what} to start from")
     closest = min(models, key=lambda m: (abs(math.log(m["lambda"] / lmbda)), m["lambda"]))
     return folder / closest["weights"]
+
+
+def _init_family_commands(config: TrainConfig) -> list[str]:
+    """The commands that trained the ``--init`` family, when ``--init`` is a family folder (its weights'
+    history: a model trained on from them is reproduced by running those first); else none."""
+    if config.init is None or _init_is_nearest(config) or not Path(config.init).is_dir():
+        return []
+    path = Path(config.init) / FAMILY_FILE
+    training = json.loads(path.read_text(encoding="utf-8")).get("training", {}) if path.is_file() else {}
+    return list(training.get("commands") or ([training["command"]] if training.get("command") else []))
 
 
 def _init_is_nearest(config: TrainConfig) -> bool:
@@ -596,6 +612,10 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
     merged = sorted([{k: v for k, v in m.items() if k != "quality"} for m in kept] + new, key=lambda m: m["lambda"])
     models = [{"quality": q, **m} for q, m in enumerate(merged, 1)]
     commands = [m["command"] for m in models if m.get("command")]
+    # every command that trained a model of the family, in the order they ran, with those that trained
+    # the --init family before them
+    earlier_commands = (earlier or {}).get("training", {}).get("commands", [])
+    history = list(dict.fromkeys([*earlier_commands, *_init_family_commands(config), *commands]))
     family = {
         "format": "codec-bench neural family",
         "format_version": 1,
@@ -610,8 +630,7 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
         "models": models,
         "training": {
             "command": command,
-            # every command that trained a model of the family, in the order they ran
-            "commands": list(dict.fromkeys([*(earlier or {}).get("training", {}).get("commands", []), *commands])),
+            "commands": history,
             "data": data.description,
             "config": _recorded_config(config),
             "torch": torch.__version__,
@@ -736,6 +755,7 @@ def _steps_text(model: dict[str, Any]) -> str:
 
 
 def _train_in_worker(args: tuple[TrainConfig, int]) -> dict[str, Any]:
+    die_with_parent()  # a terminated or killed bench train leaves no training behind
     config, index = args
     data = load_training_data(config.data, config.crop)
     return train_one(config, index, data)

@@ -18,11 +18,18 @@
 # LAMBDAS train at once, in processes), BATCH, CROP, LR, SCHEDULE, SPEED_STEPS (0: skip the speed
 # comparison). Try the command on the CPU first with tiny settings, e.g.
 #   DEVICE=cpu N=8 M=8 BATCH=2 SPEED_STEPS=3 MINUTES=0.1 LAMBDAS=0.01,0.05 bash tests/perf/gpu_train_family.sh /tmp/out
-# The weights: N=128, M=192 is 7.0 M parameters, 14 MB per model in float16; N=96, M=160 4.4 M, 8.8 MB.
+# The weights (the repository holds at most 40 MB; today factorized-small 6.4 MB + mean-scale-small
+# 19.8 MB): a portable mean-scale model's file holds its transforms in float16, h_s in int16/int32 and
+# 0.8 MB of coding tables; per model N=96/M=128 8.8 MB (4 models 35.2 MB: replaces both families),
+# N=64/M=128 6.5 MB (26.0 MB: keeps factorized-small), N=96/M=160 11.0 MB (44 MB: too much),
+# N=128/M=192 16.9 MB. M bounds the top quality: the best linear code of M values per 16x16 block gives
+# 29.7 dB on Kodak for M=64, 33.9 dB for 128, 36.0 dB for 160 (tests/perf/latent_ceiling.py). The
+# default lambdas are log-spaced over 0.1-1 bpp and beyond (CompressAI's models: 0.0018 ~ 0.13 bpp,
+# 0.0932 ~ 1.3 bpp on Kodak).
 set -uo pipefail
 out=${1:?output folder}
-DEVICE=${DEVICE:-cuda} NAME=${NAME:-mean-scale-gpu} ARCH=${ARCH:-mean-scale} N=${N:-96} M=${M:-160}
-LAMBDAS=${LAMBDAS:-0.0018,0.0067,0.025,0.0483} MINUTES=${MINUTES:-6} BATCH=${BATCH:-16} CROP=${CROP:-256}
+DEVICE=${DEVICE:-cuda} NAME=${NAME:-mean-scale-gpu} ARCH=${ARCH:-mean-scale} N=${N:-96} M=${M:-128}
+LAMBDAS=${LAMBDAS:-0.0009,0.0042,0.0198,0.0932} MINUTES=${MINUTES:-6} BATCH=${BATCH:-16} CROP=${CROP:-256}
 LR=${LR:-1e-4} SCHEDULE=${SCHEDULE:-step} SPEED_STEPS=${SPEED_STEPS:-300} DATA=${DATA:-.gpudata/bsds500}
 CAI_TRAIN=${CAI_TRAIN:-.gpudata/compressai_train.py}
 models=$(tr ',' '\n' <<< "$LAMBDAS" | wc -l)

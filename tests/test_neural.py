@@ -231,6 +231,26 @@ def test_a_time_limit_stops_training_and_its_schedule_follows_the_clock(tmp_path
     assert "or 0.05 minutes, whichever came first" in card and "steps/s)" in card
 
 
+def test_the_history_of_init_weights_is_the_history_of_their_family(tmp_path):
+    from bench.neural.train import TrainConfig, _init_family_commands
+
+    family = tmp_path / "fam"
+    family.mkdir()
+    listed = {"models": [{"weights": "lambda0.01.safetensors"}], "training": {"commands": ["bench train A", "B"]}}
+    (family / "family.json").write_text(json.dumps(listed))
+    (family / "lambda0.01.safetensors").write_bytes(b"")
+    (family / "other.safetensors").write_bytes(b"")
+
+    def history(init):
+        return _init_family_commands(TrainConfig(data=tmp_path, out=tmp_path / "o", lambdas=(0.01,), init=init))
+
+    assert history(family) == history(family / "lambda0.01.safetensors") == ["bench train A", "B"]
+    assert history(family / "other.safetensors") == [] and history(None) == [] and history(Path("nearest")) == []
+    old = {"models": [], "training": {"command": "bench train old"}}  # written before histories were kept
+    (family / "family.json").write_text(json.dumps(old))
+    assert history(family) == ["bench train old"]
+
+
 def test_the_learning_rate_schedule_runs_over_steps_or_time_whichever_is_further_along(tmp_path):
     from bench.neural.train import TrainConfig, _lr_at, _progress
 

@@ -39,7 +39,8 @@ arithmetic by encoder and decoder alike, and its integer outputs *are* the table
   the decoder reads those integers and feeds them to ``h_s`` directly, so no float ``median`` is used
   on the decoding side at all.
 - The integer weights are computed once from the trained float weights by ``update()`` (with the CDF
-  tables) and stored as int32/int64 tensors in the safetensors file, so they load exactly (also with
+  tables) and stored as integer tensors in the safetensors file (a layer's weights in int16 when every
+  one fits, else int32; biases int64), so they load exactly (also with
   ``--weights-dtype float16``, which only rounds the float copies kept for further training). Once
   frozen, the exact path uses only the stored integers (``update(force=True)`` recomputes them after
   further training); before, it rounds the current float weights (validation during training).

@@ -483,12 +483,17 @@ def initial_weights(config: TrainConfig, lmbda: float) -> Path | None:
 
 
 def _init_family_commands(config: TrainConfig) -> list[str]:
-    """The commands that trained the ``--init`` family, when ``--init`` is a family folder (its weights'
-    history: a model trained on from them is reproduced by running those first); else none."""
-    if config.init is None or _init_is_nearest(config) or not Path(config.init).is_dir():
+    """The commands that trained the ``--init`` family, when ``--init`` is a family folder or a model
+    its ``family.json`` lists (its weights' history: a model trained on from them is reproduced by
+    running those first); else none."""
+    if config.init is None or _init_is_nearest(config):
         return []
-    path = Path(config.init) / FAMILY_FILE
-    training = json.loads(path.read_text(encoding="utf-8")).get("training", {}) if path.is_file() else {}
+    init = Path(config.init)
+    path = (init if init.is_dir() else init.parent) / FAMILY_FILE
+    family = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not init.is_dir() and init.name not in {m.get("weights") for m in family.get("models", [])}:
+        return []
+    training = family.get("training", {})
     return list(training.get("commands") or ([training["command"]] if training.get("command") else []))
 
 

@@ -91,6 +91,12 @@ def test_train_writes_a_complete_family(tiny_family):
     assert "## Reproduce" in card and family["training"]["command"] in card
     for m in NeuralFamily(tiny_family).models.values():
         assert m.weights.stat().st_size > 0
+        # readable as the folder's other files are (the user's umask), not private to its owner
+        assert m.weights.stat().st_mode == (tiny_family / "family.json").stat().st_mode
+    # the safetensors header's keys in sorted order: the same weights give the same bytes
+    raw = (tiny_family / family["models"][0]["weights"]).read_bytes()
+    keys = list(json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")]))
+    assert keys == sorted(keys)
 
 
 def test_the_family_codec_round_trips_from_bytes_alone(tiny_family, kodak_crop):

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.files import atomic_write, portable_command, portable_path, sha256_file
+from bench.files import atomic_write, atomic_write_bytes, portable_command, portable_path, sha256_file
 from bench.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
@@ -386,15 +386,15 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     final = build(config.arch, config.N, config.M)
     final.load_state_dict(state["best"])
     final.update(force=True)  # the coding tables, computed once and stored with the weights
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state_dict = final.state_dict()
     # a portable model's integer h_s is stored once, as integers (its float parameters are derived from
     # them when loaded: bench.neural.portable.IntegerConv)
     redundant = {k.removesuffix("_int") for k in state_dict if k.endswith(("weight_int", "bias_int"))}
     tensors = {k: _stored(k, v, config.weights_dtype) for k, v in state_dict.items() if k not in redundant}
-    save_file(tensors, str(weights), metadata={"family": config.family_name(), "lambda": repr(lmbda)})
-    _canonical_header(weights)
+    data = save(tensors, metadata={"family": config.family_name(), "lambda": repr(lmbda)})
+    atomic_write_bytes(weights, _canonical_header(data, weights))  # (with the folder's usual permissions)
     best = next(h for h in state["history"] if h["step"] == state["best_step"])
     init = init_record(init_path, init_modules)
     # steps in all, those of the --init model's lineage included (None when they are unknown)
@@ -424,16 +424,16 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     return result
 
 
-def _canonical_header(path: Path) -> None:
-    """Rewrite a safetensors file's JSON header with sorted keys. The library writes the header's keys
-    in hash-map order, so identical weights could give files with different bytes (and sha256)."""
-    raw = path.read_bytes()
+def _canonical_header(raw: bytes, path: Path) -> bytes:
+    """A safetensors file's bytes (``raw``, to be written to ``path``) with its JSON header's keys
+    sorted. The library writes them in hash-map order, so identical weights could give files with
+    different bytes (and sha256)."""
     size = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + size])
     canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(canonical) > size:
         raise RuntimeError(f"{path}: canonical safetensors header longer than the original")
-    path.write_bytes(raw[:8] + canonical.ljust(size, b" ") + raw[8 + size :])
+    return raw[:8] + canonical.ljust(size, b" ") + raw[8 + size :]
 
 
 def _stored(name: str, tensor, dtype: str):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.options import PLUGINS, float_list, option, positive_int
-from bench.processes import die_with_parent
+from bench.processes import run_program
 
 __all__ = [
     "Outcome",
@@ -182,13 +181,9 @@ def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files:
     out.mkdir()
     for f in files:
         (out / f.name).write_bytes(f.read_bytes())
-    proc = subprocess.run(
-        [sys.executable, "-c", _DECODE, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        preexec_fn=die_with_parent if os.name == "posix" else None,  # a killed bench verify leaves nothing behind
-    )
+    # a fresh process, which dies with bench verify (bench.processes.run_program)
+    proc = run_program([sys.executable, "-c", _DECODE, json.dumps(spec)], name=f"the decoding process ({setting.label()})",
+                       timeout_s=3600, error=VerifyError)  # fmt: skip
     if proc.returncode != 0:
         raise VerifyError(f"the decoding process ({setting.label()}) failed: {proc.stderr.strip()[-800:]}")
     results: dict[Path, tuple[np.ndarray | str, np.ndarray | None]] = {}

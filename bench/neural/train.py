@@ -342,9 +342,9 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     started = time.perf_counter() - state["seconds"]
     state.setdefault("val_seconds", 0.0)  # (checkpoints written before it was recorded)
     net.train()
-    while _progress(config, state["step"], time.perf_counter() - started) < 1:
+    while (progress := _progress(config, state["step"], time.perf_counter() - started)) < 1:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(config, _progress(config, state["step"], time.perf_counter() - started))
+            group["lr"] = _lr_at(config, progress)
         x = _to_tensor(_batch(data.train, rng, config.batch_size, config.crop), device)
         out = net(x)
         loss, bpp, mse = _rd_loss(out, x, lmbda)

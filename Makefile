@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine:  `make run`  and  `make test`.
-# Each creates the virtual environment .venv on first use (Python >= 3.10 and pip needed).
+# Each creates the virtual environment .venv on first use (Python 3.11 or 3.12 with venv and pip needed) and
+# installs exactly the versions of requirements/run.txt or requirements/test.txt (the lock files, with hashes).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,18 +12,40 @@ ifneq ($(SHARED_DATA),)
 export BENCH_DATA ?= $(abspath ../shared/datasets)
 endif
 
-.PHONY: run test test-fast clean
+# The lock files are resolved for Linux x86_64 and CPython 3.11: the machines CI and the README's numbers
+# run on. Elsewhere the install takes pyproject.toml's ranges (newest versions) and says so.
+LOCKED_PLATFORM := import platform, sys; sys.exit(not (sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info[:2] == (3, 11)))
+# `make lock` resolves with this uv (https://docs.astral.sh/uv/), in its own environment .venv-lock.
+UV_VERSION := 0.13.9
+LOCK_ARGS  := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --upgrade \
+              --custom-compile-command "make lock" --quiet
+
+.PHONY: run test test-fast test-latest lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e .
+# $(1): lock file, $(2): extras for the unlocked fallback
+define install
+	@if $(BIN)/python -c '$(LOCKED_PLATFORM)'; then \
+	    set -x; \
+	    $(BIN)/pip install --require-hashes --no-deps -r $(1) && \
+	    $(BIN)/pip install --no-deps --no-build-isolation -e . && \
+	    $(BIN)/pip check; \
+	else \
+	    echo "warning: $(1) is for Linux x86_64 with CPython 3.11; installing the newest versions pyproject.toml allows" >&2; \
+	    set -x; \
+	    $(BIN)/pip install -e '.$(2)'; \
+	fi
+endef
+
+$(VENV)/.run-deps: requirements/run.txt pyproject.toml | $(BIN)/python
+	$(call install,requirements/run.txt,)
 	touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[test]'
+$(VENV)/.test-deps: requirements/test.txt pyproject.toml | $(BIN)/python
+	$(call install,requirements/test.txt,[test,metrics,ray])
 	touch $@ $(VENV)/.run-deps
 
 ## Benchmark every available codec (traditional and the shipped learned one) on Kodak (results in results/kodak/).
@@ -37,5 +60,23 @@ test: $(VENV)/.test-deps
 test-fast: $(VENV)/.test-deps
 	$(BIN)/python -m pytest -m "not slow"
 
+## The test suite in a fresh .venv-latest with the newest versions pyproject.toml allows (no lock): run it
+## before `make lock`; it first lists the packages whose versions differ from requirements/test.txt.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --upgrade pip
+	.venv-latest/bin/pip install -e '.[test,metrics,ray]'
+	.venv-latest/bin/python -m bench.provenance requirements/test.txt
+	.venv-latest/bin/python -m pytest --durations=40
+
+## Resolve requirements/test.txt (every extra) and requirements/run.txt (the same versions, runtime only)
+## again from pyproject.toml and requirements/constraints.txt, newest versions first.
+lock:
+	test -x .venv-lock/bin/uv || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install uv==$(UV_VERSION); }
+	.venv-lock/bin/uv pip compile pyproject.toml --extra test --extra metrics --extra ray \
+	    -c requirements/constraints.txt $(LOCK_ARGS) -o requirements/test.txt
+	.venv-lock/bin/uv pip compile pyproject.toml -c requirements/test.txt $(LOCK_ARGS) -o requirements/run.txt
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-lock build *.egg-info .pytest_cache

@@ -22,7 +22,10 @@ of piq's YIQ conversion: BT.601 weights, no offset, no rounding).
   magnitude: Scharr kernels [-3 0 3; -10 0 10; -3 0 3] / 16, zero padding. Similarities
   (2 a b + T) / (a^2 + b^2 + T) with T = 0.85 (PC), 160 (gradient), 200 (I and Q); FSIMc =
   sum(S_PC S_G |S_I S_Q|^0.03 PC_max) / sum(PC_max), PC_max the larger of the two PC maps. In
-  [0, 1] for usual distortions (it can exceed 1), 1 for identical images. Images with a side under 48
+  [0, 1] for usual distortions (it can exceed 1), 1 for identical images. A flat luma (one value
+  everywhere) has no phase congruency: its PC map is 0 (piq's is the rounding noise of its FFT, which
+  varies between machines and versions); where both lumas are flat, the PC-weighted mean is 0/0 and
+  FSIMc is the unweighted mean of S_PC S_G |S_I S_Q|^0.03 over the pixels. Images with a side under 48
   pixels, one period of the longest filter wavelength, give NaN with a warning (our limit: piq
   computes down to 2 pixels, with filters longer than the image).
 * ``iw_ssim``: information content weighted SSIM (Wang and Li 2011), exactly
@@ -229,6 +232,13 @@ def _phase_congruency(lum: np.ndarray) -> np.ndarray:
     return (energy_sum + np.float32(_EPS32)) / (amplitude_sum + np.float32(_EPS32))
 
 
+def _flat_luma(img: np.ndarray) -> bool:
+    """True when the luma of an RGB uint8 image has one value everywhere (exactly: in integers, as
+    float32 arithmetic may round the same colour differently from one pixel to the next)."""
+    y = img.astype(np.int32) @ np.array([299, 587, 114], np.int32)
+    return bool(y.min() == y.max())
+
+
 def _similarity(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (2.0 * a * b + t) / (a * a + b * b + t)
 
@@ -248,18 +258,25 @@ def fsim(ref: np.ndarray, dist: np.ndarray) -> float:
             rgb = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA)  # exact k x k block means
         yiq.append(cv2.transform(rgb, _YIQ))
     lum = np.stack([np.ascontiguousarray(c[..., 0]) for c in yiq])
-    pc_ref, pc_dist = _phase_congruency(lum[0]), _phase_congruency(lum[1])
+    pc_ref, pc_dist = (
+        np.zeros_like(y) if _flat_luma(img[: ph * k, : pw * k]) else _phase_congruency(y)
+        for img, y in zip((ref, dist), lum, strict=True)
+    )
     grad = []
     for y in lum:
         gx = cv2.Scharr(y, cv2.CV_32F, 1, 0, scale=1 / 16, borderType=cv2.BORDER_CONSTANT)
         gy = cv2.Scharr(y, cv2.CV_32F, 0, 1, scale=1 / 16, borderType=cv2.BORDER_CONSTANT)
         grad.append(cv2.magnitude(gx, gy))
     pc_max = np.maximum(pc_ref, pc_dist)
-    score = _similarity(pc_ref, pc_dist, _FSIM_T_PC) * _similarity(grad[0], grad[1], _FSIM_T_GM) * pc_max
     (_, i_ref, q_ref), (_, i_dist, q_dist) = (cv2.split(c) for c in yiq)
     chroma = _similarity(i_ref, i_dist, _FSIM_T_I) * _similarity(q_ref, q_dist, _FSIM_T_Q)
+    weight = pc_max.sum(dtype=np.float64)
+    if weight == 0.0:  # both lumas flat: FSIM's PC-weighted mean is 0/0; the unweighted mean instead
+        similarity = _similarity(pc_ref, pc_dist, _FSIM_T_PC) * _similarity(grad[0], grad[1], _FSIM_T_GM)
+        return float((similarity * np.abs(chroma) ** _FSIM_LAMBDA).mean(dtype=np.float64))
+    score = _similarity(pc_ref, pc_dist, _FSIM_T_PC) * _similarity(grad[0], grad[1], _FSIM_T_GM) * pc_max
     score *= np.abs(chroma) ** _FSIM_LAMBDA
-    return float(score.sum(dtype=np.float64) / pc_max.sum(dtype=np.float64))
+    return float(score.sum(dtype=np.float64) / weight)
 
 
 # ------------------------------------------------------------------------------------------- IW-SSIM

@@ -1,16 +1,22 @@
-"""What produced a result: software versions, the machine, thread settings and the git commit."""
+"""What produced a result: software versions, the lock file, the machine, thread settings and the git commit.
+
+Run as ``python -m bench.provenance [LOCK]``, it lists the packages whose installed versions differ
+from a lock file (default: ``requirements/run.txt`` of this checkout); ``make test-latest`` does.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment", "git_state", "cpu_model", "available_cpus", "THREAD_ENV", "WORKER_THREADS"]
+__all__ = ["environment", "git_state", "lock_state", "cpu_model", "available_cpus", "THREAD_ENV", "WORKER_THREADS"]
 
 #: Environment variables that fix the thread count of numerical libraries; workers set them to 1.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPJ_NUM_THREADS")
@@ -62,6 +68,41 @@ def git_state(folder: Path | None = None) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status.strip())}
+
+
+#: The lock file of the packages ``bench run`` needs, in a checkout (``make lock`` writes it).
+RUN_LOCK = Path(__file__).resolve().parent.parent / "requirements" / "run.txt"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    """``name == version`` lines of a pip requirements lock file (hashes, markers and comments ignored)."""
+    pins = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if found := _PIN.match(line):
+            pins[re.sub(r"[-_.]+", "-", found[1]).lower()] = found[2]
+    return pins
+
+
+def lock_state(lock: Path = RUN_LOCK) -> dict[str, Any] | None:
+    """The lock file's name and sha256, and whether every package it pins is installed at that version
+    (``differences``: package -> ``"installed X, locked Y"``); ``None`` outside a checkout that has one."""
+    if not lock.is_file():
+        return None
+    differences = {}
+    for name, pinned in _pins(lock).items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "nothing"
+        if installed != pinned:
+            differences[name] = f"installed {installed}, locked {pinned}"
+    return {
+        "file": f"{lock.parent.name}/{lock.name}",
+        "sha256": hashlib.sha256(lock.read_bytes()).hexdigest(),
+        "matches": not differences,
+        **({"differences": differences} if differences else {}),
+    }
 
 
 def _package_versions() -> dict[str, str]:
@@ -129,6 +170,17 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_available": available_cpus(),
         "packages": _package_versions(),
+        "lock": lock_state(),
         "libraries": _library_versions(),
         "worker_threads": WORKER_THREADS,
     }
+
+
+if __name__ == "__main__":
+    state = lock_state(Path(sys.argv[1]) if len(sys.argv) > 1 else RUN_LOCK)
+    if state is None:
+        sys.exit(f"no lock file at {sys.argv[1] if len(sys.argv) > 1 else RUN_LOCK}")
+    print(f"{state['file']} (sha256 {state['sha256'][:12]}): " + ("every pinned version installed" if state["matches"]
+          else f"{len(state['differences'])} packages differ"))
+    for name, what in state.get("differences", {}).items():
+        print(f"  {name}: {what}")

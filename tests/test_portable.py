@@ -201,8 +201,8 @@ def _indexes_differ_with_a_table_entry_between(net, a, b) -> int:
 @pytest.mark.parametrize("cls_name", ["ScaleHyperprior", "MeanScaleHyperprior"])
 def test_the_same_perturbations_change_the_float_h_s(cls_name):
     """The evidence that the test above can fail: on the same inputs, compressai's float h_s gives
-    other scales (and so, for a scale table with an entry there, other CDF indices) with oneDNN off,
-    with the input channels summed in another order, and (for some shapes) with another thread count."""
+    other scales (and so, for a scale table with an entry there, other CDF indices) with oneDNN off
+    and with the input channels summed in another order (the thread count: the next test)."""
     net = _float(cls_name)
     z = _random_symbols((1, 32, 24, 32))
     reference = _float_scales(net, z, REFERENCE)
@@ -214,6 +214,20 @@ def test_the_same_perturbations_change_the_float_h_s(cls_name):
     for name, scales in changed.items():
         assert (scales != reference).sum() > 1000, name
         assert _indexes_differ_with_a_table_entry_between(net, reference, scales) >= 1, name
+    # with compressai's own table too: a large input, oneDNN on vs off, changes some indices
+    big = _random_symbols((1, 32, 64, 64))
+    on, off = _float_scales(net, big, REFERENCE), _float_scales(net, big, (2, False))
+    gc = net.gaussian_conditional
+    assert int((gc.build_indexes(on) != gc.build_indexes(off)).sum()) >= 1
+
+
+@pytest.mark.parametrize("cls_name", ["ScaleHyperprior", "MeanScaleHyperprior"])
+def test_another_thread_count_changes_the_float_h_s_where_the_cpu_splits_its_sums(cls_name):
+    """Whether oneDNN splits a convolution's sums differently with 1 and 2 threads depends on the CPU
+    and the shape: where it does for one of these shapes, the float h_s gives other scales and other
+    CDF indices. On a CPU where none is split (seen for ScaleHyperprior on an AMD EPYC) there is no
+    evidence to show, which is a property of that CPU, not a failure."""
+    net = _float(cls_name)
     thread_changes = 0
     for shape in THREAD_SENSITIVE_SHAPES:
         zs = _random_symbols(shape)
@@ -221,12 +235,8 @@ def test_the_same_perturbations_change_the_float_h_s(cls_name):
         if (a != b).any():
             thread_changes += 1
             assert _indexes_differ_with_a_table_entry_between(net, a, b) >= 1
-    assert thread_changes >= 1, "no shape whose float h_s depends on the thread count on this CPU"
-    # with compressai's own table too: a large input, oneDNN on vs off, changes some indices
-    big = _random_symbols((1, 32, 64, 64))
-    on, off = _float_scales(net, big, REFERENCE), _float_scales(net, big, (2, False))
-    gc = net.gaussian_conditional
-    assert int((gc.build_indexes(on) != gc.build_indexes(off)).sum()) >= 1
+    if not thread_changes:
+        pytest.skip(f"no shape of {THREAD_SENSITIVE_SHAPES} whose float h_s depends on the thread count on this CPU")
 
 
 # -- encode in one setting, decode in another ----------------------------------------------------------

@@ -67,7 +67,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --upgrade pip
 	.venv-latest/bin/pip install -e '.[test,metrics,ray]'
-	.venv-latest/bin/python -m bench.provenance requirements/test.txt
+	.venv-latest/bin/python -m bench.store.provenance requirements/test.txt
 	.venv-latest/bin/python -m pytest --durations=40
 
 ## Resolve requirements/test.txt (every extra) and requirements/run.txt (the same versions, runtime only)

@@ -1,7 +1,7 @@
 """Built-in codecs of codec-bench (the ``bench_codecs`` package), one module per codec family.
 
 Each module holds the codec's code and, at the bottom, its ``@register_codec`` class. The registry
-(:mod:`bench.registry`) imports the modules listed here.
+(:mod:`bench.api.codec_registry`) imports the modules listed here.
 """
 
 BUILTIN_MODULES = (

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from bench.codec import CodecError, check_rgb8
+from bench.api.codec import CodecError, check_rgb8
 
 
 def pillow_encode(image: np.ndarray, fmt: str, **options) -> bytes:

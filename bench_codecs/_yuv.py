@@ -131,8 +131,8 @@ def read_y4m(path: Path) -> tuple[list[np.ndarray], int, str]:
 
 def read_decoded(path: Path, program: str, chroma: str, bits: int) -> list[np.ndarray]:
     """The planes of the Y4M file a decoder ``program`` wrote, which must be ``chroma`` at ``bits`` bits;
-    anything else is a :class:`bench.codec.CodecError` naming the program."""
-    from bench.codec import CodecError
+    anything else is a :class:`bench.api.codec.CodecError` naming the program."""
+    from bench.api.codec import CodecError
 
     try:
         planes, found_bits, found_chroma = read_y4m(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import PIL
 from PIL import AvifImagePlugin, features
 
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 from bench_codecs._pillow import pillow_decode, pillow_encode
 
 OPTIONS = {"speed": 6, "subsampling": "4:4:4", "codec": "aom", "range": "full", "max_threads": 1}

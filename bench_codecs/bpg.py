@@ -9,8 +9,8 @@ PATH, or name them with ``BENCH_BPGENC``/``BENCH_BPGDEC``.
 
 from __future__ import annotations
 
-from bench.codec import Knob, register_codec
-from bench.external import ExternalCodec
+from bench.api.codec import Knob, register_codec
+from bench.api.external import ExternalCodec
 
 ENCODER_OPTIONS = {"-e": "x265", "-c": "ycbcr", "-f": "444", "-b": "8"}
 

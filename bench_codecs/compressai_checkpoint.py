@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.codec import CodecError, Knob, register_codec_spec
+from bench.api.codec import CodecError, Knob, register_codec_spec
 from bench.neural import import_compressai
 from bench.neural.codec import CompressAICodec
 

@@ -10,7 +10,7 @@ MS-SSIM-optimised weights. Weights are CompressAI's published checkpoints (the U
 Missing checkpoints are downloaded on first use by ``bench run`` and ``bench verify``
 (:meth:`CompressAIZooCodec.fetch`, in the main process, before anything is measured), each checked
 against the sha256 prefix its file name carries and stored only when whole and correct
-(:func:`bench.download.download_file`). Nothing is downloaded while measuring, by ``bench codecs``
+(:func:`bench.data.download.download_file`). Nothing is downloaded while measuring, by ``bench codecs``
 or with ``--offline``; the codec is then unavailable, and its reason names the files, the folder and
 the URLs. ``$BENCH_COMPRESSAI_URL`` replaces the base URL (everything before the file name) of every
 checkpoint URL: a mirror (``https://mirror.example/compressai``) or a folder
@@ -28,8 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.codec import Knob, register_codec
-from bench.download import DownloadError, download_file, hub_checkpoints
+from bench.api.codec import Knob, register_codec
+from bench.data.download import DownloadError, download_file, hub_checkpoints
 from bench.neural import import_compressai
 from bench.neural.codec import CompressAICodec
 

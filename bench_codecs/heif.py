@@ -14,7 +14,7 @@ import io
 
 import numpy as np
 
-from bench.codec import Codec, CodecError, Knob, check_rgb8, register_codec
+from bench.api.codec import Codec, CodecError, Knob, check_rgb8, register_codec
 
 ENC_PARAMS = {"preset": "medium", "x265:pools": "1"}
 NCLX = {"matrix_coefficients": 6, "color_primaries": 1, "transfer_characteristic": 13, "full_range_flag": 1}

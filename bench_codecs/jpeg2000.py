@@ -12,7 +12,7 @@ from __future__ import annotations
 import PIL
 from PIL import features
 
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 from bench_codecs._pillow import pillow_decode, pillow_encode
 
 OPTIONS = {"irreversible": True, "mct": 1, "no_jp2": True, "num_resolutions": 6, "codeblock_size": (64, 64)}

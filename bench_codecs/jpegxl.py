@@ -7,7 +7,7 @@ worse, so rate falls as the knob grows.
 
 from __future__ import annotations
 
-from bench.codec import Codec, Knob, check_rgb8, register_codec
+from bench.api.codec import Codec, Knob, check_rgb8, register_codec
 
 EFFORT = 7
 

@@ -7,8 +7,8 @@ Not in the default run (``--codec jpegxl-cli`` to measure it).
 
 from __future__ import annotations
 
-from bench.codec import Knob, register_codec
-from bench.external import ExternalCodec
+from bench.api.codec import Knob, register_codec
+from bench.api.external import ExternalCodec
 from bench_codecs.jpegxl import EFFORT, JpegXlCodec
 
 

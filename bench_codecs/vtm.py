@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.codec import CodecError, Knob, register_codec
-from bench.external import ExternalCodec, find_program
+from bench.api.codec import CodecError, Knob, register_codec
+from bench.api.external import ExternalCodec, find_program
 from bench_codecs import _yuv
 
 CONFIG_NAME = "encoder_intra_vtm.cfg"

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.codec import Knob, register_codec, register_codec_spec
-from bench.external import ExternalCodec
+from bench.api.codec import Knob, register_codec, register_codec_spec
+from bench.api.external import ExternalCodec
 from bench_codecs import _yuv
 
 PRESETS = ("faster", "fast", "medium", "slow", "slower")

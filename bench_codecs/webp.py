@@ -10,7 +10,7 @@ from __future__ import annotations
 import PIL
 from PIL import features
 
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 from bench_codecs._pillow import pillow_decode, pillow_encode
 
 OPTIONS = {"lossless": False, "method": 4}

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.anchors import AnchorError, anchor_names, catalogue, fetch_anchor, find_anchor
-from bench.files import sha256_file
-from bench.report import load_curves
+from bench.analysis.anchors import AnchorError, anchor_names, catalogue, fetch_anchor, find_anchor
+from bench.api.files import sha256_file
+from bench.report.writer import load_curves
 from conftest import SHARED, bench_cli, require
 
 PUBLISHED = SHARED / "reference" / "compressai"

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from bench.bdrate import (
+from bench.analysis.bdrate import (
     METHODS,
     DuplicatePointsWarning,
     InvalidPointsError,
@@ -173,8 +173,8 @@ def test_metrics_where_lower_is_better_get_bd_values_in_their_own_direction():
     comes back in the metric's units (negative: the test codec has the smaller error)."""
     import pandas as pd
 
-    from bench.bdtable import _compare, metric_sign
-    from bench.metric import discover_metrics, metric_columns
+    from bench.analysis.bd_table import _compare, metric_sign
+    from bench.api.metric_registry import discover_metrics, metric_columns
 
     anchor = pd.DataFrame({"bpp": [0.25, 0.5, 1.0, 2.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})
     test = pd.DataFrame({"bpp": [0.125, 0.25, 0.5, 1.0], "ciede2000": [6.0, 4.5, 3.0, 2.0]})  # half the rate

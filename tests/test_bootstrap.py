@@ -11,24 +11,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.bdrate import OutsideRangeError, bd_compare, bd_metric, bd_rate
-from bench.bdtable import BD_COLUMNS, bd_table, to_latex, to_markdown
-from bench.bdvector import pchip_bd
-from bench.bootstrap import _scalar as bootstrap_scalar
-from bench.bootstrap import curve_values, paired_test, resample_counts, resampled_bd
-from bench.curves import Curve, mean_points
-from bench.metrics import ms_ssim_db
+from bench.analysis.bd_table import BD_COLUMNS, bd_table, to_latex, to_markdown
+from bench.analysis.bdrate import OutsideRangeError, bd_compare, bd_metric, bd_rate
+from bench.analysis.bdvector import pchip_bd
+from bench.analysis.bootstrap import _scalar as bootstrap_scalar
+from bench.analysis.bootstrap import curve_values, paired_test, resample_counts, resampled_bd
+from bench.analysis.curves import Curve, mean_points
+from bench.metrics.fidelity import ms_ssim_db
 
 QUALITIES = (10, 30, 50, 70, 90)
 
 
 def _scalar(ra, qa, rt, qt, kind: str, interval=None) -> float:
-    """bench.bdrate's BD (the reference), NaN where it raises."""
+    """bench.analysis.bdrate's BD (the reference), NaN where it raises."""
     return bootstrap_scalar(ra, qa, rt, qt, kind, interval)
 
 
 def _assert_matches(ra, qa, rt, qt, kind: str, interval=None) -> int:
-    """The vectorised BD of every row equals bench.bdrate's to 1e-9, NaN where it raises; returns the NaNs."""
+    """The vectorised BD of every row equals bench.analysis.bdrate's to 1e-9, NaN where it raises; returns the NaNs."""
     got = pchip_bd(ra, qa, rt, qt, kind, interval=interval)
     nans = 0
     for i in range(len(got)):
@@ -97,7 +97,7 @@ def test_vectorised_pchip_equals_bdrate_on_published_kodak_curves(compressai_ref
 
 def test_vectorised_pchip_equals_bdrate_on_real_per_image_curves(small_dataset, tmp_path):
     """Per-image curves of a real run (jpeg, webp and the default learned codec on four Kodak crops)."""
-    from bench.runner import RunConfig, run
+    from bench.run.runner import RunConfig, run
 
     config = RunConfig(dataset=str(small_dataset), codecs=("jpeg", "webp", "mean-scale-small"), jobs=2,
                        qualities=None, out=tmp_path / "run")  # fmt: skip
@@ -293,10 +293,10 @@ def test_table_fixed_ranges_are_recorded_and_a_range_outside_a_curve_is_nan_with
 
 
 def test_report_options_reach_the_table(tmp_path: Path):
-    from bench.report import _quality_ranges, quality_range
+    from bench.report.writer import _quality_ranges, quality_range
 
     assert quality_range("30,36") == ("", 30.0, 36.0) and quality_range("psnr_rgb=30,36") == ("psnr_rgb", 30.0, 36.0)
-    from bench.metric import discover_metrics
+    from bench.api.metric_registry import discover_metrics
 
     registry = discover_metrics()
     columns = [registry.get(name).compared_column() for name in ("psnr_rgb", "ms_ssim_rgb")]

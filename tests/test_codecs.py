@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.codec import Codec, Knob
-from bench.metrics import psnr
-from bench.registry import discover
+from bench.api.codec import Codec, Knob
+from bench.api.codec_registry import discover
+from bench.metrics.fidelity import psnr
 from conftest import IN_CI, require
 
 REGISTRY = discover(use_entry_points=False)
@@ -124,7 +124,7 @@ def test_description_is_json_and_names_versions(name):
 
 DECODE_IN_FRESH_PROCESS = """
 import sys, numpy as np
-from bench.registry import discover
+from bench.api.codec_registry import discover
 registry = discover(use_entry_points=False)
 for name, path in zip(sys.argv[1::2], sys.argv[2::2]):
     image = registry.get(name).create().decode(open(path, "rb").read())

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.api.codec_registry import discover
 from bench.neural.bitstream import unpack
-from bench.registry import discover
 from conftest import bench_cli
 
 torch = pytest.importorskip("torch")
@@ -242,7 +242,7 @@ class RunsCode:
 
 
 def test_a_checkpoint_that_would_run_code_stops_bench_run_without_running_it(workdir, tmp_path):
-    from bench.runner import RunConfig, RunSetupError, run
+    from bench.run.runner import RunConfig, RunSetupError, run
 
     marker = tmp_path / "code-ran"
     evil = tmp_path / "evil" / "checkpoint.pth.tar"

@@ -19,19 +19,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.curves import curves_from_run
-from bench.metric import DatasetMetric, Metric, register_metric
-from bench.report import ReportConfig, make_report
-from bench.results import Record
-from bench.runner import RunConfig, run
-from bench.score import ScoreConfig, score
-from bench.store import Store
+from bench.analysis.curves import curves_from_run
+from bench.api.metric import DatasetMetric, Metric, register_metric
+from bench.api.records import Record
+from bench.report.writer import ReportConfig, make_report
+from bench.run.runner import RunConfig, run
+from bench.run.score import ScoreConfig, score
+from bench.store.sqlite import Store
 from conftest import write_synthetic_images
 
 PLUGIN = """
 import numpy as np
 
-from bench.metric import DatasetMetric, register_metric
+from bench.api.metric import DatasetMetric, register_metric
 
 
 class _BlockMeans(DatasetMetric):

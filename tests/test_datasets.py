@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.datasets import DatasetError, _http_fetch, data_root, load_manifest, resolve_dataset
-from bench.images import ImageLoadError, load_rgb8
+from bench.data.datasets import DatasetError, _http_fetch, data_root, load_manifest, resolve_dataset
+from bench.data.images import ImageLoadError, load_rgb8
 from conftest import bench_cli
 
 
@@ -57,7 +57,7 @@ def test_missing_files_are_downloaded_verified_and_cached(tmp_path, kodak_dir):
     dataset = resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
     assert len(calls) == 24 and len(dataset.images) == 24
     assert (tmp_path / "kodak" / "kodim24.png").read_bytes() == (kodak_dir / "kodim24.png").read_bytes()
-    assert not list((tmp_path / "kodak").glob("*.tmp"))  # no download left half-written (bench.files.atomic_write)
+    assert not list((tmp_path / "kodak").glob("*.tmp"))  # no download left half-written (bench.api.files.atomic_write)
     resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
     assert len(calls) == 24  # the cache is used, nothing downloaded again
 

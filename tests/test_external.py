@@ -8,9 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from bench.codec import CodecError, Knob
-from bench.external import ExternalCodec, find_program
-from bench.metrics import psnr
+from bench.api.codec import CodecError, Knob
+from bench.api.external import ExternalCodec, find_program
+from bench.metrics.fidelity import psnr
 from conftest import bench_cli, have_program, require
 
 
@@ -104,8 +104,8 @@ def test_run_asking_for_a_missing_program_fails_at_once(tmp_path, small_dataset)
     plugin = tmp_path / "missing.py"
     plugin.write_text(
         textwrap.dedent("""
-        from bench.codec import Knob, register_codec
-        from bench.external import ExternalCodec
+        from bench.api.codec import Knob, register_codec
+        from bench.api.external import ExternalCodec
 
         @register_codec
         class Missing(ExternalCodec):

@@ -18,10 +18,10 @@ import PIL
 import pytest
 from PIL import Image
 
-import bench.images
-from bench.datasets import resolve_dataset
-from bench.images import ImageLoadError, load_rgb8
-from bench.plugins import load_plugin_file
+import bench.data.images
+from bench.api.plugins import load_plugin_file
+from bench.data.datasets import resolve_dataset
+from bench.data.images import ImageLoadError, load_rgb8
 from conftest import bench_cli
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_images_over_the_pixel_limit_fail_with_their_size(tmp_path, size):
     with pytest.raises(ImageLoadError) as err:
         load_rgb8(path)
     assert_one_line_naming(err.value, path)
-    assert f"{size[0] * size[1]:,} pixels" in str(err.value) and f"{bench.images.MAX_PIXELS:,}" in str(err.value)
+    assert f"{size[0] * size[1]:,} pixels" in str(err.value) and f"{bench.data.images.MAX_PIXELS:,}" in str(err.value)
 
 
 def test_pixel_limit_is_checked_before_decoding(tmp_path, monkeypatch):
@@ -81,12 +81,12 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path, monkeypatch):
     def no_decoding(self):
         raise AssertionError("the pixels were decoded")
 
-    monkeypatch.setattr(bench.images, "MAX_PIXELS", 24 * 32 - 1)
+    monkeypatch.setattr(bench.data.images, "MAX_PIXELS", 24 * 32 - 1)
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     path = tmp_path / "just-over.png"
     path.write_bytes(pillow_bytes(gradient(), "PNG"))
     with pytest.raises(ImageLoadError, match=r"just-over.png: is 32 x 24 = 768 pixels, more than the 767"):
-        bench.images.load_rgb8(path)
+        bench.data.images.load_rgb8(path)
 
 
 def test_a_corrupt_16_bit_png_is_a_per_image_failure(tmp_path):
@@ -188,7 +188,7 @@ def test_lossless_formats_are_read_exactly(tmp_path):
     image = load_rgb8(tmp_path / "f.pgm")
     np.testing.assert_array_equal(image.pixels, np.repeat(grey[..., None], 3, axis=2))
     assert image.conversion == "grey replicated to RGB"
-    assert {".bmp", ".ppm", ".pgm", ".pnm", ".webp"} <= set(bench.images.IMAGE_SUFFIXES)
+    assert {".bmp", ".ppm", ".pgm", ".pnm", ".webp"} <= set(bench.data.images.IMAGE_SUFFIXES)
 
 
 def test_lossy_sources(tmp_path):
@@ -298,7 +298,7 @@ import io
 import numpy as np
 import PIL
 from PIL import Image
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 
 
 @register_codec
@@ -380,7 +380,7 @@ def test_bench_codecs_aligns_long_names_and_says_each_version_once(tmp_path):
     plugin = tmp_path / "two.py"
     plugin.write_text(
         plugin_source("a-very-long-plugin-codec-name-xyz", "LongOne", "1.0")
-        + plugin_source("shortp", "ShortOne", "2.0").split("from bench.codec import Codec, Knob, register_codec")[1]
+        + plugin_source("shortp", "ShortOne", "2.0").split("from bench.api.codec import Codec, Knob, register_codec")[1]
     )
     result = bench_cli("codecs", "--plugin", str(plugin), timeout=120)
     assert result.returncode == 0, result.stderr
@@ -388,7 +388,7 @@ def test_bench_codecs_aligns_long_names_and_says_each_version_once(tmp_path):
     assert result.stdout.count(PIL.__version__) == 1, result.stdout  # each version said once
     assert re.search(rf"^  Pillow: +{re.escape(PIL.__version__)} \[jpeg, webp, .*shortp\]$", result.stdout, re.M)
     assert re.search(r"^  libfoo: +1\.0 \[a-very-long-plugin-codec-name-xyz\], 2\.0 \[shortp\]$", result.stdout, re.M)
-    from bench.registry import discover
+    from bench.api.codec_registry import discover
 
     registry = discover([plugin])
     names = [*registry.broken, *(entry.name for entry in registry.entries())]
@@ -410,7 +410,7 @@ def test_bench_codecs_aligns_long_names_and_says_each_version_once(tmp_path):
 def test_kodak_run_leaves_out_missing_programs_only_outside_ci(monkeypatch):
     from test_kodak_end_to_end import plan_codecs
 
-    from bench.registry import discover
+    from bench.api.codec_registry import discover
 
     monkeypatch.setenv("BENCH_CJXL", str(Path("/nonexistent/cjxl")))
     monkeypatch.setenv("BENCH_DJXL", str(Path("/nonexistent/djxl")))

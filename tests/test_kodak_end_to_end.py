@@ -21,8 +21,8 @@ from collections import defaultdict
 
 import pytest
 
-from bench.external import ExternalCodec
-from bench.registry import Registry, discover
+from bench.api.codec_registry import Registry, discover
+from bench.api.external import ExternalCodec
 from conftest import IN_CI, bench_cli
 
 pytestmark = pytest.mark.slow
@@ -144,7 +144,7 @@ def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
 
 def test_our_curves_overlay_compressai_published_ones(jpeg_webp_run_folder, compressai_reference, tmp_path):
     """A report over our JPEG/WebP run and CompressAI's files: the published curves lie on ours."""
-    from bench.report import ReportConfig, make_report
+    from bench.report.writer import ReportConfig, make_report
 
     refs = (compressai_reference / "jpeg.json", compressai_reference / "webp.json")
     for anchor, published in (("jpeg", "JPEG"), ("webp", "WebP")):

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy.interpolate import PchipInterpolator
 
-from bench.curves import Curve, mean_points
-from bench.matched import MATCHED_COLUMNS, matched_points, matched_table
-from bench.metrics import ms_ssim_db
+from bench.analysis.curves import Curve, mean_points
+from bench.analysis.matched import MATCHED_COLUMNS, matched_points, matched_table
+from bench.metrics.fidelity import ms_ssim_db
 
 SETTINGS = (10, 30, 60, 90)
 METRICS = ("psnr_rgb", "ms_ssim_rgb")
@@ -129,7 +129,7 @@ def _run_folder(folder: Path, *codecs: tuple[str, float]) -> Path:
 
 
 def test_the_report_writes_matched_quality_csv_and_the_sentence(tmp_path: Path, monkeypatch):
-    import bench.report as report
+    import bench.report.writer as report
 
     monkeypatch.setattr(report, "rd_figure", lambda *a, **k: None)  # figures are tested in test_report.py
     monkeypatch.setattr(report, "speed_figure", lambda *a, **k: None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr, psnr_y
+from bench.metrics.fidelity import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr, psnr_y
 
 torch = pytest.importorskip("torch")
 pytorch_msssim = pytest.importorskip("pytorch_msssim")

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.metric import discover_metrics, metric_columns
-from bench.metrics_colour import ciede2000, psnr_yuv
-from bench.metrics_structure import GMSD_MIN_SIDE, SSIM_MIN_SIDE, VIF_MIN_SIDE, gmsd, ssim, ssim_db, vif
+from bench.api.metric_registry import discover_metrics, metric_columns
+from bench.metrics.colour import ciede2000, psnr_yuv
+from bench.metrics.structure import GMSD_MIN_SIDE, SSIM_MIN_SIDE, VIF_MIN_SIDE, gmsd, ssim, ssim_db, vif
 from conftest import bench_cli
 
 torch = pytest.importorskip("torch")

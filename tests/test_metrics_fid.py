@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import metrics_fid
-from bench.download import hash_prefix, hub_checkpoints
-from bench.metric import discover_metrics
-from bench.metrics_fid import (
+from bench.api.metric_registry import discover_metrics
+from bench.data.download import hash_prefix, hub_checkpoints
+from bench.metrics import fid as metrics_fid
+from bench.metrics.fid import (
     FEATURE_DIM,
     FEATURES,
     INCEPTION_V3_FID,
@@ -44,7 +44,7 @@ from bench.metrics_fid import (
     patches,
     polynomial_mmd2,
 )
-from bench.metrics_learned import WeightsError, WeightsFile
+from bench.metrics.learned import WeightsError, WeightsFile
 from conftest import bench_cli
 
 torch = pytest.importorskip("torch")

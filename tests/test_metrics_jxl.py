@@ -37,10 +37,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bench.metrics_jxl as jxl
-from bench.external import find_program
-from bench.metric import MetricError, compute, discover_metrics
-from bench.metrics_jxl import (
+import bench.metrics.jxl as jxl
+from bench.api.external import find_program
+from bench.api.metric import MetricError
+from bench.api.metric_registry import compute, discover_metrics
+from bench.metrics.jxl import (
     BUTTERAUGLI_MIN_SIDE,
     SSIMULACRA2_MIN_SIDE,
     ButteraugliError,

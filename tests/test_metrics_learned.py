@@ -26,9 +26,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.download import hub_checkpoints
-from bench.metric import MetricError, compute, discover_metrics
-from bench.metrics_learned import (
+from bench.api.metric import MetricError
+from bench.api.metric_registry import compute, discover_metrics
+from bench.data.download import hub_checkpoints
+from bench.metrics.learned import (
     ALEXNET,
     DISTS_WEIGHTS,
     LPIPS_ALEX_V01,
@@ -374,8 +375,8 @@ def test_bench_metrics_lists_them_with_why_not(tmp_path):
 # ----------------------------------------------------------------------------------------- bench run
 
 PLUGIN = """
-from bench.metric import register_metric
-from bench.metrics_learned import Dists, Lpips, WeightsFile
+from bench.api.metric import register_metric
+from bench.metrics.learned import Dists, Lpips, WeightsFile
 
 
 @register_metric
@@ -441,7 +442,8 @@ def test_bench_run_fetches_the_weights_and_records_their_sha256(tmp_path, monkey
 
 
 def test_network_metrics_take_the_run_device_and_record_it_the_others_stay_on_the_cpu():
-    from bench.metric import Metric, metric_device, resolve_metric_device
+    from bench.api.metric import Metric
+    from bench.api.metric_registry import metric_device, resolve_metric_device
 
     registry = discover_metrics()
     lpips, psnr, fid = registry.create(["lpips", "psnr_rgb", "fid_patch"], "cuda:1")
@@ -457,7 +459,7 @@ def test_network_metrics_take_the_run_device_and_record_it_the_others_stay_on_th
 def test_a_gpu_asked_for_network_metrics_where_there_is_none_is_refused_naming_them():
     import torch
 
-    from bench.metric import resolve_metric_device
+    from bench.api.metric_registry import resolve_metric_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

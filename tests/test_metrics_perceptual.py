@@ -14,12 +14,12 @@ import math
 import warnings
 
 import numpy as np
-from scipy import ndimage
 import pytest
 from PIL import Image
+from scipy import ndimage
 
-from bench.metric import discover_metrics
-from bench.metrics_perceptual import FSIM_MIN_SIDE, IW_SSIM_MIN_SIDE, NLPD_MIN_SIDE
+from bench.api.metric_registry import discover_metrics
+from bench.metrics.perceptual import FSIM_MIN_SIDE, IW_SSIM_MIN_SIDE, NLPD_MIN_SIDE
 from conftest import bench_cli
 
 torch = pytest.importorskip("torch")

@@ -32,9 +32,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bench.metrics_vmaf as mv
-from bench.metric import MetricError, compute, discover_metrics
-from bench.metrics_vmaf import PSNR_HVS_MIN_SIDE, VMAF_MIN_SIDE, VmafError, bt709_yuv444, psnr_hvs_hvsm, vmaf
+import bench.metrics.vmaf as mv
+from bench.api.metric import MetricError
+from bench.api.metric_registry import compute, discover_metrics
+from bench.metrics.vmaf import PSNR_HVS_MIN_SIDE, VMAF_MIN_SIDE, VmafError, bt709_yuv444, psnr_hvs_hvsm, vmaf
 from conftest import bench_cli, require
 
 # ----------------------------------------------------------------------------------------------- helpers

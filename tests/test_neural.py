@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.codec import CodecError
-from bench.files import sha256_file
+from bench.api.codec import CodecError
+from bench.api.codec_registry import discover, load_plugin_file
+from bench.api.files import sha256_file
 from bench.neural.bitstream import ENTROPY_PORTABLE_V1, BitstreamError, Header, pack, unpack
 from bench.neural.family import NeuralFamily
-from bench.registry import discover, load_plugin_file
 from conftest import bench_cli
 from sessions import session_processes, wait_until_gone
 
@@ -167,7 +167,7 @@ def test_run_records_real_size_and_the_model_estimate(tiny_family, small_dataset
         assert 0 < float(summary["tiny", quality]["estimated_bpp"]) < float(summary["tiny", quality]["bpp"])
         assert summary["jpeg", quality]["estimated_bpp"] == ""  # jpeg gives no estimate
     assert "est. bpp" in result.stdout
-    from bench.store import Store
+    from bench.store.sqlite import Store
 
     with Store(out / "store.sqlite") as store:
         records = store.records()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.registry import load_plugin_file
+from bench.api.codec_registry import load_plugin_file
 from conftest import bench_cli
 
 pytest.importorskip("compressai")
@@ -398,7 +398,7 @@ def test_verify_reports_the_desync_of_a_float_family(tmp_path, kodak_crop):
     from PIL import Image
     from safetensors.torch import save_file
 
-    from bench.files import sha256_file
+    from bench.api.files import sha256_file
 
     net = _float()
     with torch.no_grad():  # latents and scales as large as a trained model's
@@ -439,7 +439,7 @@ def test_a_family_json_naming_hyperprior_still_loads_the_float_model(tmp_path, k
     """family.json files written before the portable models name the float models 'hyperprior'."""
     from safetensors.torch import save_file
 
-    from bench.files import sha256_file
+    from bench.api.files import sha256_file
     from bench.neural.codec import make_family_codec
 
     torch.manual_seed(0)
@@ -459,7 +459,7 @@ def test_a_family_json_naming_hyperprior_still_loads_the_float_model(tmp_path, k
 def test_verify_tells_a_desync_from_float_means_computed_slightly_differently():
     """A float mean-scale model's y_hat = symbol + mean: in another setting the means can differ in
     their last bits with every symbol identical (decodable); a symbol that differs is a desync."""
-    from bench.verify import SYMBOL_STEP, _compare
+    from bench.run.verify import SYMBOL_STEP, _compare
 
     pixels = np.zeros((4, 4, 3), np.uint8)
     y_hat = np.array([[1.25, -2.5], [0.0, 3.0625]], np.float32)

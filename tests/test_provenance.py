@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
-from bench.provenance import RUN_LOCK, environment, lock_state
+from bench.store.provenance import RUN_LOCK, environment, lock_state
 from conftest import REPO
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.curves import curves_from_run
-from bench.rate_match import (
+from bench.analysis.curves import curves_from_run
+from bench.analysis.rate_match import (
     MAX_PROBES,
     SETTLE,
     KnobSpec,
@@ -27,8 +27,8 @@ from bench.rate_match import (
     target_list,
     tolerance_value,
 )
-from bench.report import ReportConfig, make_report
-from bench.runner import RunConfig, RunSetupError, run
+from bench.report.writer import ReportConfig, make_report
+from bench.run.runner import RunConfig, RunSetupError, run
 
 JPEG_LIKE = KnobSpec(1, 100, integer=True, rate_grows=True, start=(5, 95))
 QP_LIKE = KnobSpec(0, 51, integer=True, rate_grows=False, start=(47, 12))
@@ -178,8 +178,8 @@ def test_a_search_waiting_for_a_failed_probe_is_incomplete():
 def test_curves_keep_the_targets_reached_on_every_image_at_their_chosen_records():
     import pandas as pd
 
-    from bench.rate_match import RateMatching
-    from bench.target_rates import matched_records
+    from bench.analysis.rate_match import RateMatching
+    from bench.analysis.target_rates import matched_records
 
     rates = {"a.png": jpeg_rate, "b.png": lambda q: 2 * jpeg_rate(q)}  # b.png cannot go below 0.3 bpp
     rows = []
@@ -291,7 +291,7 @@ PICKY_PLUGIN = '''
 import io
 import numpy as np
 from PIL import Image
-from bench.codec import Codec, CodecError, Knob, register_codec
+from bench.api.codec import Codec, CodecError, Knob, register_codec
 
 @register_codec
 class Picky(Codec):

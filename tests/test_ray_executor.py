@@ -33,7 +33,7 @@ PLUGIN = '''
 import ctypes, io, os, time
 import numpy as np
 from PIL import Image
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 
 
 class Base(Codec):
@@ -249,7 +249,7 @@ def test_failures_timeouts_and_plugins_on_the_workers(cluster, tmp_path, small_d
 
 def test_a_node_with_other_versions_is_refused_not_mixed(cluster, tmp_path, small_dataset):
     driver_sees_other_numpy = (
-        "import bench.ray_node as node\n"
+        "import bench.executors.ray_node as node\n"
         "real = node.describe_node\n"
         "def other(gpu=False):\n"
         "    found = real(gpu)\n"
@@ -276,7 +276,7 @@ def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path,
                        "--executor", "ray", "--out", {str(tmp_path / "ray")!r}, "--no-progress"])
         assert status == 2, status
         del sys.modules["ray"]
-        from bench.runner import RunConfig, run
+        from bench.run.runner import RunConfig, run
         report = run(RunConfig(dataset={str(small_dataset)!r}, codecs=("jpeg",), qualities=(50,),
                                out={str(tmp_path / "local")!r}, jobs=1), progress=False, echo=lambda text: None)
         assert report.ok and len(report.records) == 4
@@ -291,8 +291,8 @@ def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path,
 
 
 def test_a_trained_family_travels_with_its_plugin_file(tmp_path):
-    from bench.ray_node import pack_plugin, unpack_plugins
-    from bench.registry import discover
+    from bench.api.codec_registry import discover
+    from bench.executors.ray_node import pack_plugin, unpack_plugins
 
     family = tmp_path / "my-family"
     shutil.copytree(REPO / "bench_codecs" / "weights" / "factorized-small", family)
@@ -315,7 +315,7 @@ def test_a_trained_family_travels_with_its_plugin_file(tmp_path):
 
 
 def test_version_differences_name_each_package():
-    from bench.ray_node import version_differences
+    from bench.executors.ray_node import version_differences
 
     driver = {"python": "3.11.7", "packages": {"numpy": "1.26.4", "torch": "2.5"}, "libraries": {"libwebp": "1.6"},
               "codec_bench_files": "a" * 64}  # fmt: skip
@@ -329,8 +329,8 @@ def test_version_differences_name_each_package():
 
 
 def test_a_cluster_address_is_refused_by_the_local_executor():
-    from bench.executor import ExecutorError, create_executor
-    from bench.task import MeasureOptions
+    from bench.api.executor import ExecutorError, create_executor
+    from bench.api.task import MeasureOptions
 
     with pytest.raises(ExecutorError, match="takes no cluster address .--ray-address is for --executor ray"):
         create_executor("local", MeasureOptions(), 1, address="head:6379")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.codec import Codec, Knob, register_codec
-from bench.registry import ENTRY_POINT_GROUP, RegistryError, discover
+from bench.api.codec import Codec, Knob, register_codec
+from bench.api.codec_registry import ENTRY_POINT_GROUP, RegistryError, discover
 from conftest import REPO, bench_cli
 
 
@@ -61,7 +61,7 @@ def write_distribution(site: Path, module_source: str, entry_value: str) -> str:
 
 ACME = """
 import numpy as np
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 
 @register_codec
 class AcmeCodec(Codec):
@@ -160,7 +160,7 @@ def test_subclass_of_a_registered_codec_is_not_registered_twice(tmp_path):
     class Sub(registry.get("jpegxl").cls):
         pass
 
-    from bench.codec import is_registered_codec
+    from bench.api.codec import is_registered_codec
 
     assert is_registered_codec(registry.get("jpegxl").cls) and not is_registered_codec(Sub)
     # a module defining a codec and an undecorated subclass of it (same name): only the codec is found

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bench.bdtable import BD_COLUMNS
-from bench.curves import curves_from_compressai, curves_from_run, to_compressai
-from bench.plots import assign_styles
-from bench.report import ReportConfig, ReportError, make_report
-from bench.runner import RunConfig, run
+from bench.analysis.bd_table import BD_COLUMNS
+from bench.analysis.curves import curves_from_compressai, curves_from_run, to_compressai
+from bench.report.figures import assign_styles
+from bench.report.writer import ReportConfig, ReportError, make_report
+from bench.run.runner import RunConfig, run
 from conftest import bench_cli
 
 

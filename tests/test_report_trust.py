@@ -17,12 +17,12 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from bench.bdrate import bd_compare
-from bench.bdtable import bd_table, to_latex, to_markdown
-from bench.curves import Curve, CurveError, curves_from_compressai, curves_from_run, to_compressai
-from bench.plots import assign_styles, rd_figure, speed_figure
-from bench.report import ReportConfig, ReportError, load_curves, make_report, pick_anchor
-from bench.runner import RunConfig, run
+from bench.analysis.bd_table import bd_table, to_latex, to_markdown
+from bench.analysis.bdrate import bd_compare
+from bench.analysis.curves import Curve, CurveError, curves_from_compressai, curves_from_run, to_compressai
+from bench.report.figures import assign_styles, rd_figure, speed_figure
+from bench.report.writer import ReportConfig, ReportError, load_curves, make_report, pick_anchor
+from bench.run.runner import RunConfig, run
 from conftest import bench_cli
 
 QUALITIES = (10, 30, 60, 90)
@@ -30,7 +30,7 @@ QUALITIES = (10, 30, 60, 90)
 # a byte-identical copy of jpeg that fails on the one image 240 pixels wide
 JPEGCOPY_PLUGIN = '''
 """jpegcopy: jpeg, except that it refuses images 240 pixels wide."""
-from bench.codec import register_codec
+from bench.api.codec import register_codec
 from bench_codecs.jpeg import JpegCodec
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.runner import RunConfig, run
+from bench.run.runner import RunConfig, run
 from conftest import bench_cli, data_root
 from sessions import session_processes, wait_until_gone
 
@@ -26,7 +26,7 @@ PLUGINS = '''
 import ctypes, io, os, random, sys, time
 import numpy as np
 from PIL import Image
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 
 
 def jpeg(image, quality):
@@ -267,7 +267,7 @@ def test_a_damaged_store_and_a_file_as_out_are_one_line_errors(tmp_path, small_d
 
 
 def test_a_run_that_breaks_says_so_and_keeps_what_it_measured(tmp_path, small_dataset, monkeypatch):
-    from bench.store import Store
+    from bench.store.sqlite import Store
 
     real = Store.add_record
     calls = []

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.registry import discover
-from bench.runner import RunConfig, RunReport, RunSetupError, format_summary, run
-from bench.store import RECORD_COLUMNS, SUMMARY_COLUMNS, Record, Store, StoreConflict
+from bench.api.codec_registry import discover
+from bench.run.runner import RunConfig, RunReport, RunSetupError, format_summary, run
+from bench.store.sqlite import RECORD_COLUMNS, SUMMARY_COLUMNS, Record, Store, StoreConflict
 from conftest import bench_cli, data_root
 
 TIMING = ("encode_s", "decode_s")
@@ -128,7 +128,7 @@ FLAKY_PLUGIN = '''
 import io, os, signal
 import numpy as np
 from PIL import Image
-from bench.codec import Codec, CodecError, Knob, register_codec
+from bench.api.codec import Codec, CodecError, Knob, register_codec
 
 @register_codec
 class Flaky(Codec):
@@ -288,7 +288,7 @@ def test_the_summary_table_stays_aligned_for_long_codec_names(tmp_path):
 
 
 def test_codecs_named_by_a_path_save_their_files_in_one_folder_of_their_own():
-    from bench.files import folder_name
+    from bench.api.files import folder_name
 
     assert folder_name("jpeg") == "jpeg" and folder_name("compressai:mbt2018-mean") == "compressai:mbt2018-mean"
     for name in ("compressai:mbt2018:../../etc/*.pth.tar", "compressai:mbt2018:/abs/ckpts/", "..", "a b"):

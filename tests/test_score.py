@@ -1,5 +1,5 @@
 """Adding metrics to finished runs (`bench score`), listing metrics (`bench metrics`), computing one
-metric from Python (`bench.metric.compute`) and reports of chosen metrics (`bench report --metric`).
+metric from Python (`bench.api.metric.compute`) and reports of chosen metrics (`bench report --metric`).
 
 The runs are small and made once: two synthetic 96 x 128 images, jpeg and webp at qualities 30 and 70,
 PSNR-RGB only, with saved bitstreams, with saved reconstructions, with neither, and one that computed
@@ -24,11 +24,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bench.metrics
-from bench.metric import MetricError, compute
-from bench.report import ReportConfig, ReportError, make_report
-from bench.runner import RunConfig, RunSetupError, run
-from bench.score import ScoreConfig, ScoreSetupError, score
+import bench.metrics.fidelity
+from bench.api.metric import MetricError
+from bench.api.metric_registry import compute
+from bench.report.writer import ReportConfig, ReportError, make_report
+from bench.run.runner import RunConfig, RunSetupError, run
+from bench.run.score import ScoreConfig, ScoreSetupError, score
 from conftest import REPO, bench_cli, write_synthetic_images
 
 TIMING = ("encode_s", "decode_s")
@@ -42,7 +43,7 @@ def readme_metric_plugin() -> str:
 
 
 NOT_HERE = """
-from bench.metric import DatasetMetric, Metric, register_metric
+from bench.api.metric import DatasetMetric, Metric, register_metric
 
 
 @register_metric
@@ -82,7 +83,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metric import Metric, register_metric
+from bench.api.metric import Metric, register_metric
 
 
 @register_metric
@@ -283,7 +284,7 @@ def test_bench_metrics_lists_every_metric_with_its_convention_and_availability(s
     listed = bench_cli("metrics", "--json", "--plugin", str(setup["mae"]), "--plugin", str(plugin))
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
-    for cls in (bench.metrics.PsnrRgb, bench.metrics.PsnrY, bench.metrics.MsSsimRgb):
+    for cls in (bench.metrics.fidelity.PsnrRgb, bench.metrics.fidelity.PsnrY, bench.metrics.fidelity.MsSsimRgb):
         row = rows[cls.name]
         assert row["origin"] == "builtin" and row["available"] and row["default"] and row["per_image"]
         assert (row["label"], row["unit"], row["convention"]) == (cls.label, cls.unit, cls.convention)
@@ -294,7 +295,7 @@ def test_bench_metrics_lists_every_metric_with_its_convention_and_availability(s
     assert rows["needs_weights"]["available"] is False and "weights nw.pth" in rows["needs_weights"]["reason"]
     text = bench_cli("metrics", "--plugin", str(plugin)).stdout
     assert re.search(r"^needs_weights +NOT AVAILABLE .*\n +why: weights nw\.pth", text, re.M)
-    assert f"convention: {bench.metrics.PsnrY.convention}" in text
+    assert f"convention: {bench.metrics.fidelity.PsnrY.convention}" in text
 
 
 def test_bench_run_refuses_an_unavailable_metric_with_its_reason(setup, tmp_path):
@@ -316,8 +317,8 @@ def test_compute_gives_the_value_a_run_stores(setup):
     assert repr(compute("psnr_rgb", reference, decoded)) == stored["psnr_rgb"]
     assert repr(compute("psnr_y", reference, decoded)) == stored["psnr_y"]
     assert repr(compute("mae", reference, decoded, plugins=(setup["mae"],))) == stored["mae"]
-    assert bench.metrics.compute is compute
-    assert compute("psnr_y", reference[::2, ::2], decoded[::2, ::2]) == bench.metrics.psnr_y(
+    assert bench.metrics.compute is compute and bench.metrics.psnr_y is bench.metrics.fidelity.psnr_y
+    assert compute("psnr_y", reference[::2, ::2], decoded[::2, ::2]) == bench.metrics.fidelity.psnr_y(
         np.ascontiguousarray(reference[::2, ::2]), np.ascontiguousarray(decoded[::2, ::2])
     )  # views are fine
 

@@ -14,13 +14,14 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from bench.executor import Executor, ExecutorError, create_executor, executor_names, run_tasks
-from bench.metric import DEFAULT_METRICS, Metric, MetricError, discover_metrics, register_metric
-from bench.metric import ENTRY_POINT_GROUP as METRIC_ENTRY_POINTS
-from bench.results import Failure, Record
-from bench.runner import RunConfig, run
-from bench.store import RECORD_COLUMNS, Store
-from bench.task import MeasureOptions, Task
+from bench.api.executor import Executor, ExecutorError, create_executor, executor_names, run_tasks
+from bench.api.metric import DEFAULT_METRICS, Metric, MetricError, register_metric
+from bench.api.metric_registry import ENTRY_POINT_GROUP as METRIC_ENTRY_POINTS
+from bench.api.metric_registry import discover_metrics
+from bench.api.records import Failure, Record
+from bench.api.task import MeasureOptions, Task
+from bench.run.runner import RunConfig, run
+from bench.store.sqlite import RECORD_COLUMNS, Store
 from conftest import REPO
 
 PACKAGES = ("bench", "bench_codecs", "bench_datasets")
@@ -109,7 +110,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_module_imports_one_that_imports_it_back():
     graph = import_graph()
-    assert "bench.runner" in graph and "bench_codecs.jpeg" in graph  # the scan sees the project
+    assert "bench.run.runner" in graph and "bench_codecs.jpeg" in graph  # the scan sees the project
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
@@ -252,7 +253,7 @@ class InlineExecutor(Executor):
         self.max_pending = max(self.max_pending, len(self.queue))
 
     def results(self) -> Iterator[Record | Failure]:
-        from bench.measure import Measurer
+        from bench.executors.measure import Measurer
 
         self.measurer = self.measurer or Measurer(self.options)
         while self.queue:
@@ -279,9 +280,9 @@ def test_run_tasks_keeps_twice_the_slots_in_flight_and_hands_back_every_result()
 
 
 def test_the_runner_runs_on_any_executor_with_the_same_records(tmp_path, small_dataset, monkeypatch):
-    import bench.executor
+    import bench.api.executor
 
-    monkeypatch.setitem(bench.executor.BUILTIN, "inline", f"{__name__}:InlineExecutor")
+    monkeypatch.setitem(bench.api.executor.BUILTIN, "inline", f"{__name__}:InlineExecutor")
     assert "inline" in executor_names()
     common = dict(dataset=str(small_dataset), codecs=("jpeg", "webp"), qualities=(20, 80), jobs=2)
     local = run(RunConfig(out=tmp_path / "local", **common), progress=False, echo=lambda text: None)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.codec import CodecError
-from bench.registry import RegistryError, discover
+from bench.api.codec import CodecError
+from bench.api.codec_registry import RegistryError, discover
 from bench_codecs import _yuv
 
 

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.download import DownloadError, download_file, hash_prefix
-from bench.registry import discover
-from bench.runner import RunConfig, RunSetupError, run, select_codecs
-from bench.verify import VerifyConfig, VerifyError, verify
+from bench.api.codec_registry import discover
+from bench.data.download import DownloadError, download_file, hash_prefix
+from bench.run.runner import RunConfig, RunSetupError, run, select_codecs
+from bench.run.verify import VerifyConfig, VerifyError, verify
 from conftest import bench_cli
 
 pytest.importorskip("compressai")
@@ -293,7 +293,7 @@ def test_bench_run_fetches_the_weights_in_its_main_process_before_measuring(serv
     plugin = tmp_path / "zoo_names.py"
     plugin.write_text(
         "import json\n"
-        "from bench.metric import Metric, register_metric\n"
+        "from bench.api.metric import Metric, register_metric\n"
         "from bench.neural import import_compressai\n\n"
         f"NAMES = {json.dumps({str(q): n for q, n in names.items()})}\n"
         f"import_compressai().zoo.image.model_urls[{ARCH!r}]['mse'] = "

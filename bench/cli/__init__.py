@@ -3,7 +3,7 @@
 Each command module has ``add_parser(subparsers)``, which adds the command's parser (its arguments
 are added when the command is used: :class:`~bench.cli._common.CommandParser`), and
 ``handle(args) -> int``, which runs it and returns the exit status. The options of a command are
-declared on its configuration dataclass (:mod:`bench.options`); the modules import what a command
+declared on its configuration dataclass (:mod:`bench.api.options`); the modules import what a command
 runs inside ``handle``, so that ``bench --help`` stays fast.
 """
 

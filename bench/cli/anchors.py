@@ -1,4 +1,4 @@
-"""``bench anchors``: the published curves ``bench report --reference NAME`` can overlay (:mod:`bench.anchors`)."""
+"""``bench anchors``: the published curves ``bench report --reference NAME`` can overlay (:mod:`bench.analysis.anchors`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.anchors import AnchorError, anchor_names, cache_root, catalogue, fetch_anchor
+    from bench.analysis.anchors import AnchorError, anchor_names, cache_root, catalogue, fetch_anchor
 
     cat = catalogue()
     if args.fetch:

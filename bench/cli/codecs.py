@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from bench.api.options import PLUGINS, add_option
 from bench.cli._common import EXIT_OK, setup_error
-from bench.options import PLUGINS, add_option
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _codec_rows(plugins: list[str]) -> tuple[list[dict], list[str]]:
     """One row per codec found, and the usage of each codec-name pattern (``compressai:<arch>:<path>``)."""
-    from bench.registry import discover
+    from bench.api.codec_registry import discover
 
     rows = []
     registry = discover(plugins)
@@ -100,7 +100,7 @@ def format_listing(rows: list[dict]) -> str:
         else:
             lines.append(f"{indent}why: {row['reason']}")
         if row["knob"]:
-            from bench.results import format_quality
+            from bench.api.records import format_quality
 
             direction = "more bits as it grows" if row["rate_grows"] else "fewer bits as it grows"
             lines.append(
@@ -110,7 +110,7 @@ def format_listing(rows: list[dict]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.registry import RegistryError
+    from bench.api.codec_registry import RegistryError
 
     try:
         rows, patterns = _codec_rows(args.plugins)

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.datasets import data_root, known_datasets, load_manifest
+    from bench.data.datasets import data_root, known_datasets, load_manifest
 
     root = data_root(args.data_dir)
     print(f"data root: {root}")

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.api.options import comma_list
 from bench.cli._common import EXIT_OK, EXIT_SETUP, setup_error
-from bench.options import comma_list
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.curves import CurveError, curves_from_run, to_compressai
+    from bench.analysis.curves import CurveError, curves_from_run, to_compressai
 
     try:
         curves = curves_from_run(args.run)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from bench.api.options import PLUGINS, add_option
 from bench.cli._common import EXIT_OK, setup_error
-from bench.options import PLUGINS, add_option
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def metric_rows(plugins: list[str]) -> list[dict]:
     """One row per metric found (and per metric entry point that failed to load)."""
-    from bench.metric import DEFAULT_METRICS, Metric, discover_metrics
+    from bench.api.metric import DEFAULT_METRICS, Metric
+    from bench.api.metric_registry import discover_metrics
 
     registry = discover_metrics(plugins)
     rows = []
@@ -93,7 +94,7 @@ def format_listing(rows: list[dict]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.metric import MetricError
+    from bench.api.metric import MetricError
 
     try:
         rows = metric_rows(args.plugins)

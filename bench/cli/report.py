@@ -1,11 +1,11 @@
-"""``bench report``: BD-rate tables and RD figures from runs and published curves (:mod:`bench.report`)."""
+"""``bench report``: BD-rate tables and RD figures from runs and published curves (:mod:`bench.report.writer`)."""
 
 from __future__ import annotations
 
 import argparse
 
+from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_OK, setup_error
-from bench.options import add_options, config_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,13 +18,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.report import ReportConfig
+    from bench.report.writer import ReportConfig
 
     add_options(parser, ReportConfig)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.report import ReportConfig, ReportError, make_report
+    from bench.report.writer import ReportConfig, ReportError, make_report
 
     try:
         made = make_report(config_from_args(ReportConfig, args))

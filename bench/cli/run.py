@@ -1,12 +1,12 @@
-"""``bench run``: measure codecs over a dataset (:mod:`bench.runner`), then write its report."""
+"""``bench run``: measure codecs over a dataset (:mod:`bench.run.runner`), then write its report."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_BROKEN, EXIT_FAILURES, EXIT_OK, setup_error
-from bench.options import add_options, config_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,12 +19,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.local_executor import worker_context
+    from bench.executors.local import worker_context
 
     # Start the local workers' fork server before anything heavy is imported: it loads the codecs and
     # metrics while this process loads the runner (its options come from RunConfig).
     worker_context()
-    from bench.runner import RunConfig
+    from bench.run.runner import RunConfig
 
     add_options(parser, RunConfig, exclude=("plugins", "device"))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.files import command_line
-    from bench.runner import RunConfig, RunSetupError, run
+    from bench.api.files import command_line
+    from bench.run.runner import RunConfig, RunSetupError, run
 
     config = config_from_args(RunConfig, args, command=command_line())
     try:
@@ -47,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     if outcome.broken:
         return EXIT_BROKEN
     if not args.no_report and outcome.records:
-        from bench.report import ReportConfig, make_report
+        from bench.report.writer import ReportConfig, make_report
 
         try:
             made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor))

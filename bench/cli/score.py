@@ -1,12 +1,12 @@
-"""``bench score``: add metrics to a finished run from its saved reconstructions or bitstreams (:mod:`bench.score`)."""
+"""``bench score``: add metrics to a finished run from its saved reconstructions or bitstreams (:mod:`bench.run.score`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_BROKEN, EXIT_FAILURES, EXIT_OK, setup_error
-from bench.options import add_options, config_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.score import ScoreConfig
+    from bench.run.score import ScoreConfig
 
     add_options(parser, ScoreConfig)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,8 +39,8 @@ def _anchor(run) -> str | None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.files import command_line
-    from bench.score import ScoreConfig, ScoreSetupError, score
+    from bench.api.files import command_line
+    from bench.run.score import ScoreConfig, ScoreSetupError, score
 
     config = config_from_args(ScoreConfig, args, command=command_line())
     try:
@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
     if outcome.broken:
         return EXIT_BROKEN
     if outcome.changed and not args.no_report:
-        from bench.report import ReportConfig, ReportError, make_report
+        from bench.report.writer import ReportConfig, ReportError, make_report
 
         try:
             try:

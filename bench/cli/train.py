@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_OK, setup_error
-from bench.options import add_options, config_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.files import command_line
+    from bench.api.files import command_line
     from bench.neural.train import TrainConfig, TrainError, train_family
 
     config = config_from_args(TrainConfig, args, command=command_line())

@@ -1,11 +1,11 @@
-"""``bench verify``: does a codec decode its bitstreams identically in a fresh process? (:mod:`bench.verify`)"""
+"""``bench verify``: does a codec decode its bitstreams identically in a fresh process? (:mod:`bench.run.verify`)"""
 
 from __future__ import annotations
 
 import argparse
 
+from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, setup_error
-from bench.options import add_options, config_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,13 +17,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.verify import VerifyConfig
+    from bench.run.verify import VerifyConfig
 
     add_options(parser, VerifyConfig)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.verify import VerifyConfig, VerifyError, verify
+    from bench.run.verify import VerifyConfig, VerifyError, verify
 
     try:
         report = verify(config_from_args(VerifyConfig, args))

@@ -4,7 +4,7 @@ Everything here imports torch and compressai lazily from the modules that need t
 traditional codecs run without loading them.
 """
 
-from bench.codec import CodecError
+from bench.api.codec import CodecError
 
 #: What ``--device`` accepts: the CPU, the GPU, or the GPU when torch sees one.
 DEVICES = ("cpu", "cuda", "auto")
@@ -32,7 +32,7 @@ def device_name(device: str) -> str:
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    from bench.provenance import cpu_model
+    from bench.store.provenance import cpu_model
 
     return f"CPU: {cpu_model()}"
 

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.codec import Codec, CodecError, Knob, check_rgb8, register_codec
+from bench.api.codec import Codec, CodecError, Knob, check_rgb8, register_codec
 from bench.neural import device_name, import_compressai, resolve_device
 from bench.neural.bitstream import ENTROPY_FLOAT, ENTROPY_MODELS, Header, pack, unpack
 from bench.neural.family import FamilyError, NeuralFamily

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.files import sha256_file
+from bench.api.files import sha256_file
 from bench.neural.architectures import ARCHITECTURES, build
 
 __all__ = ["FamilyModel", "NeuralFamily", "FamilyError", "FAMILY_FILE"]

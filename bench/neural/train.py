@@ -39,7 +39,7 @@ that trained it, its initialisation (file, sha256, lambda, steps) and its steps 
 
 Paths are recorded as given (``--data ../shared/datasets/train/bsds500``), never as an absolute path
 of the machine that trained: an absolute ``--data`` or ``--out`` is written relative to the directory
-the command ran in, in the recorded command too (:func:`bench.files.portable_path`). The data's
+the command ran in, in the recorded command too (:func:`bench.api.files.portable_path`). The data's
 fingerprint (names and sha256 of the files) identifies it wherever it lies.
 """
 
@@ -51,20 +51,20 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.files import atomic_write, atomic_write_bytes, portable_command, portable_path, sha256_file
-from bench.images import ImageLoadError, load_rgb8, source_problem
+from bench.api.files import atomic_write, atomic_write_bytes, portable_command, portable_path, sha256_file
+from bench.api.options import float_list, non_negative_float, option, positive_int
+from bench.api.processes import die_with_parent
+from bench.data.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
 from bench.neural.family import FAMILY_FILE
-from bench.options import float_list, non_negative_float, option, positive_int
-from bench.processes import die_with_parent
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
@@ -79,7 +79,7 @@ class TrainError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A family to train; the fields with an :func:`~bench.options.option` are those of ``bench train``."""
+    """A family to train; the fields with an :func:`~bench.api.options.option` are those of ``bench train``."""
 
     data: Path = field(metadata=option(
         "--data", parse=Path, help="image folder (train/, test/, val/ subfolders, or flat)"))  # fmt: skip
@@ -146,7 +146,7 @@ class _Data:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    """The image files of ``folder`` a folder dataset would take (bench.datasets), sorted by name."""
+    """The image files of ``folder`` a folder dataset would take (bench.data.datasets), sorted by name."""
     return sorted(
         p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and source_problem(p) is None
     )
@@ -640,7 +640,7 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
             "config": _recorded_config(config),
             "torch": torch.__version__,
             "compressai": compressai.__version__,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
     (config.out / FAMILY_FILE).write_text(json.dumps(family, indent=2) + "\n")

@@ -31,7 +31,7 @@ def best_of(fn, repeats: int) -> float:
 
 
 def machine() -> str:
-    from bench.provenance import cpu_model
+    from bench.store.provenance import cpu_model
 
     return f"{cpu_model()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
 
@@ -49,14 +49,14 @@ def timed_bench(*args: str) -> tuple[float, subprocess.CompletedProcess]:
 
 def records(run_folder: Path) -> list[dict]:
     """Rows of the run's store with their extra fields (metric time etc.)."""
-    from bench.store import Store
+    from bench.store.sqlite import Store
 
     with Store(run_folder / "store.sqlite") as store:
         return [{**r.__dict__, **r.extra} for r in store.records()]
 
 
 def invocation_phases(run_folder: Path) -> tuple[float, float]:
-    """(set-up, measuring) seconds of the last invocation, as bench.runner.run recorded them in run.json."""
+    """(set-up, measuring) seconds of the last invocation, as bench.run.runner.run recorded them in run.json."""
     inv = json.loads((run_folder / "run.json").read_text())["invocations"][-1]
     return inv["setup_s"], inv["measure_s"]
 

@@ -1,13 +1,13 @@
 """Bootstrap intervals of the BD table: their cost on a Kodak run, and vectorised vs scalar BD, one CPU thread.
 
-* The best of three times of the BD table (:func:`bench.bdtable.bd_table`) of a run folder (default ``results/kodak``, the default
+* The best of three times of the BD table (:func:`bench.analysis.bd_table.bd_table`) of a run folder (default ``results/kodak``, the default
   ``bench run --dataset kodak``) with ``--bootstrap 0`` and with 1,000 resamples: the difference is
   what the intervals cost (both aggregations, every pair and metric). The same for a 10-codec table:
   the run's curves plus copies of two of them with their per-image values perturbed (1%), so that a
   24-image table has 9 pairs x 3 metrics x 2 aggregations whatever the run holds.
 * One pair and metric (webp against jpeg, PSNR-RGB, mean curves): ``SUBSET`` resamples' BD-rates
-  from :func:`bench.bootstrap.resampled_bd` (vectorised PCHIP) vs a loop over
-  :func:`bench.bdrate.bd_rate` on the same resampled mean curves: time per resample and the largest
+  from :func:`bench.analysis.bootstrap.resampled_bd` (vectorised PCHIP) vs a loop over
+  :func:`bench.analysis.bdrate.bd_rate` on the same resampled mean curves: time per resample and the largest
   difference.
 
 Usage: ``.venv/bin/python tests/perf/bootstrap_speed.py [RUN] [--resamples N]``.
@@ -29,10 +29,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _common import REPO, best_of, machine  # noqa: E402
-from bench.bdrate import bd_rate  # noqa: E402
-from bench.bdtable import bd_table  # noqa: E402
-from bench.bootstrap import curve_values, resample_counts, resampled_bd  # noqa: E402
-from bench.curves import curves_from_run  # noqa: E402
+from bench.analysis.bd_table import bd_table  # noqa: E402
+from bench.analysis.bdrate import bd_rate  # noqa: E402
+from bench.analysis.bootstrap import curve_values, resample_counts, resampled_bd  # noqa: E402
+from bench.analysis.curves import curves_from_run  # noqa: E402
 
 SUBSET = 200
 REPEATS = 3  # best of, for the table times

@@ -4,12 +4,12 @@
 like Inception pool3's (two independent sets, the second shifted; float32, as stored), since the
 published Inception weights may not be here; the aggregates do not depend on where features come from.
 
-* FID: ours (:func:`bench.metrics_fid.frechet_distance`, float64, the trace term as a nuclear norm) vs
+* FID: ours (:func:`bench.metrics.fid.frechet_distance`, float64, the trace term as a nuclear norm) vs
   ``torchmetrics.image.fid.FrechetInceptionDistance.compute`` (float64 covariances, eigenvalues of their
   2048 x 2048 product) and pytorch-fid's formula (``scipy.linalg.sqrtm``). Only torchmetrics' compute is
   timed: its ``update`` (summing the features and their outer products) is left out; ours is timed from
   the float32 features.
-* KID: ours (:func:`bench.metrics_fid.polynomial_mmd2`) vs
+* KID: ours (:func:`bench.metrics.fid.polynomial_mmd2`) vs
   ``torchmetrics.image.kid.KernelInceptionDistance(subsets=1, subset_size=192).compute`` on the same
   features as float64 (the same value; its default of 100 subsets costs 100 times that).
 
@@ -37,7 +37,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance  # noqa: E402
 from torchmetrics.image.kid import KernelInceptionDistance  # noqa: E402
 
 from _common import best_of, data_dir, machine  # noqa: E402
-from bench.metrics_fid import FidPatch, frechet_distance, polynomial_mmd2  # noqa: E402
+from bench.metrics.fid import FidPatch, frechet_distance, polynomial_mmd2  # noqa: E402
 
 REPEATS = 3
 N, D = 192, 2048

@@ -37,8 +37,8 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from _common import best_of, data_dir, machine
-from bench.metrics_colour import BT709_YCBCR, ciede2000, psnr_yuv
-from bench.metrics_structure import gmsd, ssim, vif
+from bench.metrics.colour import BT709_YCBCR, ciede2000, psnr_yuv
+from bench.metrics.structure import gmsd, ssim, vif
 
 REPEATS = 5
 QUALITY = 30

@@ -1,4 +1,4 @@
-"""FSIMc, IW-SSIM, NLPD: ours (bench.metrics_perceptual) vs their references, one CPU thread, Kodak.
+"""FSIMc, IW-SSIM, NLPD: ours (bench.metrics.perceptual) vs their references, one CPU thread, Kodak.
 
 References: ``piq.fsim(dist, ref, data_range=1.0, chromatic=True)``,
 ``piq.information_weighted_ssim(dist, ref, data_range=1.0)`` (float32 NCHW RGB in [0, 1]) and
@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from _common import best_of, data_dir, machine  # noqa: E402
-from bench.metrics_perceptual import fsim, iw_ssim, nlpd  # noqa: E402
+from bench.metrics.perceptual import fsim, iw_ssim, nlpd  # noqa: E402
 
 REPEATS = 3
 QUALITY = 30

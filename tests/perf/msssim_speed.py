@@ -1,4 +1,4 @@
-"""MS-SSIM: ours (bench.metrics.ms_ssim) vs pytorch_msssim.ms_ssim, one CPU thread, 768x512 Kodak.
+"""MS-SSIM: ours (bench.metrics.fidelity.ms_ssim) vs pytorch_msssim.ms_ssim, one CPU thread, 768x512 Kodak.
 
 Prints the median time of each over all 24 Kodak images x 3 JPEG qualities, the speed ratio and
 the largest absolute difference of the values.
@@ -16,7 +16,7 @@ from PIL import Image
 from pytorch_msssim import ms_ssim as reference
 
 from _common import best_of, data_dir, machine
-from bench.metrics import ms_ssim
+from bench.metrics.fidelity import ms_ssim
 
 REPEATS = 5
 
@@ -41,7 +41,7 @@ def main() -> None:
     ours, ref = statistics.median(ours_t), statistics.median(ref_t)
     print(f"machine: {machine()}; torch {torch.__version__}, OpenCV {cv2.__version__}, one thread each")
     print(f"images: 24 Kodak x JPEG q10/50/90 = {len(diffs)} pairs, best of {REPEATS} per pair, median over pairs")
-    print(f"bench.metrics.ms_ssim     {ours * 1e3:7.2f} ms")
+    print(f"bench.metrics.fidelity.ms_ssim     {ours * 1e3:7.2f} ms")
     print(f"pytorch_msssim.ms_ssim    {ref * 1e3:7.2f} ms")
     print(f"speed-up                  {ref / ours:7.2f}x")
     print(f"max |difference|          {max(diffs):.2e}")

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from _common import data_dir, machine
-from bench.registry import discover
+from bench.api.codec_registry import discover
 
 IMAGES = 8
 

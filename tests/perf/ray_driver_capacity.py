@@ -3,7 +3,7 @@ codec that does nothing (its bitstream is the image's shape, its decoder returns
 16 x 16 images), on the two-node cluster of `ray_two_nodes.py` (one CPU per node).
 
 The driver runs in this process, and its CPU time (every thread: Ray's core worker too) and wall time are
-measured while the runner feeds the executor and stores what comes back (``bench.runner.run_tasks``:
+measured while the runner feeds the executor and stores what comes back (``bench.run.runner.run_tasks``:
 set-up, the decoding check and the export are left out). Two runs of different sizes give the marginal
 cost of one record (starting the workers cancels out): driver CPU seconds per record, whose inverse is
 what one driver core can take in, and wall seconds per record, which on this 2-core machine also pays for
@@ -28,7 +28,7 @@ from _common import machine, ray_cluster
 
 PLUGIN = '''
 import numpy as np
-from bench.codec import Codec, Knob, register_codec
+from bench.api.codec import Codec, Knob, register_codec
 
 
 @register_codec
@@ -46,11 +46,11 @@ IMAGES = 40
 
 def run_once(folder: Path, plugin: Path, out: Path, address: str, qualities: int, executor: str):
     """(records, driver CPU seconds, wall seconds) of the measuring loop of one run."""
-    import bench.runner
-    from bench.runner import RunConfig, run
+    import bench.run.runner
+    from bench.run.runner import RunConfig, run
 
     spans = []
-    real = bench.runner.run_tasks
+    real = bench.run.runner.run_tasks
 
     def timed(*args, **kwargs):
         cpu, wall, count = time.process_time(), time.perf_counter(), 0
@@ -62,19 +62,19 @@ def run_once(folder: Path, plugin: Path, out: Path, address: str, qualities: int
     config = RunConfig(dataset=str(folder), codecs=("nothing",), qualities=tuple(range(1, qualities + 1)),
                        plugins=(str(plugin),), metrics=("psnr_rgb",), out=out, jobs=2, executor=executor,
                        ray_address=address if executor == "ray" else None)  # fmt: skip
-    bench.runner.run_tasks = timed
+    bench.run.runner.run_tasks = timed
     try:
         report = run(config, progress=False, echo=lambda text: None)
     finally:
-        bench.runner.run_tasks = real
+        bench.run.runner.run_tasks = real
     assert report.ok and spans[0][0] == len(report.records), report.failures[:3]
     return spans[0]
 
 
 def store_cost(records: int = 5000) -> float:
     """Seconds of one ``Store.add_record`` (one SQLite transaction) for records like these."""
-    from bench.results import Record
-    from bench.store import Store
+    from bench.api.records import Record
+    from bench.store.sqlite import Store
 
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "store.sqlite") as store:
         made = [Record("nothing", float(q), f"{i}.png", 16, 16, 12, 0.375, {"psnr_rgb": 10.0}, 1e-6, 1e-6,

@@ -1,0 +1,770 @@
+"""BD-rate tables of curves against an anchor, and their CSV, Markdown and LaTeX forms.
+
+Two aggregations, each labelled in every table:
+
+* ``mean-curve`` (CompressAI's convention): one BD computation between the curves of the means over
+  the images;
+* ``per-image`` (the JVET/JCT-VC convention for test sequences): one BD computation per image, then
+  the mean over the images. Published curves have no per-image data.
+
+**Which images.** Both aggregations of a pair (anchor, test) use the same images: those each run
+curve of the pair measured, with every metric of its run defined, at every one of its qualities
+(:meth:`bench.analysis.curves.Curve.complete_images`; for two run curves, the images both have). The mean
+curves of the pair are recomputed over exactly these images, so a codec that failed on an image, a
+run folder that mixes ``--max-images`` runs, or an image with an undefined metric (MS-SSIM of small
+images) never makes the two curves average different images. ``images`` says how many images each
+value covers (mean-curve: the images of the means; per-image: the images whose BD was computed);
+a note names the images left out when that is fewer than the run (or runs) measured. A published
+curve has no per-image data: the note states the run curve's number of images and the number the
+published file states (its ``meta``), or that it does not state one.
+
+``overlap`` is the shared part of the quality range as a fraction of the shorter curve's range;
+``quality_low``, ``quality_high`` bound the quality interval BD-rate integrated over (per-image: the
+lowest and highest bound over the images); a note says when that interval is less than half of the
+anchor's quality range. ``note`` says what went wrong or what to be careful about.
+
+**Intervals and the paired test** (:mod:`bench.analysis.bootstrap`): ``ci_low``, ``ci_high`` (BD-rate, percent)
+and ``ci_metric_low``, ``ci_metric_high`` (BD-metric) are 95% bootstrap percentile intervals over the
+pair's images, from ``resamples`` resamples drawn from ``seed`` (both in every row); mean-curve intervals
+for ``pchip`` only, none against a published curve or for a dataset metric (the note says why).
+``p_value`` (two-sided Wilcoxon signed-rank test of the per-image BD-rates) and ``wins`` (``"20/24"``:
+the images whose per-image BD-rate is negative) are the same in both aggregation rows of a pair and
+metric. Markdown and LaTeX cells read ``-26.51 [-28.45, -24.13]``.
+
+**Fixed ranges**: ``quality_ranges`` (per column, in its unit) and ``rate_range`` (bpp) replace the
+overlap for BD-rate and BD-metric; ``quality_low, quality_high`` and ``rate_low, rate_high`` record what
+each value was integrated over, and a curve that does not cover a fixed range gives NaN with a note.
+
+``metric`` names a curve column: a metric's values, or their dB form where the metric has one
+(MS-SSIM: ``ms_ssim_db``); by default every metric the curves have, in that form
+(:meth:`bench.api.metric.Metric.compared_column`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.bdrate import BDError, bd_compare
+from bench.analysis.bootstrap import (
+    Interval,
+    PairedTest,
+    curve_values,
+    mean_interval,
+    paired_test,
+    resample_counts,
+    resampled_bd,
+)
+from bench.analysis.bootstrap import percentile_interval as percentile
+from bench.analysis.curves import Curve
+from bench.api.metric import Column
+from bench.api.metric_registry import MetricRegistry, discover_metrics, metric_columns
+
+__all__ = [
+    "BD_COLUMNS",
+    "AGGREGATIONS",
+    "DEFAULT_RESAMPLES",
+    "bd_table",
+    "compared_columns",
+    "to_markdown",
+    "to_latex",
+    "paired_markdown",
+]
+
+BD_COLUMNS = (
+    "codec",
+    "anchor",
+    "metric",
+    "method",
+    "bd_rate",
+    "bd_metric",
+    "overlap",
+    "note",
+    "aggregation",
+    "images",
+    "quality_low",
+    "quality_high",
+    "ci_low",
+    "ci_high",
+    "ci_metric_low",
+    "ci_metric_high",
+    "p_value",
+    "wins",
+    "rate_low",
+    "rate_high",
+    "resamples",
+    "seed",
+)
+#: Bootstrap resamples of the intervals by default (``bench report --bootstrap``).
+DEFAULT_RESAMPLES = 1000
+AGGREGATIONS = ("mean-curve", "per-image")
+#: An interval shorter than this fraction of the anchor's quality range gets a note.
+NARROW_FRACTION = 0.5
+_MAX_NAMED = 4  # images named in a note before "and N more"
+
+
+def compared_columns(curves: Sequence[Curve], registry: MetricRegistry | None = None) -> list[Column]:
+    """The columns BD tables and RD figures compare: per registered metric that any of ``curves``
+    has (in the order the curves name them), its dB form if it has one, else its values."""
+    registry = registry or discover_metrics()
+    classes = _dataset_metric_classes(curves)
+    names = dict.fromkeys(
+        name
+        for curve in curves
+        for name in (*curve.metrics, *curve.dataset_metrics)
+        if name in registry or name in classes
+    )
+    return [(registry.get(name) if name in registry else classes[name]).compared_column() for name in names]
+
+
+def _dataset_metric_classes(curves: Sequence[Curve]) -> dict[str, type]:
+    """The classes of the curves' dataset metrics (those of a run's plugin files included), by name."""
+    return {m.name: type(m) for curve in curves if curve.dataset_features for m in curve.dataset_features.metrics}
+
+
+def curve_columns(curves: Sequence[Curve], registry: MetricRegistry) -> dict[str, Column]:
+    """Every curve column of the registered metrics and of the curves' dataset metrics, by column name."""
+    columns = metric_columns(registry)
+    for cls in _dataset_metric_classes(curves).values():
+        columns.update({column.name: column for column in cls.columns()})
+    return columns
+
+
+def column_label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
+    """(short name, unit) of a curve column; a column no registered metric has is named as it is."""
+    info = columns.get(column)
+    return (info.label, info.unit) if info else (column, "")
+
+
+@dataclass(frozen=True)
+class _Row:
+    codec: str
+    anchor: str
+    metric: str
+    method: str
+    bd_rate: float
+    bd_metric: float
+    overlap: float
+    note: str
+    aggregation: str
+    images: float
+    quality_low: float
+    quality_high: float
+    ci_low: float
+    ci_high: float
+    ci_metric_low: float
+    ci_metric_high: float
+    p_value: float
+    wins: str
+    rate_low: float
+    rate_high: float
+    resamples: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Result:
+    bd_rate: float = math.nan
+    bd_metric: float = math.nan
+    overlap: float = math.nan
+    note: str = ""
+    images: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    rate_low: float = math.nan
+    rate_high: float = math.nan
+    #: per-image aggregation: each image's BD-rate and BD-metric (the images with a value)
+    rates: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """The intervals of one row's BD-rate and BD-metric, and why there are none (or what to know)."""
+
+    rate: Interval = Interval()
+    metric: Interval = Interval()
+    note: str = ""
+
+
+def _quality(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1f}" if unit == "dB" else f"{value:.4g}"
+
+
+def _interval(low: float, high: float, unit: str, dash: str = "–") -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    return f"{_quality(low, unit)}{dash}{_quality(high, unit)}"
+
+
+def rate_quality_points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    rate = frame["bpp"].to_numpy(float)
+    quality = frame[metric].to_numpy(float)
+    keep = np.isfinite(rate) & np.isfinite(quality)
+    return rate[keep], quality[keep]
+
+
+def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str, unit: str,
+             sign: float = 1.0, *, quality_range: tuple[float, float] | None = None,
+             rate_range: tuple[float, float] | None = None) -> _Result:  # fmt: skip
+    """BD of two point sets, with the quality and rate intervals integrated over; NaN and the reason on failure.
+
+    ``sign`` -1 for a metric where lower is better (CIEDE2000, GMSD, NLPD): BD is computed on the
+    negated values (quality then rises with rate), and BD-metric is given back in the metric's own
+    direction (negative: the test codec is better). ``quality_range`` (the column's unit) /
+    ``rate_range`` (bpp): integrate BD-rate / BD-metric over this fixed range instead of the overlap; a
+    curve that does not cover it gives NaN and a note saying what the curve covers."""
+    if metric not in anchor or metric not in test:
+        which = "anchor" if metric not in anchor else "test"
+        return _Result(note=f"the {which} curve has no {label} values")
+    ra, qa = rate_quality_points(anchor, metric)
+    rt, qt = rate_quality_points(test, metric)
+    for which, quality in (("anchor", qa), ("test", qt)):
+        if quality.size == 0:
+            return _Result(note=f"the {which} curve has no {label} values")
+    dropped = (len(anchor) - len(ra)) + (len(test) - len(rt))
+    notes = [f"{dropped} point(s) without a finite value left out"] if dropped else []
+    if quality_range is not None or rate_range is not None:
+        return _compare_fixed(ra, qa, rt, qt, method, label, unit, sign, notes, quality_range, rate_range)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = bd_compare(ra, sign * qa, rt, sign * qt, method)
+            result = replace(result, bd_metric=sign * result.bd_metric)
+        except BDError as exc:
+            return _Result(note="; ".join([*notes, str(exc)]))
+    notes += [str(w.message) for w in caught]
+    low, high = max(qa.min(), qt.min()), min(qa.max(), qt.max())
+    notes += _narrow(qa, low, high, unit)
+    return _Result(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high,
+                   max(ra.min(), rt.min()), min(ra.max(), rt.max()))  # fmt: skip
+
+
+def _narrow(qa: np.ndarray, low: float, high: float, unit: str) -> list[str]:
+    """A note when [low, high] is less than :data:`NARROW_FRACTION` of the anchor's quality range."""
+    span = qa.max() - qa.min()
+    if span > 0 and (high - low) < NARROW_FRACTION * span:
+        u = f" {unit}" if unit else ""
+        return [
+            f"integrated over {_interval(low, high, unit)}{u} only, {100 * (high - low) / span:.0f}% of the "
+            f"anchor's range ({_interval(qa.min(), qa.max(), unit)}{u})"
+        ]
+    return []
+
+
+def _uncovered(values: dict[str, np.ndarray], lo: float, hi: float, what: str, unit: str) -> str:
+    """Which curve does not cover [lo, hi] and what it covers; empty when both cover it."""
+    u = f" {unit}" if unit else ""
+    for which, v in values.items():
+        if not (v.min() <= lo and hi <= v.max()):
+            return (
+                f"the {which} curve covers {what} {_quality(v.min(), unit)}–{_quality(v.max(), unit)}{u}, "
+                f"not the fixed range {_quality(lo, unit)}–{_quality(hi, unit)}{u}"
+            )
+    return ""
+
+
+def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: float, notes: list[str],
+                   quality_range: tuple[float, float] | None,
+                   rate_range: tuple[float, float] | None) -> _Result:  # fmt: skip
+    """:func:`_compare` with a fixed quality and/or rate range (the other over the overlap)."""
+    rate = value = math.nan
+    low, high = quality_range or (max(qa.min(), qt.min()), min(qa.max(), qt.max()))
+    rate_low, rate_high = rate_range or (max(ra.min(), rt.min()), min(ra.max(), rt.max()))
+    shorter = min(qa.max() - qa.min(), qt.max() - qt.min())
+    overlap = (min(qa.max(), qt.max()) - max(qa.min(), qt.min())) / shorter if shorter > 0 else 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outside = _uncovered({"anchor": qa, "test": qt}, low, high, label, unit) if quality_range else ""
+        if outside:
+            notes.append(f"BD-rate: {outside}")
+        else:
+            fixed = None if quality_range is None else tuple(sorted((sign * low, sign * high)))
+            try:
+                rate = bd_compare(ra, sign * qa, rt, sign * qt, method, quality_range=fixed).bd_rate
+            except BDError as exc:
+                notes.append(str(exc))
+        outside = _uncovered({"anchor": ra, "test": rt}, rate_low, rate_high, "rate", "bpp") if rate_range else ""
+        if outside:
+            notes.append(f"BD-{label}: {outside}")
+        else:
+            try:
+                value = sign * bd_compare(ra, sign * qa, rt, sign * qt, method, rate_range=rate_range).bd_metric
+            except BDError as exc:
+                notes.append(str(exc))
+    notes += [str(w.message) for w in caught]
+    if math.isfinite(rate):
+        notes += _narrow(qa, low, high, unit)
+    notes = list(dict.fromkeys(notes))
+    return _Result(rate, value, max(overlap, 0.0), "; ".join(notes), math.nan, low, high, rate_low, rate_high)
+
+
+def metric_sign(metric: str, columns: dict[str, Column]) -> float:
+    """-1 for a column whose metric is better when lower, else 1."""
+    info = columns.get(metric)
+    return -1.0 if info is not None and not info.higher_is_better else 1.0
+
+
+def _title(dataset: str) -> str:
+    return dataset[:1].upper() + dataset[1:]
+
+
+def _stated(curve: Curve) -> str:
+    if not curve.stated_images:
+        return "number of images not stated in the file"
+    return (
+        f"{_title(curve.dataset)}: {curve.stated_images} images" if curve.dataset else f"{curve.stated_images} images"
+    )
+
+
+def _why_left_out(image: str, runs: Sequence[Curve], columns: dict[str, Column]) -> str:
+    for curve in runs:
+        if image not in curve.measured_images():
+            return f"not measured by {curve.label}"
+    for curve in runs:
+        rows = curve.per_image[curve.per_image["image"].astype(str) == image]
+        undefined = [column_label(m, columns)[0] for m in curve.metrics if m in rows and rows[m].isna().any()]
+        if undefined:
+            return f"{', '.join(undefined)} undefined"
+    for curve in runs:
+        if image not in (curve.complete_images() or ()):
+            return f"not measured by {curve.label} at every quality"
+    return "not in both curves"
+
+
+@dataclass(frozen=True)
+class ImagePairing:
+    """The images a pair is compared over (``None``: both curves published), how many, and notes."""
+
+    images: frozenset[str] | None
+    count: float
+    notes: tuple[str, ...]
+
+
+def paired_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> ImagePairing:
+    runs = [c for c in (anchor, test) if c.per_image is not None]
+    published = [c for c in (anchor, test) if c.per_image is None]
+    if not runs:
+        stated = {c.stated_images for c in published}
+        if len(stated) == 1 and None not in stated:
+            return ImagePairing(None, float(stated.pop()), ())
+        known = [f"{c.label}: {c.stated_images}" for c in published if c.stated_images]
+        notes = (
+            (f"the published curves average different numbers of images ({', '.join(known)})",)
+            if len(known) == 2
+            else ()
+        )
+        return ImagePairing(None, math.nan, notes)
+    images = frozenset.intersection(*(c.complete_images() or frozenset() for c in runs))
+    measured = frozenset().union(*(c.run_images or c.measured_images() for c in runs))
+    notes = []
+    if len(images) < len(measured):
+        left = sorted(measured - images)
+        named = [f"{image} ({_why_left_out(image, runs, columns)})" for image in left[:_MAX_NAMED]]
+        if len(left) > _MAX_NAMED:
+            named.append(f"{len(left) - _MAX_NAMED} more")
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        runs_word = "runs" if len({c.source for c in runs}) > 1 else "run"
+        notes.append(f"over {len(images)} of the {len(measured)} images of the {runs_word}, leaving out {listed}")
+    if published:
+        notes.append(f"run curve over {len(images)} images compared with a published curve ({_stated(published[0])})")
+    return ImagePairing(images, float(len(images)), tuple(notes))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _mean_curve(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
+                means: dict, sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
+    if pair.images is not None and not pair.images:
+        return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
+
+    def points(curve: Curve) -> pd.DataFrame:
+        if curve.per_image is None:
+            return curve.points
+        key = (id(curve), pair.images)
+        if key not in means:
+            means[key] = curve.means(pair.images)
+        return means[key]
+
+    result = _compare(points(anchor), points(test), metric, method, label, unit, sign, **fixed)
+    return replace(result, note=_join(*pair.notes, result.note), images=pair.count)
+
+
+def _per_image(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
+               sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
+    missing = [c.label for c in (anchor, test) if c.per_image is None]
+    if missing:
+        return _Result(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
+    if any(metric in c.dataset_metrics for c in (anchor, test)):
+        return _Result(note=f"{label} is computed over the whole dataset: it has no per-image values")
+    images = sorted(pair.images or ())
+    if not images:
+        return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
+    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
+    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
+    results, failed = [], []
+    for image in images:
+        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed)
+        if math.isnan(result.bd_rate):
+            failed.append(f"{image}: {result.note}")
+        else:
+            results.append(result)
+    notes = list(pair.notes)
+    if failed:
+        notes.append(f"mean over {len(results)} of {len(images)} images")
+        notes += failed[:3] + ([f"... {len(failed) - 3} more"] if len(failed) > 3 else [])
+    narrow = sum("of the anchor's range" in r.note for r in results)
+    if narrow:
+        notes.append(f"{narrow} of {len(results)} images integrated over less than half of the anchor's range")
+    if not results:
+        return _Result(note=_join(*notes), images=0.0)
+    return _Result(
+        float(np.mean([r.bd_rate for r in results])),
+        float(np.mean([r.bd_metric for r in results])),
+        float(np.min([r.overlap for r in results])),
+        _join(*notes),
+        float(len(results)),
+        float(np.min([r.low for r in results])),
+        float(np.max([r.high for r in results])),
+        float(np.min([r.rate_low for r in results])),
+        float(np.max([r.rate_high for r in results])),
+        tuple(r.bd_rate for r in results),
+        tuple(r.bd_metric for r in results),
+    )
+
+
+def _to_column(metric: str, columns: dict[str, Column], registry: MetricRegistry):
+    """(the metric's own column, the function from its values to ``metric``'s) for a dB column; (``metric``,
+    None) for a column of a metric's own values."""
+    info = columns.get(metric)
+    if info is None or info.name == info.metric or info.metric not in registry:
+        return metric, None
+    return info.metric, registry.get(info.metric).to_db
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """How the intervals are drawn: ``resamples`` (0: none) from ``seed``; the fixed ranges, if any."""
+
+    resamples: int
+    seed: int
+    quality_range: tuple[float, float] | None = None
+    rate_range: tuple[float, float] | None = None
+
+
+def _mean_curve_spread(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str,
+                       result: _Result, sign: float, how: _Bootstrap, own: tuple, cache: dict) -> _Spread:  # fmt: skip
+    """The intervals of a mean-curve BD (the module docstring of :mod:`bench.analysis.bootstrap`), or why none."""
+    if how.resamples <= 0 or not (math.isfinite(result.bd_rate) or math.isfinite(result.bd_metric)):
+        return _Spread()
+    published = [c.label for c in (anchor, test) if c.per_image is None]
+    if published:
+        return _Spread(note=f"no interval: {' and '.join(published)} has no per-image values (published curve)")
+    if any(metric in c.dataset_metrics for c in (anchor, test)):
+        return _Spread(note=f"no interval: {label} is computed over the whole dataset (no per-image values)")
+    if method != "pchip":
+        return _Spread(note=f"no interval: mean-curve intervals are computed for pchip only, not {method}")
+    column, to_column = own
+    if any(column not in c.per_image for c in (anchor, test)):
+        return _Spread(note=f"no interval: no per-image {label} values")
+    images = sorted(pair.images or ())
+    values = []
+    for curve in (anchor, test):
+        key = (id(curve), pair.images, metric)
+        if key not in cache:
+            cache[key] = curve_values(curve.per_image, images, column, to_column)
+        values.append(cache[key])
+    counts = resample_counts(len(images), how.resamples, how.seed)
+    rates, metrics = resampled_bd(*values, counts, sign=sign, quality_range=how.quality_range,
+                                  rate_range=how.rate_range)  # fmt: skip
+    rate = percentile(rates) if math.isfinite(result.bd_rate) else Interval()
+    value = percentile(metrics) if math.isfinite(result.bd_metric) else Interval()
+    return _Spread(rate, value, _join(*dict.fromkeys((rate.note, value.note))))
+
+
+def _per_image_spread(result: _Result, how: _Bootstrap) -> _Spread:
+    """The intervals of a per-image BD: of the mean of the per-image values over resampled images."""
+    if how.resamples <= 0 or not result.rates:
+        return _Spread()
+    return _Spread(
+        mean_interval(result.rates, how.resamples, how.seed), mean_interval(result.values, how.resamples, how.seed)
+    )
+
+
+def bd_table(
+    curves: Sequence[Curve],
+    anchor: Curve,
+    *,
+    metrics: Sequence[str] | None = None,
+    method: str = "pchip",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    quality_ranges: Mapping[str, tuple[float, float]] | None = None,
+    rate_range: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """BD-rate (%) and BD-metric of every curve but the anchor, per metric column and aggregation
+    (``metrics``: curve columns; by default :func:`compared_columns` of the anchor and the curves),
+    each over the images of the module docstring, with the number of images and the quality interval.
+
+    ``resamples`` (0: none) and ``seed``: the bootstrap intervals over images (:mod:`bench.analysis.bootstrap`);
+    ``quality_ranges``: per curve column, a fixed quality range (the column's unit) for BD-rate;
+    ``rate_range``: a fixed rate range (bpp) for BD-metric; both instead of the overlap."""
+    registry = discover_metrics()
+    if metrics is None:
+        metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
+    columns = curve_columns([anchor, *curves], registry)
+    quality_ranges = dict(quality_ranges or {})
+    rows, means, cache = [], {}, {}
+    for curve in curves:
+        if curve is anchor:
+            continue
+        pair = paired_images(anchor, curve, columns)
+        for metric in metrics:
+            label, unit = column_label(metric, columns)
+            sign = metric_sign(metric, columns)
+            how = _Bootstrap(resamples, seed, quality_ranges.get(metric), rate_range)
+            fixed = {"quality_range": how.quality_range, "rate_range": how.rate_range}
+            mean = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign, **fixed)
+            each = _per_image(anchor, curve, pair, metric, method, label, unit, sign, **fixed)
+            own = _to_column(metric, columns, registry)
+            spreads = {
+                "mean-curve": _mean_curve_spread(
+                    anchor, curve, pair, metric, method, label, mean, sign, how, own, cache
+                ),
+                "per-image": _per_image_spread(each, how),
+            }
+            test = paired_test(each.rates) if each.rates else PairedTest()
+            for aggregation, r in (("mean-curve", mean), ("per-image", each)):
+                spread = spreads[aggregation]
+                rows.append(_Row(curve.label, anchor.label, metric, method, r.bd_rate, r.bd_metric, r.overlap,
+                                 _join(r.note, spread.note), aggregation, r.images, r.low, r.high,
+                                 spread.rate.low, spread.rate.high, spread.metric.low, spread.metric.high,
+                                 test.p_value, test.share, r.rate_low, r.rate_high, resamples, seed))  # fmt: skip
+    return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))
+
+
+def _pivot(table: pd.DataFrame, aggregation: str) -> tuple[list[str], list[str], dict, list[str]]:
+    part = table[table["aggregation"] == aggregation]
+    codecs = list(dict.fromkeys(part["codec"]))
+    metrics = list(dict.fromkeys(part["metric"]))
+    cells, notes = {}, []
+    for row in part.itertuples():
+        marks = []
+        for note in row.note.split("; ") if isinstance(row.note, str) else ():  # one footnote per distinct note
+            if note and note not in notes:
+                notes.append(note)
+            if note:
+                marks.append(str(notes.index(note) + 1))
+        mark = f"[{','.join(marks)}]" if marks else ""
+        cells[row.codec, row.metric] = _Cell(
+            row.bd_rate, row.bd_metric, mark, getattr(row, "images", math.nan),
+            getattr(row, "quality_low", math.nan), getattr(row, "quality_high", math.nan),
+            getattr(row, "ci_low", math.nan), getattr(row, "ci_high", math.nan),
+        )  # fmt: skip
+    return codecs, metrics, cells, notes
+
+
+@dataclass(frozen=True)
+class _Cell:
+    rate: float = math.nan
+    value: float = math.nan
+    mark: str = ""
+    images: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+
+    def rate_text(self, math_mode: bool = False) -> str:
+        """The BD-rate with its interval, ``-26.51 [-29.10, -23.80]`` (``n/a`` without a value; in LaTeX
+        math with ``math_mode``)."""
+        if not math.isfinite(self.rate):
+            return "n/a"
+        wrap = (lambda t: f"${t}$") if math_mode else (lambda t: t)
+        text = wrap(_fmt(self.rate, 2))
+        if math.isfinite(self.ci_low) and math.isfinite(self.ci_high):
+            text += f" [{wrap(f'{self.ci_low:.2f}')}, {wrap(f'{self.ci_high:.2f}')}]"
+        return text
+
+
+def _images(cells: dict, codec: str, metrics: Sequence[str]) -> str:
+    """The number of images of a codec's row: one number, or the range when metrics differ."""
+    counts = sorted({int(c.images) for m in metrics if math.isfinite((c := cells.get((codec, m), _Cell())).images)})
+    if not counts:
+        return "n/a"
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+
+
+def _fmt(value: float, digits: int, signed: bool = True) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _anchor_of(table: pd.DataFrame, anchor: str | None) -> str | None:
+    return str(table["anchor"].iloc[0]) if len(table) else anchor
+
+
+def _caption(table: pd.DataFrame, aggregation: str, anchor: str | None = None) -> str:
+    anchor = _anchor_of(table, anchor)
+    method = table["method"].iloc[0] if len(table) else "pchip"
+    how = (
+        "BD from the curves of the means over the images (CompressAI convention)"
+        if aggregation == "mean-curve"
+        else "mean over images of the per-image BD values (JVET convention)"
+    )
+    return (
+        f"BD-rate against {anchor}; {how}, over the images both curves measured at every quality; "
+        f"{method} interpolation; negative BD-rate = fewer bits{_ci_caption(table)}; interval: the quality range "
+        "integrated over"
+    )
+
+
+def _ci_caption(table: pd.DataFrame) -> str:
+    """How the bracketed intervals were drawn (empty when the table has none)."""
+    if "ci_low" not in table or not np.isfinite(table["ci_low"].to_numpy(float)).any():
+        return ""
+    resamples, seed = int(table["resamples"].iloc[0]), int(table["seed"].iloc[0])
+    return f"; in brackets: 95% bootstrap percentile interval over images ({resamples} resamples, seed {seed})"
+
+
+def _nothing(anchor: str | None) -> str:
+    if anchor:
+        return f"No BD-rates: the report has no curve other than the anchor {anchor}, so there is nothing to compare"
+    return "No BD-rates: the report has no curves to compare, so there is nothing to compare"
+
+
+def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str | None = None) -> str:
+    """A Markdown table: one row per codec, the number of images, and per quality metric BD-rate (%),
+    BD-metric and the quality interval integrated over. ``anchor`` names the anchor of an empty table."""
+    codecs, metrics, cells, notes = _pivot(table, aggregation)
+    if not codecs:
+        return f"*{_nothing(_anchor_of(table, anchor))}.*\n"
+    columns = metric_columns()
+    ci = " [95% CI]" if _ci_caption(table) else ""
+    header = ["codec", "images"]
+    for metric in metrics:
+        name, unit = column_label(metric, columns)
+        header += [
+            f"BD-rate {name} (%){ci}",
+            f"BD-{name} ({unit or 'linear'})",
+            f"{name} interval{f' ({unit})' if unit else ''}",
+        ]
+    lines = [
+        f"*{_caption(table, aggregation, anchor)}.*",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+    ]
+    for codec in codecs:
+        row = [codec, _images(cells, codec, metrics)]
+        for metric in metrics:
+            cell = cells.get((codec, metric), _Cell())
+            row += [
+                cell.rate_text() + cell.mark,
+                _fmt(cell.value, 3),
+                _interval(cell.low, cell.high, column_label(metric, columns)[1]),
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    if notes:
+        lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+}
+
+
+def _tex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (one pass, so escapes are not escaped again)."""
+    return re.sub("|".join(re.escape(c) for c in _TEX), lambda m: _TEX[m.group(0)], text)
+
+
+def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str | None = None) -> str:
+    """A booktabs ``tabular`` ready to ``\\input`` (needs ``\\usepackage{booktabs}``): per codec the number
+    of images and, per quality metric, the BD-rate (%) and the quality interval integrated over. A table
+    with nothing to compare is a one-cell tabular saying so."""
+    codecs, metrics, cells, notes = _pivot(table, aggregation)
+    if not codecs:
+        text = _nothing(_anchor_of(table, anchor))
+        return "\n".join([f"% {_tex(text)}.", "% Generated by codec-bench (bench report).",
+                          "\\begin{tabular}{l}", "\\toprule", f"{_tex(text)} \\\\", "\\bottomrule",
+                          "\\end{tabular}"]) + "\n"  # fmt: skip
+    columns = metric_columns()
+    ci = " [95\\% CI]" if _ci_caption(table) else ""
+    header = ["Codec", "Images"]
+    for metric in metrics:
+        name, unit = column_label(metric, columns)
+        header += [f"BD-rate {_tex(name)} (\\%){ci}", f"{_tex(name)} interval" + (f" ({_tex(unit)})" if unit else "")]
+    lines = [
+        f"% {_tex(_caption(table, aggregation, anchor))}.",
+        "% Generated by codec-bench (bench report); requires \\usepackage{booktabs}.",
+        "\\begin{tabular}{lr" + "rc" * len(metrics) + "}",
+        "\\toprule",
+        " & ".join(header) + " \\\\",
+        "\\midrule",
+    ]
+    for codec in codecs:
+        values = [_tex(codec), _tex(_images(cells, codec, metrics))]
+        for metric in metrics:
+            cell = cells.get((codec, metric), _Cell())
+            values.append(
+                cell.rate_text(math_mode=True) + (f"\\textsuperscript{{{cell.mark[1:-1]}}}" if cell.mark else "")
+            )
+            values.append(_interval(cell.low, cell.high, column_label(metric, columns)[1], dash="--"))
+        lines.append(" & ".join(values) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += [f"% [{i}] {_tex(note)}" for i, note in enumerate(notes, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def paired_markdown(table: pd.DataFrame) -> str:
+    """A Markdown table of the paired test: per codec and metric, the images on which the codec's
+    per-image BD-rate is negative and the Wilcoxon signed-rank p-value (:mod:`bench.analysis.bootstrap`); empty
+    when no row has per-image BD-rates."""
+    part = table[table["aggregation"] == "per-image"] if "wins" in table else table.iloc[0:0]
+    part = part[part["wins"].fillna("").astype(str) != ""]
+    if part.empty:
+        return ""
+    codecs = list(dict.fromkeys(part["codec"]))
+    metrics = list(dict.fromkeys(part["metric"]))
+    columns = metric_columns()
+    cells = {(row.codec, row.metric): row for row in part.itertuples()}
+    lines = [
+        "| codec | " + " | ".join(f"{column_label(m, columns)[0]}: wins (p)" for m in metrics) + " |",
+        "|" + " --- |" * (len(metrics) + 1),
+    ]
+    for codec in codecs:
+        row = [codec]
+        for metric in metrics:
+            cell = cells.get((codec, metric))
+            row.append("n/a" if cell is None else f"{cell.wins} (p = {_p(cell.p_value)})")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"

@@ -1,0 +1,261 @@
+"""Matched-quality size ratios per image: how big a codec's files are at the anchor's quality.
+
+What webmproject's codec-compare reports, per image instead of on mean curves. For a codec (the
+*test*) against the anchor, a compared curve column (``psnr_rgb``, ``ms_ssim_db``, ...: the columns of
+the BD table, :func:`bench.analysis.bd_table.compared_columns`) and each image of the pair (the images both curves
+measured, with every metric defined, at every quality: the BD table's rule, reused from
+:mod:`bench.analysis.bd_table`):
+
+* each of the anchor's quality settings on that image gives one anchor point: its measured bpp and
+  quality (the column's unit: dB for PSNR and MS-SSIM-dB);
+* the test codec's bpp at that same quality is interpolated on the test codec's own curve of that image:
+  PCHIP of log(bpp) against quality (``scipy.interpolate.PchipInterpolator``, the BD code's
+  interpolation, with its checks: :func:`bench.analysis.bdrate` sorts the points, merges repeated ones and needs
+  quality to rise strictly with rate). An anchor quality equal to one of the test curve's own qualities
+  takes that point's bpp as measured. For a column where lower is better (CIEDE2000, ...) the values are
+  negated first, as in the BD table;
+* ``ratio = test_bpp / anchor_bpp`` (dimensionless): the test codec's file size at equal quality as a
+  fraction of the anchor's; below 1 the test codec's files are smaller.
+
+Nothing is extrapolated: an anchor point whose quality lies outside the test codec's quality range on
+that image (or is not finite) is left out and counted, as are the points of an image whose test curve
+cannot be interpolated (a quality that does not rise with rate, fewer than two points); the note says
+why.
+
+**Summaries** (:func:`matched_table`), per (codec, metric): ``geomean_ratio``, the geometric mean of all
+the ratios (pooled over images and anchor settings), ``p10_ratio``, ``p90_ratio`` (``numpy.percentile``,
+linear), ``ratios`` used and ``left_out``, ``images`` (the images with at least one ratio) and
+``smaller_on``: on how many of them the geometric mean of the image's ratios is below 1. The row's
+``setting`` is ``all``; one row per anchor setting (the anchor's ``quality`` value) gives the same
+statistics over the images at that setting. Published curves have no per-image data: they are skipped
+(:attr:`MatchedQuality.skipped`), as is every curve when the anchor is published.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import PchipInterpolator
+
+from bench.analysis.bd_table import (
+    column_label,
+    compared_columns,
+    curve_columns,
+    metric_sign,
+    paired_images,
+    rate_quality_points,
+)
+from bench.analysis.bdrate import BDError, curve_arrays
+from bench.analysis.curves import Curve
+from bench.api.metric import Column
+from bench.api.metric_registry import discover_metrics
+
+__all__ = ["MATCHED_COLUMNS", "POINT_COLUMNS", "MatchedQuality", "matched_points", "matched_table", "to_markdown"]
+
+#: The columns of ``matched_quality.csv``.
+MATCHED_COLUMNS = (
+    "codec",
+    "anchor",
+    "metric",
+    "setting",
+    "geomean_ratio",
+    "p10_ratio",
+    "p90_ratio",
+    "ratios",
+    "left_out",
+    "images",
+    "smaller_on",
+    "note",
+)
+#: The columns of :func:`matched_points`: one row per anchor point (bpp, quality in the column's unit).
+POINT_COLUMNS = ("image", "setting", "anchor_bpp", "quality", "test_bpp", "ratio")
+
+
+@dataclass(frozen=True)
+class MatchedQuality:
+    """``table``: the rows of :data:`MATCHED_COLUMNS`; ``skipped``: the labels of the published curves
+    left out (no per-image data); ``anchor``: the anchor's label; ``anchor_published``: the anchor is a
+    published curve, so nothing is compared."""
+
+    table: pd.DataFrame
+    skipped: tuple[str, ...]
+    anchor: str
+    anchor_published: bool = False
+
+
+@dataclass(frozen=True)
+class _Points:
+    """One (anchor, test, metric)'s anchor points (:data:`POINT_COLUMNS`; ``ratio`` NaN for a point left
+    out) and why points were left out."""
+
+    frame: pd.DataFrame
+    notes: tuple[str, ...]
+
+
+def _image_points(rows: pd.DataFrame, metric: str, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(settings, bpp, sign * quality) of one curve on one image, one point per setting (the mean of its
+    records, normally one), sorted by setting; non-finite values kept."""
+    part = rows.groupby("quality", sort=True)[["bpp", metric]].mean()
+    return part.index.to_numpy(float), part["bpp"].to_numpy(float), sign * part[metric].to_numpy(float)
+
+
+def _interpolate(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarray) -> np.ndarray:
+    """The test curve's bpp at the (signed) qualities ``wanted``: measured bpp where a quality is one of the
+    curve's, else exp(PCHIP of log bpp against quality); NaN outside the curve's quality range. Raises
+    :class:`bench.analysis.bdrate.BDError` for a curve that cannot be interpolated."""
+    rate, quality = rate_quality_points(test.groupby("quality")[["bpp", metric]].mean(), metric)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # repeated points are merged
+        log_rate, signed = curve_arrays(rate, sign * quality, "test", "pchip")
+    inside = np.isfinite(wanted) & (wanted >= signed[0]) & (wanted <= signed[-1])
+    out = np.full(wanted.shape, math.nan)
+    out[inside] = np.exp(PchipInterpolator(signed, log_rate, extrapolate=False)(wanted[inside]))
+    measured = dict(zip((sign * quality).tolist(), rate.tolist(), strict=True))
+    for i in np.flatnonzero(inside):
+        out[i] = measured.get(float(wanted[i]), out[i])
+    return out
+
+
+def _pair_points(anchor: Curve, test: Curve, images: Sequence[str], metric: str, sign: float) -> _Points:
+    if any(metric not in c.per_image for c in (anchor, test)):
+        return _Points(pd.DataFrame(columns=list(POINT_COLUMNS)), ("no per-image values",))
+    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
+    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
+    frames, outside, failed = [], 0, []
+    for image in sorted(images):
+        settings, bpp, quality = _image_points(a_groups[image], metric, sign)
+        try:
+            other = _interpolate(t_groups[image], metric, sign, quality)
+            outside += int((~np.isfinite(other)).sum())
+        except BDError as exc:
+            failed.append(f"{image}: {exc}")
+            other = np.full(quality.shape, math.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(bpp > 0, other / bpp, math.nan)
+        frames.append(pd.DataFrame({"image": image, "setting": settings, "anchor_bpp": bpp,
+                                    "quality": sign * quality, "test_bpp": other, "ratio": ratio}))  # fmt: skip
+    notes = []
+    if outside:
+        notes.append(f"{outside} anchor point(s) outside {test.label}'s quality range on their image left out")
+    if failed:
+        notes.append(f"the points of {len(failed)} image(s) whose {test.label} curve cannot be interpolated left "
+                     f"out ({'; '.join(failed[:2])}{'; ...' if len(failed) > 2 else ''})")  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
+    return _Points(frame, tuple(notes))
+
+
+def matched_points(anchor: Curve, test: Curve, metric: str) -> pd.DataFrame:
+    """One row per anchor point of ``metric`` (a curve column) over the pair's images (:data:`POINT_COLUMNS`:
+    ``setting`` is the anchor's quality setting, ``anchor_bpp`` and ``test_bpp`` in bpp, ``quality`` in the
+    column's unit, ``ratio = test_bpp / anchor_bpp``; ``test_bpp`` and ``ratio`` NaN for a point left out)."""
+    columns = curve_columns([anchor, test], discover_metrics())
+    images = paired_images(anchor, test, columns).images or ()
+    return _pair_points(anchor, test, sorted(images), metric, metric_sign(metric, columns)).frame
+
+
+def _stats(frame: pd.DataFrame) -> dict:
+    """The statistics of one row from its anchor points (:data:`POINT_COLUMNS`)."""
+    ratio = frame["ratio"].to_numpy(float)
+    used = frame[np.isfinite(ratio)]
+    ratios = ratio[np.isfinite(ratio)]
+    left_out = int(ratio.size - ratios.size)
+    if ratios.size == 0:
+        return dict(geomean_ratio=math.nan, p10_ratio=math.nan, p90_ratio=math.nan, ratios=0, left_out=left_out,
+                    images=0, smaller_on=0)  # fmt: skip
+    p10, p90 = np.percentile(ratios, [10, 90])
+    by_image = np.exp(np.log(used["ratio"].astype(float)).groupby(used["image"]).mean())
+    return dict(geomean_ratio=float(np.exp(np.mean(np.log(ratios)))), p10_ratio=float(p10), p90_ratio=float(p90),
+                ratios=int(ratios.size), left_out=left_out, images=int(by_image.size),
+                smaller_on=int((by_image < 1).sum()))  # fmt: skip
+
+
+def matched_table(curves: Sequence[Curve], anchor: Curve, *, metrics: Sequence[str] | None = None) -> MatchedQuality:
+    """The summaries of the module docstring for every run curve but the anchor, per column of ``metrics``
+    (default: :func:`bench.analysis.bd_table.compared_columns`): an ``all`` row, then one row per anchor setting."""
+    registry = discover_metrics()
+    if metrics is None:
+        metrics = [c.name for c in compared_columns([anchor, *curves], registry)]
+    columns = curve_columns([anchor, *curves], registry)
+    others = [c for c in curves if c is not anchor]
+    skipped = tuple(c.label for c in others if c.per_image is None)
+    rows = []
+    for curve in others if anchor.per_image is not None else ():
+        if curve.per_image is None:
+            continue
+        pair = paired_images(anchor, curve, columns)
+        for metric in metrics:
+            base = dict(codec=curve.label, anchor=anchor.label, metric=metric)
+            if any(metric in c.dataset_metrics for c in (anchor, curve)):
+                note = f"{column_label(metric, columns)[0]} is computed over the whole dataset: no per-image values"
+                empty = pd.DataFrame(columns=list(POINT_COLUMNS))
+                rows.append({**base, "setting": "all", **_stats(empty), "note": note})
+                continue
+            points = _pair_points(anchor, curve, sorted(pair.images or ()), metric, metric_sign(metric, columns))
+            frame = points.frame
+            rows.append({**base, "setting": "all", **_stats(frame), "note": "; ".join([*pair.notes, *points.notes])})
+            for setting in sorted(set(frame["setting"].astype(float))):
+                part = frame[frame["setting"].astype(float) == setting]
+                rows.append({**base, "setting": f"{setting:g}", **_stats(part), "note": ""})
+    table = pd.DataFrame(rows, columns=list(MATCHED_COLUMNS))
+    return MatchedQuality(table, skipped, anchor.label, anchor.per_image is None)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "n/a"
+
+
+def to_markdown(result: MatchedQuality, columns: Sequence[Column]) -> str:
+    """The report section's body: a table of the ``all`` rows, one sentence per codec for the first
+    column of ``columns``, and which published curves were skipped."""
+    by_name = {c.name: c for c in columns}
+    label = lambda metric: by_name[metric].label if metric in by_name else metric  # noqa: E731
+    table = result.table
+    part = table[table["setting"] == "all"]
+    lines = []
+    if len(part):
+        lines += [
+            f"*Size of each codec's files at the anchor's ({result.anchor}'s) measured quality, as a fraction of "
+            "the anchor's, per image: PCHIP of log(bpp) against quality on the codec's own curve of that image, "
+            "no extrapolation; over the images both curves measured at every quality; below 1: smaller files.*",
+            "",
+            "| codec | metric | geometric mean ratio | 10th–90th percentile | ratios (left out) | smaller on |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in part.itertuples():
+            lines.append(f"| {row.codec} | {label(row.metric)} | {_ratio(row.geomean_ratio)} | "
+                         f"{_ratio(row.p10_ratio)}–{_ratio(row.p90_ratio)} | {row.ratios} ({row.left_out}) | "
+                         f"{row.smaller_on}/{row.images} images |")  # fmt: skip
+        lines.append("")
+        first = columns[0].name if columns else str(part["metric"].iloc[0])
+        for row in part[part["metric"] == first].itertuples():
+            lines.append(_sentence(row, label(first), result.anchor))
+        lines.append("")
+    elif result.anchor_published:
+        lines += [f"*No matched-quality ratios: the anchor {result.anchor} is a published curve, without per-image "
+                  "data.*", ""]  # fmt: skip
+    elif not result.skipped:
+        lines += [f"*No matched-quality ratios: the report has no run curve other than the anchor {result.anchor}.*",
+                  ""]  # fmt: skip
+    if result.skipped and not result.anchor_published:
+        lines += [f"Published curves have no per-image data and are not compared here: {', '.join(result.skipped)}.",
+                  ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _sentence(row, label: str, anchor: str) -> str:
+    if not math.isfinite(row.geomean_ratio):
+        return f"At equal {label}, no ratio of {row.codec} against {anchor}" + (f" ({row.note})." if row.note else ".")
+    text = (
+        f"At equal {label}, {row.codec} files are {row.geomean_ratio:.2f}x the size of {anchor}'s (geometric mean "
+        f"of {row.ratios} ratios over {row.images} images; 10th-90th percentile {row.p10_ratio:.2f}-"
+        f"{row.p90_ratio:.2f}); smaller on {row.smaller_on} of {row.images} images."
+    )
+    if row.left_out:
+        text += (f" {row.left_out} of {row.ratios + row.left_out} anchor points left out: no {row.codec} bpp at "
+                 "their quality on their image (matched_quality.csv's note says why).")  # fmt: skip
+    return text

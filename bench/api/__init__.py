@@ -1,0 +1,19 @@
+"""The plugin API: what codecs, metrics and executors implement, and where they are found.
+
+* :mod:`bench.api.codec`: the codec interface (``Codec``, ``Knob``, ``@register_codec``);
+  :mod:`bench.api.codec_registry`: finding codecs (built-ins, ``codec_bench.codecs`` entry points,
+  plugin files); :mod:`bench.api.external`: the base of codecs that are command-line programs.
+* :mod:`bench.api.metric`: the metric interface (``Metric``, ``DatasetMetric``, ``DbForm``,
+  ``@register_metric``); :mod:`bench.api.metric_registry`: finding metrics and ``compute``.
+* :mod:`bench.api.executor`: the executor interface, the loop that feeds it and the executors' registry;
+  :mod:`bench.api.task`: what an executor is asked (``Task``); :mod:`bench.api.records`: what it hands
+  back (``Record`` or ``Failure``).
+* :mod:`bench.api.plugins`: ``--plugin`` files and entry points, for all three registries.
+* Helpers plugins and the rest of codec-bench share: :mod:`bench.api.files` (atomic writes, hashes,
+  the recorded command line), :mod:`bench.api.processes` (child programs that die with their parent),
+  :mod:`bench.api.options` (command-line options declared on configuration dataclasses).
+* :mod:`bench.api.moved`: the module paths of the flat 0.1 layout, still importable.
+
+Plugins import the codec and metric interfaces by their public names, :mod:`bench.codec` and
+:mod:`bench.metric`.
+"""

@@ -1,0 +1,159 @@
+"""The seam between the runner and wherever tasks run: the :class:`Executor` interface.
+
+An executor takes :class:`~bench.api.task.Task` objects and hands back, as each finishes, its
+:class:`~bench.api.records.Record` or :class:`~bench.api.records.Failure`; it never raises for a task that
+fails, whatever happened to the process that ran it. The runner plans the tasks, feeds them with
+:func:`run_tasks` and writes what comes back to the store; it knows nothing else about executors.
+
+Executors are registered by name, like codecs and metrics: the built-in ``local`` (worker
+processes on this machine, :mod:`bench.executors.local`) and ``ray`` (a Ray cluster,
+:mod:`bench.executors.ray_driver`; Ray is imported only when that executor is used), and classes that
+installed packages declare in the entry-point group ``codec_bench.executors``.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from importlib.metadata import entry_points
+from typing import ClassVar, Iterable, Iterator
+
+from bench.api.records import Failure, Record
+from bench.api.task import MeasureOptions, Task
+
+__all__ = ["Executor", "ExecutorError", "run_tasks", "executor_names", "create_executor", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "codec_bench.executors"
+#: Built-in executors: name -> "module:Class" (imported only when used).
+BUILTIN = {"local": "bench.executors.local:LocalExecutor", "ray": "bench.executors.ray_driver:RayExecutor"}
+
+
+class ExecutorError(RuntimeError):
+    """An executor that does not exist or cannot start."""
+
+
+class Executor(abc.ABC):
+    """Runs tasks somewhere and hands back their results as they finish.
+
+    Lifecycle: construct with the run's :class:`~bench.api.task.MeasureOptions`, the number of tasks to
+    run at once, the longest a task may take (seconds, 0: no limit) and, for executors that use a
+    cluster (``uses_address``), its ``address`` (None: the executor's default), :meth:`submit` tasks,
+    iterate over :meth:`results`, :meth:`shutdown` (or use it as a context manager). :meth:`cancel`
+    drops the tasks that have not started. A task that outlives ``timeout`` is stopped and handed back
+    as a :class:`~bench.api.records.Failure` of stage ``timeout``; one whose process dies, of stage ``worker``.
+
+    Executors that measure on several machines name the machine of each record in its
+    ``extra["node"]`` and describe those machines in :meth:`nodes`; ``warnings`` holds what the run
+    should report (a machine refused, ...).
+    """
+
+    name: ClassVar[str]
+    #: True for executors that connect to a cluster at an address (``bench run --ray-address``)
+    uses_address: ClassVar[bool] = False
+
+    def __init__(self, options: MeasureOptions, jobs: int, timeout: float = 0, address: str | None = None) -> None:
+        self.options = options
+        self.jobs = jobs
+        self.timeout = timeout
+        self.address = address
+        self.warnings: list[str] = []
+
+    def nodes(self) -> dict[str, dict]:
+        """The machines that measured, by the name records carry in ``extra["node"]`` (host, CPU, GPU,
+        library versions); empty for an executor that measures on this machine only."""
+        return {}
+
+    @property
+    def slots(self) -> int:
+        """How many tasks run at once."""
+        return self.jobs
+
+    @property
+    @abc.abstractmethod
+    def pending(self) -> int:
+        """Tasks submitted whose result has not been handed back yet."""
+
+    @abc.abstractmethod
+    def submit(self, task: Task) -> None:
+        """Queue ``task``; its result comes out of :meth:`results`."""
+
+    @abc.abstractmethod
+    def results(self) -> Iterator[Record | Failure]:
+        """Results of submitted tasks in the order they finish, until none is pending.
+
+        Tasks may be submitted between two results; the iterator then waits for those too.
+        """
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Drop the submitted tasks that have not started (their results never come)."""
+
+    @abc.abstractmethod
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop every process or connection this executor started (``wait``: let running tasks
+        finish first); safe to call twice."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:  # interrupted or failed: drop what has not started, do not wait
+            self.cancel()
+        self.shutdown(wait=exc[0] is None)
+
+
+def run_tasks(executor: Executor, tasks: Iterable[Task], *, ahead: int = 2) -> Iterator[Record | Failure]:
+    """Feed ``tasks`` to ``executor``, keeping ``ahead`` times its slots in flight, and yield every
+    result as it finishes (tasks are drawn from ``tasks`` only as room frees up)."""
+    queue = iter(tasks)
+    exhausted = False
+
+    def top_up() -> None:
+        nonlocal exhausted
+        while not exhausted and executor.pending < ahead * executor.slots:
+            task = next(queue, None)
+            if task is None:
+                exhausted = True
+                return
+            executor.submit(task)
+
+    top_up()
+    while executor.pending:
+        for result in executor.results():
+            yield result
+            top_up()
+        top_up()
+
+
+def _entry_point_classes() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def executor_names() -> list[str]:
+    """Names of the built-in executors and of those installed packages declare."""
+    return [*BUILTIN, *(name for name in _entry_point_classes() if name not in BUILTIN)]
+
+
+def create_executor(
+    name: str, options: MeasureOptions, jobs: int, timeout: float = 0, address: str | None = None
+) -> Executor:
+    """An executor of the registered ``name`` for a run measured with ``options``, ``jobs`` at a time,
+    ``timeout`` seconds per task at most (0: no limit), on the cluster at ``address`` (executors that
+    use one; None: their default)."""
+    target = BUILTIN.get(name) or _entry_point_classes().get(name)
+    if target is None:
+        raise ExecutorError(f"unknown executor '{name}'; known executors: {', '.join(executor_names())}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ExecutorError(f"executor '{name}' ({target}) cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise ExecutorError(f"executor '{name}' ({target}) is not an Executor subclass")
+    if address is not None and not cls.uses_address:
+        raise ExecutorError(
+            f"executor '{name}' runs on this machine and takes no cluster address (--ray-address is for --executor ray)"
+        )
+    if cls.uses_address:
+        return cls(options, jobs, timeout, address)
+    return cls(options, jobs, timeout)

@@ -1,0 +1,245 @@
+"""Named datasets (downloaded, verified, cached) and plain folders of images.
+
+A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``kodak``) or as a path to
+a folder of images (:data:`bench.data.images.IMAGE_SUFFIXES`). Named datasets live in
+``<data root>/<name>/``; the data root is, in order: the ``data_dir`` argument (``--data-dir``),
+``$BENCH_DATA``, or ``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``).
+Missing files are downloaded there and every file is checked against the manifest's sha256 before use.
+
+A folder dataset takes the files of the folder itself (not of its subfolders), sorted by name; every
+entry it does not take (a subfolder, a hidden file, a broken link, a file of another type, a lossy
+WebP file, an unreadable file) is listed in :attr:`Dataset.skipped` with the reason, and
+:meth:`Dataset.describe` (written into ``run.json``) lists them too.
+
+:meth:`Dataset.describe` records where the dataset is in a form that holds on any machine: the
+dataset as it was given (``kodak``, ``../data/clic``) and its folder either relative to the data root
+(``<data root>/kodak``) or relative to the current directory; never an absolute path of this machine.
+The sha256 of every image identifies the data itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from bench.api.files import atomic_write_bytes, portable_path, sha256_file
+from bench.data.images import source_problem
+
+__all__ = [
+    "DatasetError",
+    "Dataset",
+    "DatasetImage",
+    "Manifest",
+    "ManifestFile",
+    "data_root",
+    "known_datasets",
+    "load_manifest",
+    "resolve_dataset",
+]
+
+DATA_ENV = "BENCH_DATA"
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DatasetError(RuntimeError):
+    """A dataset that cannot be found, downloaded or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    name: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a named dataset is: its files (URL + sha256) and where it comes from."""
+
+    name: str
+    title: str
+    homepage: str
+    citation: str
+    files: tuple[ManifestFile, ...]
+
+
+@dataclass(frozen=True)
+class DatasetImage:
+    name: str
+    path: Path
+    sha256: str
+
+
+#: How :meth:`Dataset.describe` names the folder of a named dataset (the data root is machine-specific).
+DATA_ROOT_LABEL = "<data root>"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A resolved dataset: verified files on disk, in a fixed (sorted) order.
+
+    ``root`` is the absolute folder, for use on this machine; ``given`` is the dataset as the user
+    gave it (a name or a path); ``skipped`` holds ``(entry name, why)`` for each entry of a folder
+    dataset that is not one of its images.
+    """
+
+    name: str
+    root: Path
+    images: tuple[DatasetImage, ...]
+    source: str  # "manifest" or "folder"
+    skipped: tuple[tuple[str, str], ...] = ()
+    given: str = ""
+
+    def describe(self) -> dict:
+        """What ``run.json`` records: nothing in it is specific to this machine (see the module docstring)."""
+        if self.source == "manifest":
+            root = f"{DATA_ROOT_LABEL}/{self.name}"
+        else:
+            root = os.path.normpath(portable_path(self.given or self.root))
+        return {
+            "name": self.name,
+            "source": self.source,
+            "given": portable_path(self.given) if self.source == "folder" else (self.given or self.name),
+            "root": root,
+            "images": [{"name": im.name, "sha256": im.sha256} for im in self.images],
+            "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
+        }
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The folder holding named datasets: ``data_dir``, else ``$BENCH_DATA``, else the user cache."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "codec-bench" / "datasets"
+
+
+def known_datasets() -> list[str]:
+    folder = resources.files("bench_datasets")
+    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def load_manifest(name: str) -> Manifest:
+    try:
+        text = resources.files("bench_datasets").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"no manifest for dataset '{name}'") from None
+    raw = json.loads(text)
+    files = tuple(ManifestFile(f["name"], f["url"], f["sha256"].lower()) for f in raw["files"])
+    return Manifest(raw["name"], raw["title"], raw["homepage"], raw["citation"], files)
+
+
+Fetch = Callable[[str, float], bytes]
+
+
+def _http_fetch(url: str, timeout: float) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (manifest URLs)
+        return response.read()
+
+
+def _download(file: ManifestFile, dest: Path, fetch: Fetch) -> None:
+    data = fetch(file.url, DOWNLOAD_TIMEOUT_S)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != file.sha256:
+        raise DatasetError(
+            f"download of {file.url} has sha256 {actual}, expected {file.sha256}; the server sent a different file"
+        )
+    atomic_write_bytes(dest, data)
+
+
+def _how_to_fill(manifest: Manifest, folder: Path) -> str:
+    return (
+        f"Fill the folder {folder} with the {len(manifest.files)} files of {manifest.title} "
+        f"({manifest.homepage}; names and sha256 in the '{manifest.name}' manifest, "
+        f"e.g. {manifest.files[0].name} = {manifest.files[0].sha256}), "
+        f"or point --data-dir / ${DATA_ENV} at a folder that contains '{manifest.name}/'."
+    )
+
+
+def _resolve_named(manifest: Manifest, root: Path, fetch: Fetch | None) -> Dataset:
+    folder = root / manifest.name
+    images = []
+    for file in manifest.files:
+        path = folder / file.name
+        if path.is_file():
+            actual = sha256_file(path)
+            if actual == file.sha256:
+                images.append(DatasetImage(file.name, path, actual))
+                continue
+            problem = f"{path} has sha256 {actual}, expected {file.sha256} (a different or damaged copy)"
+        else:
+            problem = f"{path} is missing"
+        if fetch is None:
+            raise DatasetError(
+                f"{problem} and downloading is switched off (--offline).\n{_how_to_fill(manifest, folder)}"
+            )
+        try:
+            _download(file, path, fetch)
+        except DatasetError:
+            raise
+        except Exception as exc:  # network errors, read-only data root, ...
+            raise DatasetError(
+                f"{problem} and downloading {file.url} failed ({type(exc).__name__}: {exc}).\n"
+                f"{_how_to_fill(manifest, folder)}"
+            ) from exc
+        images.append(DatasetImage(file.name, path, file.sha256))
+    return Dataset(manifest.name, folder, tuple(images), "manifest", given=manifest.name)
+
+
+def _entry_problem(path: Path) -> str | None:
+    """Why the folder entry ``path`` is not a dataset image, or ``None`` when it is one."""
+    if path.name.startswith("."):
+        return "hidden file"
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link (its target does not exist)"
+    if path.is_dir():
+        return "a folder (the files of subfolders are not taken)"
+    if not path.is_file():
+        return "not a regular file"
+    return source_problem(path)
+
+
+def _resolve_folder(folder: Path, given: str) -> Dataset:
+    images, skipped = [], []
+    for path in sorted(folder.iterdir()):
+        problem = _entry_problem(path)
+        if problem is None:
+            try:
+                images.append(DatasetImage(path.name, path, sha256_file(path)))
+                continue
+            except OSError as exc:
+                problem = f"cannot be read: {type(exc).__name__}: {exc.strerror or exc}"
+        skipped.append((path.name, problem))
+    if not images:
+        listed = "; ".join(f"{name}: {why}" for name, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+        raise DatasetError(
+            f"folder {folder} holds no images (PNG, BMP, PPM/PGM/PBM/PNM, TIFF, lossless WebP or JPEG files)"
+            + (f"; skipped {len(skipped)} entries: {listed}" if skipped else "")
+        )
+    return Dataset(folder.name, folder.resolve(), tuple(images), "folder", tuple(skipped), given)
+
+
+def resolve_dataset(
+    spec: str, data_dir: str | Path | None = None, *, download: bool = True, fetch: Fetch = _http_fetch
+) -> Dataset:
+    """A named dataset (downloaded unless ``download`` is False, always verified) or a folder of images.
+
+    ``fetch(url, timeout_s) -> bytes`` is the download transport.
+    """
+    if spec in known_datasets():
+        return _resolve_named(load_manifest(spec), data_root(data_dir), fetch if download else None)
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return _resolve_folder(folder, spec)
+    if folder.exists():
+        raise DatasetError(f"{folder} is a file; give a dataset name ({', '.join(known_datasets())}) or a folder")
+    raise DatasetError(f"unknown dataset '{spec}': not a dataset name ({', '.join(known_datasets())}) nor a folder")

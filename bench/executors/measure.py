@@ -1,0 +1,217 @@
+"""Measuring one codec at one quality on one image: encode, decode from the bytes, score.
+
+This is what the processes that measure execute, whichever executor started them
+(:mod:`bench.api.executor`). Timing conventions:
+
+* ``encode_s``/``decode_s`` are wall-clock seconds (``time.perf_counter``) of the codec's
+  ``encode``/``decode`` call alone, the median over ``repeat`` calls;
+* each process makes one untimed encode+decode per codec before its first measurement (warm-up:
+  library loading, first-call allocations), which is not recorded;
+* the bytes are decoded by a second instance of the codec, not the one that encoded them, so no
+  state can pass from encoder to decoder except the bytes;
+* codecs and numerical libraries run single-threaded (see :func:`pin_threads`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import bench_codecs
+from bench.api.codec import Codec
+from bench.api.codec_registry import discover
+from bench.api.files import atomic_write, atomic_write_bytes, folder_name
+from bench.api.metric_registry import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
+from bench.api.metric_registry import discover_metrics, feature_extractors
+from bench.api.records import Failure, Record, format_quality
+from bench.api.task import MeasureOptions, Task
+from bench.store.provenance import THREAD_ENV, WORKER_THREADS
+
+__all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
+
+# A fork server imports this module once for all its workers: load the built-in codecs and metrics here too.
+for _module in (*bench_codecs.BUILTIN_MODULES, *BUILTIN_METRIC_MODULES):
+    importlib.import_module(_module)
+
+
+def pin_threads() -> None:
+    """Make this process's numerical libraries single-threaded (``provenance.WORKER_THREADS``)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(WORKER_THREADS[name])
+    import cv2
+
+    cv2.setNumThreads(WORKER_THREADS["opencv"])
+
+
+class Measurer:
+    """Measures tasks in one process; keeps one encoding and one decoding instance per codec."""
+
+    def __init__(self, options: MeasureOptions) -> None:
+        self.options = options
+        self.registry = discover(options.plugins)
+        metrics = discover_metrics(options.plugins).create(options.metrics, options.metric_device)
+        self.metrics = [m for m in metrics if m.per_image]
+        self.extractors = feature_extractors(metrics)  # dataset metrics (FID, ...), by feature name
+        self._codecs: dict[str, tuple[Codec, Codec]] = {}
+        self._images: dict[str, np.ndarray] = {}
+        self._reference_features: dict[str, dict[str, np.ndarray]] = {}
+
+    def reference_features(self, name: str, image: np.ndarray) -> dict[str, np.ndarray]:
+        """The features of the reference image ``name`` (extracted once per image in this process)."""
+        found = self._reference_features.get(name)
+        if found is None:
+            found = self._reference_features[name] = {
+                space: extractor.extract(image) for space, extractor in self.extractors.items()
+            }
+        return found
+
+    def _pixels(self, task: Task) -> np.ndarray:
+        """The task's image, mapped read-only from the file the runner staged (once per image)."""
+        pixels = self._images.get(task.image)
+        if pixels is None:
+            pixels = self._images[task.image] = np.asarray(np.load(task.source, mmap_mode="r"))
+        return pixels
+
+    def _codec_pair(self, name: str, warm_up_on: np.ndarray, quality: float) -> tuple[Codec, Codec]:
+        pair = self._codecs.get(name)
+        if pair is None:
+            entry = self.registry.get(name)
+            pair = tuple(entry.create(self.options.device, self.options.half) for _ in range(2))
+            try:  # warm-up, not recorded; a failure here shows up again in the measurement
+                pair[1].decode(pair[0].encode(warm_up_on, quality))
+            except BaseException:  # noqa: B036 (a codec calling sys.exit must not end the worker)
+                pass
+            self._codecs[name] = pair
+        return pair
+
+    def codec_versions(self, name: str) -> dict[str, str] | None:
+        """The library versions of the codec ``name`` as this process measures it (its encoding
+        instance's ``versions()``); None before its first task here."""
+        pair = self._codecs.get(name)
+        return None if pair is None else dict(pair[0].versions())
+
+    def measure(self, task: Task, pixels: np.ndarray | None = None) -> Record | Failure:
+        """Measure ``task``: its image's ``pixels`` when the executor hands them over (H x W x 3
+        uint8; Ray: from the object store), else mapped from the file ``task.source``."""
+        stage = "setup"
+        try:
+            image = self._pixels(task) if pixels is None else pixels
+            encoder, decoder = self._codec_pair(task.codec, image, task.quality)
+            repeat = max(1, self.options.repeat)
+
+            stage = "encode"
+            encode_runs, streams = [], []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                data = encoder.encode(image, task.quality)
+                encode_runs.append(time.perf_counter() - start)
+                streams.append(data)
+            encode_stats = dict(encoder.last_stats())
+            data = streams[0]
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"encode returned {type(data).__name__}, expected bytes")
+            data = bytes(data)
+            if not data:
+                raise ValueError("encode returned no bytes")
+
+            stage = "decode"
+            decode_runs = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                decoded = decoder.decode(bytes(data))
+                decode_runs.append(time.perf_counter() - start)
+            decode_stats = dict(decoder.last_stats())
+            if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != image.shape:
+                got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
+                raise ValueError(f"decoded image is {got}, expected uint8 {image.shape}")
+
+            stage = "metrics"
+            start = time.perf_counter()
+            scores = {metric.name: float(metric.compute(image, decoded)) for metric in self.metrics}
+            features = {space: extractor.extract(decoded) for space, extractor in self.extractors.items()}
+            reference_features = self.reference_features(task.image, image) if features else {}
+            metrics_s = time.perf_counter() - start
+
+            stage = "analyze"
+            analysis = dict(encoder.analyze(image, task.quality))
+
+            stage = "stats"
+            extra = {"metrics_s": metrics_s, **encode_stats, **decode_stats, **analysis}
+            if repeat > 1:
+                extra.update(
+                    encode_runs=encode_runs,
+                    decode_runs=decode_runs,
+                    repeat_identical=all(s == streams[0] for s in streams),
+                )
+            try:
+                json.dumps(extra, allow_nan=True)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"last_stats() or analyze() returned values that are not JSON-serialisable ({exc}); "
+                    "return Python numbers and strings (e.g. float(x) for numpy scalars)"
+                ) from None
+
+            stage = "save"
+            self._save(task, encoder, data, decoded)
+        except BaseException as exc:  # noqa: B036 (sys.exit or KeyboardInterrupt from a codec fails this task only)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                detail = f"the codec raised {type(exc).__name__} ({exc!r}); codecs must raise exceptions, not exit"
+            return Failure(task.codec, task.quality, task.image, stage, detail)
+
+        height, width = image.shape[:2]
+        return Record(
+            codec=task.codec,
+            quality=float(task.quality),
+            image=task.image,
+            width=width,
+            height=height,
+            bytes=len(data),
+            bpp=8.0 * len(data) / (width * height),
+            metrics=scores,
+            encode_s=statistics.median(encode_runs),
+            decode_s=statistics.median(decode_runs),
+            extra=extra,
+            features=features,
+            reference_features=reference_features,
+        )
+
+    def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:
+        if task.check_path:
+
+            def save_pixels(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, decoded)
+
+            atomic_write_bytes(task.check_path + ".bits", data)
+            atomic_write(task.check_path + ".npy", save_pixels)
+        stem = task.stem or Path(task.image).stem
+        sub = Path(folder_name(task.codec), format_quality(task.quality))
+        if self.options.bitstreams_dir is not None:
+            atomic_write_bytes(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
+        if self.options.reconstructions_dir is not None:
+            path = self.options.reconstructions_dir / sub / f"{stem}.png"
+            atomic_write(path, lambda tmp: Image.fromarray(decoded).save(tmp, format="PNG"))
+
+
+_measurer: Measurer | None = None  # one per worker process, set by init_worker
+
+
+def init_worker(options: MeasureOptions) -> None:
+    """Process-pool initializer: single-threaded libraries and a Measurer for this process."""
+    global _measurer
+    pin_threads()
+    _measurer = Measurer(options)
+
+
+def measure_in_worker(task: Task) -> Record | Failure:
+    assert _measurer is not None, "init_worker was not called in this process"
+    return _measurer.measure(task)

@@ -1,0 +1,464 @@
+"""Rate-distortion and speed figures for papers (PNG, PDF and SVG).
+
+**Styles.** A codec has the same colour and marker in every report (:func:`assign_styles`): well-known
+codecs (ours, CompressAI's anchors) have fixed ones (:data:`KNOWN_STYLES`), any other name is hashed
+(CRC-32 of its lower-case letters and digits) into a palette of 20 colours and 12 markers. Only when
+another codec of the same report already has that colour does a hashed name move on to the next
+colour no codec of the report has (known names first, then the others in name order, so the result
+does not depend on the order of the curves); with more than 20 codecs, to the next free pair of colour
+and marker. Traditional codecs are drawn with solid lines and filled markers, neural codecs
+with dashed lines, published curves with dotted lines and hollow markers. A published curve of a
+codec we also ran or know (CompressAI's "JPEG" and our ``jpeg``; "bmshj2018-hyperprior" and our
+``compressai:bmshj2018-hyperprior``) shares that codec's colour, so the two are easy to compare.
+
+**Legends never cover data.** The RD figure's legend goes in the first corner of the axes (lower
+right, upper left, lower left, upper right) where its box overlaps no plotted point or line segment;
+when there is none, below the axes in as many columns as fit the width, the figure growing to hold it.
+
+**Fonts.** Figures are sized for a single (3.5 in) or double (7.16 in) column with 8 pt fonts and
+built with matplotlib's object API (no pyplot state); :func:`save_figure` writes PDFs with TrueType
+(Type 42) fonts, never Type 3, and SVGs that keep text as ``<text>`` elements.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+from bench.analysis.curves import Curve
+from bench.api.metric_registry import metric_columns
+
+__all__ = [
+    "Style",
+    "KNOWN_STYLES",
+    "assign_styles",
+    "rd_figure",
+    "speed_figure",
+    "per_image_figure",
+    "save_figure",
+    "device_note",
+    "WIDTHS",
+]
+
+WIDTHS = {"single": 3.5, "double": 7.16}  # inches: IEEE/ACM column widths
+FORMATS = ("png", "pdf", "svg")
+_PALETTE = (  # tab10, then darker and lighter companions: 20 colours that print distinguishably
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#843c39",
+    "#637939",
+    "#8c6d31",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "*")
+#: Fixed (colour, marker) of well-known codecs, by name in lower-case letters and digits.
+KNOWN_STYLES: dict[str, tuple[str, str]] = {
+    "jpeg": ("#1f77b4", "o"),
+    "webp": ("#d62728", "s"),
+    "jpeg2000": ("#2ca02c", "^"),
+    "heif": ("#ff7f0e", "D"),
+    "avif": ("#9467bd", "v"),
+    "jpegxl": ("#8c564b", "P"),
+    "jpegxlcli": ("#8c6d31", "X"),
+    "bpg": ("#e377c2", "X"),
+    "factorizedsmall": ("#17becf", "h"),
+    "av1": ("#7b4173", "<"),
+    "hm": ("#bcbd22", ">"),
+    "vtm": ("#7f7f7f", "p"),
+    "bmshj2018factorized": ("#393b79", "o"),
+    "bmshj2018hyperprior": ("#843c39", "s"),
+    "mbt2018mean": ("#637939", "^"),
+    "mbt2018": ("#3182bd", "D"),
+    "cheng2020anchor": ("#e6550d", "v"),
+    "cheng2020attn": ("#31a354", "P"),
+}
+_LINESTYLES = {"traditional": "-", "neural": "--", "published": ":"}
+_RC = {
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 6.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.1,
+    "lines.markersize": 3.5,
+    "axes.linewidth": 0.6,
+    "grid.linewidth": 0.4,
+    "font.family": "DejaVu Sans",
+    "svg.fonttype": "none",  # text stays text in SVG
+    "pdf.fonttype": 42,  # TrueType in PDF, as publishers ask
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    color: str
+    marker: str
+    linestyle: str
+    hollow: bool
+
+    def kwargs(self) -> dict:
+        return {
+            "color": self.color,
+            "marker": self.marker,
+            "linestyle": self.linestyle,
+            "markerfacecolor": "white" if self.hollow else self.color,
+            "markeredgecolor": self.color,
+        }
+
+
+def _alnum(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _codec_key(codec: str) -> str:
+    """A codec's family key: its name in lower-case letters and digits, without a ``compressai:`` prefix."""
+    return _alnum(codec.split(":", 1)[1] if codec.lower().startswith("compressai:") else codec)
+
+
+def _family(curve: Curve, measured: set[str]) -> str:
+    """Published curves of a codec we measured or know join its family ("JPEG", "BPG 8b 444 ..." -> jpeg,
+    bpg); other published curves are their own family, by label."""
+    if curve.kind != "published":
+        return _codec_key(curve.codec)
+    for candidate in (_codec_key(curve.codec), _alnum(curve.codec.split()[0]) if curve.codec.split() else ""):
+        if candidate and (candidate in measured or candidate in KNOWN_STYLES):
+            return candidate
+    return _alnum(curve.label) or curve.label
+
+
+def _hashed(key: str) -> tuple[int, int]:
+    """(colour, marker) indices of a name, the same in every report."""
+    h = zlib.crc32(key.encode("utf-8"))
+    return h % len(_PALETTE), (h // len(_PALETTE)) % len(_MARKERS)
+
+
+def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
+    """A style per curve label, derived from the codec's name (see the module docstring): the same
+    in every report and whatever the order of ``curves``."""
+    measured = {_codec_key(c.codec) for c in curves if c.kind != "published"}
+    taken: set[tuple[str, str]] = set()
+    pairs: dict[str, tuple[str, str]] = {}
+
+    def claim(key: str) -> tuple[str, str]:
+        if key in pairs:
+            return pairs[key]
+        if key in KNOWN_STYLES:
+            pair = KNOWN_STYLES[key]
+        else:
+            colour, marker = _hashed(key)
+            used = {c for c, _ in taken}
+            free = [_PALETTE[(colour + i) % len(_PALETTE)] for i in range(len(_PALETTE))]
+            free = [c for c in free if c not in used]
+            if free:  # the hashed colour, or the next one no other family of this report has
+                pair = (free[0], _MARKERS[marker])
+            else:  # more families than colours: the next colour and marker no other family has
+                for step in range(len(_PALETTE) * len(_MARKERS)):
+                    pair = (
+                        _PALETTE[(colour + step) % len(_PALETTE)],
+                        _MARKERS[(marker + step // len(_PALETTE)) % len(_MARKERS)],
+                    )
+                    if pair not in taken:
+                        break
+        taken.add(pair)
+        pairs[key] = pair
+        return pair
+
+    # known names first (they never move), then the others by name: collisions resolve the same way each time
+    keyed = [(_family(c, measured), c) for c in curves]
+    for key in sorted({k for k, _ in keyed}, key=lambda k: (k not in KNOWN_STYLES, k)):
+        claim(key)
+    styles: dict[str, Style] = {}
+    # several files of one published model ("cheng2020-anchor [mse_cpu]", "[mse_cuda]", ...): the same colour,
+    # each its own marker (hashed from the label; the next one unused in the family if another variant has it)
+    markers: dict[str, str] = {}
+    used: dict[str, set[str]] = {}
+    for key, label in sorted((k, c.label) for k, c in keyed if c.kind == "published" and c.label != c.codec):
+        family = used.setdefault(key, {pairs[key][1]})
+        start = _hashed(_alnum(label))[1]
+        options = [_MARKERS[(start + i) % len(_MARKERS)] for i in range(len(_MARKERS))]
+        markers[label] = next((m for m in options if m not in family), options[0])
+        family.add(markers[label])
+    for key, curve in keyed:
+        colour, marker = pairs[key]
+        styles[curve.label] = Style(
+            color=colour,
+            marker=markers.get(curve.label, marker),
+            linestyle=_LINESTYLES.get(curve.kind, "-."),
+            hollow=curve.kind == "published",
+        )
+    return styles
+
+
+def _axis_label(column: str) -> str:
+    """The axis label of a curve column (its metric's, or the column name for an unknown one)."""
+    info = metric_columns().get(column)
+    return info.axis_label if info else column
+
+
+def _finish(ax, xlabel: str, ylabel: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.35)
+
+
+def _legend_columns(labels: Sequence[str], width_in: float) -> int:
+    """Legend columns that fit the figure width (legend font ~3.7 pt per character, handle ~35 pt)."""
+    longest = max((len(label) for label in labels), default=10)
+    return max(1, int(width_in * 72 // (longest * 3.7 + 35)))
+
+
+def _renderer(fig: Figure, layout: bool = True):
+    """A renderer of ``fig`` (an Agg canvas; saving in other formats still works), with the layout done
+    when ``layout``."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    if layout:
+        fig.draw_without_rendering()
+    return canvas.get_renderer()
+
+
+def _segment_hits_box(p: np.ndarray, q: np.ndarray, box: Bbox) -> bool:
+    """Whether the segment p-q (display coordinates) meets the box (Liang-Barsky clipping)."""
+    t0, t1 = 0.0, 1.0
+    d = q - p
+    for delta, start, low, high in ((d[0], p[0], box.x0, box.x1), (d[1], p[1], box.y0, box.y1)):
+        if delta == 0:
+            if start < low or start > high:
+                return False
+            continue
+        a, b = (low - start) / delta, (high - start) / delta
+        t0, t1 = max(t0, min(a, b)), min(t1, max(a, b))
+        if t0 > t1:
+            return False
+    return True
+
+
+def _covers_data(ax, box: Bbox, pad: float) -> bool:
+    """Whether ``box`` (display coordinates) overlaps a point or a line segment drawn in ``ax``."""
+    area = ax.get_window_extent()
+    padded = Bbox.from_extents(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad)
+    for line in ax.get_lines():
+        xy = line.get_xydata()
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if not len(xy):
+            continue
+        xy = line.get_transform().transform(xy)
+        marker = line.get_markersize() * ax.figure.dpi / 72 / 2 if line.get_marker() not in (None, "", "None") else 0
+        around = Bbox.from_extents(padded.x0 - marker, padded.y0 - marker, padded.x1 + marker, padded.y1 + marker)
+        for point in xy:  # markers
+            if around.contains(*point) and area.contains(*point):
+                return True
+        for p, q in zip(xy[:-1], xy[1:], strict=True):  # segments, as far as they are inside the axes
+            if line.get_linestyle() not in ("None", "", " ") and _segment_hits_box(p, q, padded):
+                clipped = Bbox.intersection(padded, area)
+                if clipped is not None and _segment_hits_box(p, q, clipped):
+                    return True
+    return False
+
+
+_CORNERS = ("lower right", "upper left", "lower left", "upper right")
+
+
+def _legend_inside(fig: Figure, ax, **kwargs) -> bool:
+    """Put the legend in the first corner of ``ax`` where it covers no data; False (and no legend) if none."""
+    renderer = _renderer(fig)
+    legend = ax.legend(loc=_CORNERS[0], **kwargs)
+    area = ax.get_window_extent(renderer)
+    pad = 2 * fig.dpi / 72  # 2 pt of air
+    for corner in _CORNERS:
+        legend.set_loc(corner)
+        box = legend.get_window_extent(renderer)
+        fits = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+        if fits and not _covers_data(ax, box, pad):
+            return True
+    legend.remove()
+    return False
+
+
+def _legend_below(fig: Figure, handles, labels, base_height: float, **kwargs):
+    """A legend below the axes, in as many columns as fit the figure's width; the figure grows to hold it."""
+    width = fig.get_figwidth()
+    ncols = min(len(labels), max(1, _legend_columns(labels, width) + 1))
+    while True:
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False, **kwargs)
+        box = legend.get_window_extent(_renderer(fig, layout=False))  # its size does not depend on the layout
+        if box.width <= fig.bbox.width * 0.98 or ncols == 1:
+            break
+        legend.remove()
+        ncols -= 1
+    fig.set_figheight(base_height + box.height / fig.dpi + 0.08)
+    return legend
+
+
+def rd_figure(
+    curves: Sequence[Curve],
+    metric: str,
+    styles: dict[str, Style],
+    *,
+    width: str = "single",
+    max_bpp: float | None = 2.0,
+) -> Figure | None:
+    """Quality (``metric``) against bits per pixel, one line per curve; None if no curve has it. The
+    legend covers no data (module docstring)."""
+    shown = [c for c in curves if np.isfinite(c.column(metric)).any()]
+    if not shown:
+        return None
+    with matplotlib.rc_context(_RC):
+        w = WIDTHS[width]
+        height = w * 0.75
+        fig = Figure(figsize=(w, height), layout="constrained")
+        ax = fig.subplots()
+        ymin, ymax = np.inf, -np.inf
+        for curve in shown:
+            x, y = curve.column("bpp"), curve.column(metric)
+            keep = np.isfinite(x) & np.isfinite(y)
+            x, y = x[keep], y[keep]
+            order = np.argsort(x, kind="stable")
+            x, y = x[order], y[order]
+            ax.plot(x, y, label=curve.label, **styles[curve.label].kwargs())
+            # the y range covers the visible part, plus the first point beyond the right edge
+            visible = (
+                np.ones_like(x, dtype=bool)
+                if not max_bpp
+                else (x <= max_bpp) | (np.arange(x.size) == np.searchsorted(x, max_bpp))
+            )
+            if visible.any():
+                ymin, ymax = min(ymin, y[visible].min()), max(ymax, y[visible].max())
+        if max_bpp:
+            ax.set_xlim(0, max_bpp)
+        if np.isfinite(ymin):
+            pad = 0.04 * (ymax - ymin or 1)
+            ax.set_ylim(ymin - pad, ymax + pad)
+        _finish(ax, "Rate [bpp]", _axis_label(metric))
+        inside = len(shown) <= 12 and _legend_inside(fig, ax, frameon=True, framealpha=0.9, handlelength=2.6)
+        if not inside:
+            handles, labels = ax.get_legend_handles_labels()
+            _legend_below(fig, handles, labels, height, handlelength=2.6)
+    return fig
+
+
+def device_note(curves: Sequence[Curve]) -> str:
+    """One line naming the device(s) the curves' times were measured on ("Device: X" or
+    "Devices: a, b: X; c: Y")."""
+    by_device: dict[str, list[str]] = {}
+    for curve in curves:
+        by_device.setdefault(curve.device or "not recorded", []).append(curve.label)
+    if len(by_device) == 1:
+        return f"Device: {next(iter(by_device))}"
+    return "Devices: " + "; ".join(f"{', '.join(labels)}: {device}" for device, labels in by_device.items())
+
+
+def speed_figure(
+    curves: Sequence[Curve],
+    styles: dict[str, Style],
+    *,
+    width: str = "double",
+    max_bpp: float | None = 2.0,
+) -> Figure | None:
+    """Encode and decode time per image (log scale) against bpp over the RD figures' rate range, with
+    one line naming the device(s) (:func:`device_note`) and the legend below."""
+    shown = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
+    if not shown:
+        return None
+    with matplotlib.rc_context(_RC):
+        w = WIDTHS[width]
+        height = w * 0.4
+        fig = Figure(figsize=(w, height), layout="constrained")
+        axes = fig.subplots(1, 2, squeeze=False)
+        for ax, column, title in zip(axes[0], ("encode_s", "decode_s"), ("Encoding", "Decoding"), strict=True):
+            for curve in shown:
+                x, y = curve.column("bpp"), curve.column(column)
+                keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
+                order = np.argsort(x[keep], kind="stable")
+                ax.plot(x[keep][order], y[keep][order], label=curve.label, **styles[curve.label].kwargs())
+            ax.set_yscale("log")
+            if max_bpp:
+                ax.set_xlim(0, max_bpp)
+            ax.set_title(f"{title} time per image", fontsize=8)
+            _finish(ax, "Rate [bpp]", "Time [s]")
+        fig.suptitle(device_note(shown), fontsize=_RC["legend.fontsize"])
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        _legend_below(fig, handles, labels, height + 0.15)
+    return fig
+
+
+def per_image_figure(
+    curves: Sequence[Curve], metric: str, styles: dict[str, Style], *, max_bpp: float | None = 2.0
+) -> Figure | None:
+    """Small multiples: one panel per image with every curve that has per-image results."""
+    shown = [
+        c
+        for c in curves
+        if c.per_image is not None and metric in c.per_image and np.isfinite(c.per_image[metric].to_numpy(float)).any()
+    ]
+    if not shown:
+        return None
+    images = sorted(set().union(*(set(c.per_image["image"]) for c in shown)))
+    ncols = min(6, len(images))
+    nrows = -(-len(images) // ncols)
+    with matplotlib.rc_context({**_RC, "font.size": 6, "xtick.labelsize": 5, "ytick.labelsize": 5}):
+        fig = Figure(figsize=(WIDTHS["double"], 1.25 * nrows + 0.6), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+        for ax, image in zip(axes.flat, images, strict=False):
+            for curve in shown:
+                rows = curve.per_image[curve.per_image["image"] == image].sort_values("bpp")
+                ax.plot(
+                    rows["bpp"],
+                    rows[metric],
+                    label=curve.label,
+                    **styles[curve.label].kwargs(),
+                    markersize=2,
+                    linewidth=0.8,
+                )
+            ax.set_title(image, fontsize=6)
+            ax.grid(True, alpha=0.3)
+            if max_bpp:
+                ax.set_xlim(0, max_bpp)
+        for ax in list(axes.flat)[len(images) :]:
+            ax.set_visible(False)
+        fig.supxlabel("Rate [bpp]", fontsize=7)
+        fig.supylabel(_axis_label(metric), fontsize=7)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=min(6, len(labels)), frameon=False)
+    return fig
+
+
+#: The rc settings of saving: TrueType (Type 42) fonts in PDF and PostScript, text kept as text in SVG.
+_SAVE_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}
+
+
+def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
+    """Write ``stem.png`` (300 dpi), ``stem.pdf`` and ``stem.svg``; return the paths. The font settings
+    are read when a file is written, so they apply here (module docstring)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with matplotlib.rc_context(_SAVE_RC):
+        for fmt in FORMATS:
+            path = folder / f"{stem}.{fmt}"
+            fig.savefig(
+                path, dpi=300 if fmt == "png" else None, metadata={"Creator": "codec-bench"} if fmt != "png" else None
+            )
+            paths.append(path)
+    return paths

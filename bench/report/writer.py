@@ -1,0 +1,484 @@
+"""``bench report``: BD-rate tables, RD and speed figures and a report page from runs and published curves.
+
+Writes into the report folder:
+
+* ``bd_rate.csv`` (``codec, anchor, metric, method, bd_rate, bd_metric, overlap, note, aggregation,
+  images, quality_low, quality_high, ci_low, ci_high, ci_metric_low, ci_metric_high, p_value, wins,
+  rate_low, rate_high, resamples, seed``), ``bd_rate.md`` and ``bd_rate.tex`` (booktabs; the mean-curve
+  table, then the per-image one), each value over the images both curves of its pair measured at every
+  quality, with the number of images, the quality interval it integrated over and its 95% bootstrap
+  interval (``--bootstrap N`` resamples from ``--seed S``; :mod:`bench.analysis.bd_table`, :mod:`bench.analysis.bootstrap`);
+  a report with nothing to compare says so in each; ``--quality-range`` / ``--rate-range`` integrate
+  BD-rate / BD-metric over a fixed range instead of the overlap;
+* ``matched_quality.csv`` (``codec, anchor, metric, setting, geomean_ratio, p10_ratio, p90_ratio, ratios,
+  left_out, images, smaller_on, note``; :mod:`bench.analysis.matched`): matched-quality size ratios, per codec and
+  compared column, over the images of its BD pair: for each image and each anchor quality setting on it,
+  the codec's bpp at the anchor's measured quality (PCHIP of log bpp against quality on the codec's own
+  curve of that image, no extrapolation) divided by the anchor's bpp (below 1: smaller files).
+  ``setting``: the anchor's quality setting the row covers, or ``all`` (pooled over images and settings);
+  ``geomean_ratio``: geometric mean of the ratios; ``p10_ratio``, ``p90_ratio``: their 10th and 90th
+  percentiles; ``ratios``: how many; ``left_out``: anchor points without a ratio (quality outside the
+  codec's range on that image, or a curve that cannot be interpolated; ``note`` says which); ``images``:
+  images with a ratio; ``smaller_on``: images whose geometric-mean ratio is below 1. Published curves
+  (no per-image data) are skipped;
+* ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
+  ``rd_ms_ssim_db`` for the default metrics: :func:`bench.analysis.bd_table.compared_columns`) and ``speed``, as
+  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
+  (``--metric``) restricts the tables and these figures to the metrics named;
+* ``compressai/<label>.json``: each run curve in CompressAI's results schema;
+* ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
+  Wilcoxon p-values), the matched-quality size ratios, the figures and where every curve came from.
+
+RD figures draw each curve as measured (means over the images with every metric defined at each
+point, :mod:`bench.analysis.curves`); their captions give each curve's number of images when curves differ.
+The speed figure uses the RD figures' rate range and names the device(s) once. The anchor
+(``--anchor``) is a curve's label, codec name or, for a published curve, its file name without
+``.json``, in any case; an unknown name gets the closest names as suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench import __version__
+from bench.analysis.anchors import AnchorError, anchor_curve, find_anchor
+from bench.analysis.bd_table import (
+    DEFAULT_RESAMPLES,
+    bd_table,
+    compared_columns,
+    paired_markdown,
+    to_latex,
+    to_markdown,
+)
+from bench.analysis.bdrate import METHODS
+from bench.analysis.curves import (
+    Curve,
+    CurveError,
+    _run_metadata,
+    _run_metrics,
+    curves_from_compressai,
+    curves_from_run,
+    load_run_records,
+    to_compressai,
+    unique_labels,
+)
+from bench.analysis.matched import matched_table
+from bench.analysis.matched import to_markdown as matched_markdown
+from bench.analysis.target_rates import (
+    _with_status_counts,
+    markdown_tables,
+    per_image_table,
+    rate_matching_of,
+    summary_table,
+    write_target_csvs,
+)
+from bench.api.metric import Column
+from bench.api.metric_registry import discover_metrics
+from bench.api.options import comma_list, float_or_none, non_negative_int, number_range, option
+from bench.report.figures import (
+    WIDTHS,
+    assign_styles,
+    device_note,
+    per_image_figure,
+    rd_figure,
+    save_figure,
+    speed_figure,
+)
+
+_PAIRED = (
+    "Per codec and metric: on how many images its per-image BD-rate against the anchor is negative (it needs "
+    "fewer bits), and the p-value of the two-sided Wilcoxon signed-rank test of the per-image BD-rates "
+    "(`p_value` and `wins` in bd_rate.csv; p = 1 when every per-image BD-rate is exactly 0)."
+)
+
+__all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
+
+
+class ReportError(ValueError):
+    """Inputs that cannot make a report (no curves, unknown anchor, unreadable files)."""
+
+
+def quality_range(text: str) -> tuple[str, float, float]:
+    """``[METRIC=]LO,HI`` -> ``(METRIC or "", LO, HI)`` (``""``: every compared metric)."""
+    name, _, numbers = text.rpartition("=")
+    lo, hi = number_range(numbers)
+    return name.strip(), lo, hi
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What to report on and how; each field is an option of ``bench report``."""
+
+    runs: tuple[Path, ...] = field(default=(), metadata=option(
+        nargs="*", parse=Path, metavar="RUN", help="run folders (results/<name>)"))  # fmt: skip
+    references: tuple[Path, ...] = field(default=(), metadata=option(
+        "--reference", action="extend", nargs="+", parse=Path, metavar="FILE.json|NAME",
+        help="CompressAI results files to overlay and compare with (shell globs welcome), or published anchors "
+        "by name, comma-separated (vtm,bpg; `bench anchors` lists them; downloaded once and hash-checked)"))  # fmt: skip
+    offline: bool = field(default=False, metadata=option(
+        "--offline", help="never download: published anchors must already be in the cache"))  # fmt: skip
+    anchor: str | None = field(default=None, metadata=option(
+        "--anchor", help="curve the BD-rates are against: a codec, a curve label or a published file's name without "
+        ".json, in any case (default: jpeg)"))  # fmt: skip
+    out: Path | None = field(default=None, metadata=option(
+        "--out", parse=Path, help="report folder (default: <first run>/report)"))  # fmt: skip
+    method: str = field(default="pchip", metadata=option(
+        "--method", choices=sorted(METHODS, key=lambda m: m != "pchip"),  # the default first
+        help="BD interpolation (default: pchip, as JVET)"))  # fmt: skip
+    width: str = field(default="single", metadata=option(
+        "--width", choices=WIDTHS, help="figure width: one or two paper columns"))  # fmt: skip
+    max_bpp: float | None = field(default=2.0, metadata=option(
+        "--max-bpp", parse=float_or_none, help="right end of the rate axis (default: 2; 0 for no limit)"))  # fmt: skip
+    per_image: bool = field(default=False, metadata=option("--per-image", help="also draw per-image curves"))
+    metrics: tuple[str, ...] | None = field(default=None, metadata=option(
+        "--metric", parse=comma_list, metavar="M1,M2",
+        help="tables and RD figures of these metrics only, in this order (default: every metric of the curves)"))  # fmt: skip
+    bootstrap: int = field(default=DEFAULT_RESAMPLES, metadata=option(
+        "--bootstrap", parse=non_negative_int, metavar="N",
+        help="bootstrap resamples of the images for the 95%% intervals of the BD values (default: %(default)s; "
+        "0: no intervals)"))  # fmt: skip
+    seed: int = field(default=0, metadata=option(
+        "--seed", parse=int, help="seed of the bootstrap resamples (default: %(default)s)"))  # fmt: skip
+    quality_ranges: tuple[tuple[str, float, float], ...] = field(default=(), metadata=option(
+        "--quality-range", action="append", parse=quality_range, metavar="[METRIC=]LO,HI",
+        help="integrate BD-rate over this quality range (the compared column's unit, e.g. dB) instead of the "
+        "curves' overlap; METRIC= for one metric, repeatable; a curve that does not cover it gives n/a"))  # fmt: skip
+    rate_range: tuple[float, float] | None = field(default=None, metadata=option(
+        "--rate-range", parse=number_range, metavar="LO,HI",
+        help="integrate BD-metric over this rate range (bpp) instead of the curves' overlap"))  # fmt: skip
+
+
+@dataclass
+class ReportResult:
+    out: Path
+    anchor: str
+    table: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> list[Curve]:
+    """Curves of all runs and published files. A codec found in several runs is labelled
+    ``codec (run name)`` in each, so that curves from different runs or machines stay apart. A reference
+    that is not a file but names published anchors (``vtm,bpg``: :mod:`bench.analysis.anchors`) gives their curves."""
+    per_run = []
+    for folder in runs:
+        try:
+            per_run.append((Path(folder), curves_from_run(folder)))
+        except CurveError as exc:
+            raise ReportError(str(exc)) from exc
+    seen: dict[str, int] = {}
+    for _, curves in per_run:
+        for curve in curves:
+            seen[curve.codec] = seen.get(curve.codec, 0) + 1
+    curves = [
+        replace(curve, label=f"{curve.codec} ({folder.name})") if seen[curve.codec] > 1 else curve
+        for folder, run_curves in per_run
+        for curve in run_curves
+    ]
+    for path in references:
+        try:
+            if not Path(path).exists() and (names := _anchor_names(str(path))):
+                curves += [anchor_curve(name, offline) for name in names]
+            else:
+                curves.append(curves_from_compressai(path))
+        except (CurveError, AnchorError) as exc:
+            raise ReportError(str(exc)) from exc
+    curves = unique_labels(curves)
+    labels = [c.label for c in curves]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ReportError(f"several curves are labelled {', '.join(duplicates)}; give each file once")
+    if not curves:
+        raise ReportError("nothing to report: give at least one run folder or --reference file")
+    return curves
+
+
+def _anchor_names(text: str) -> list[str]:
+    """``vtm,bpg`` -> the anchor names, when every item is one (else [], and the text is a file name)."""
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    return names if names and all(find_anchor(name) for name in names) else []
+
+
+def _stem(curve: Curve) -> str:
+    """A published curve's file name without ``.json`` (empty for run curves)."""
+    return Path(curve.source).stem if curve.kind == "published" else ""
+
+
+def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
+    """The anchor curve: the curve labelled ``name``, else the one whose label, codec or (published
+    curves) file stem matches it ignoring case; by default our ``jpeg`` if present, else the first
+    curve. An unknown name raises :class:`ReportError` with the closest names."""
+    if name is None:
+        for curve in curves:
+            if curve.codec == "jpeg" and curve.kind != "published":
+                return curve
+        return curves[0]
+    exact = [c for c in curves if c.label == name]
+    if exact:
+        return exact[0]
+    wanted = name.strip().lower()
+    for key in (lambda c: c.label, lambda c: c.codec, _stem):
+        matches = [c for c in curves if key(c) and key(c).lower() == wanted]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ReportError(
+                f"anchor '{name}' is ambiguous: {', '.join(c.label for c in matches)}; give the exact label"
+            )
+    names = list(dict.fromkeys([*(c.label for c in curves), *(_stem(c) for c in curves if _stem(c))]))
+    by_lower: dict[str, str] = {}
+    for candidate in names:
+        by_lower.setdefault(candidate.lower(), candidate)
+    close = difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
+    raise ReportError(f"no curve named '{name}'; curves: {', '.join(c.label for c in curves)}{hint}")
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
+
+
+def _provenance_lines(curves: Sequence[Curve]) -> list[str]:
+    lines = ["| curve | kind | source | settings and versions | device |", "| --- | --- | --- | --- | --- |"]
+    for c in curves:
+        source = c.provenance.get("run") or c.provenance.get("file") or c.source
+        if c.provenance.get("command"):
+            source = f"run `{source}`: `{c.provenance['command']}`"
+            commit = (c.provenance.get("git") or {}).get("commit")
+            if commit:
+                source += f" (codec-bench {commit[:10]})"
+        description = (c.description or "").replace("|", "/")
+        lines.append(f"| {c.label} | {c.kind} | {source} | {description} | {c.device or ''} |")
+    return lines
+
+
+def _figure_section(title: str, stem: str, caption: str) -> list[str]:
+    return [
+        f"### {title}",
+        "",
+        f"![{title}]({stem}.png)",
+        "",
+        f"*{caption}* Also as [{stem}.pdf]({stem}.pdf) and [{stem}.svg]({stem}.svg).",
+        "",
+    ]
+
+
+def _image_caption(curves: Sequence[Curve]) -> str:
+    """A sentence giving each curve's number of images (fewest-most over its points) when the curves, or
+    the points of one curve, average different numbers of images; empty otherwise."""
+    counts = [(c.label, c.image_counts()) for c in curves]
+    known = [(label, n) for label, n in counts if n is not None]
+    if len({n for _, n in known}) <= 1 and all(lo == hi for _, (lo, hi) in known):
+        return ""
+    parts = [f"{label} {lo}" if lo == hi else f"{label} {lo}–{hi}" for label, (lo, hi) in known]
+    unknown = sum(n is None for _, n in counts)
+    tail = f"; {unknown} published curve(s) do not state theirs" if unknown else ""
+    return f" Images per curve (as measured): {', '.join(parts)}{tail}."
+
+
+def _chosen_columns(columns: Sequence[Column], wanted: Sequence[str]) -> list[Column]:
+    """The compared columns of the metrics ``wanted`` (a metric's name or its dB form's), in that order."""
+    by_name: dict[str, Column] = {}
+    for column in columns:
+        by_name[column.name] = column
+        by_name.setdefault(column.metric, column)
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        have = ", ".join(dict.fromkeys(c.metric for c in columns)) or "none"
+        raise ReportError(f"--metric: no curve has {', '.join(unknown)}; the curves' metrics: {have}")
+    return list(dict.fromkeys(by_name[name] for name in wanted))
+
+
+def _quality_ranges(columns: Sequence[Column], given: Sequence[tuple[str, float, float]]) -> dict:
+    """Fixed quality ranges by compared column: ``""`` names every column, else a metric or its dB form."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, lo, hi in given:
+        chosen = columns if not name else _chosen_columns(columns, [name])
+        ranges.update({column.name: (lo, hi) for column in chosen})
+    return ranges
+
+
+def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) -> str:
+    """Sentences on the intervals, the paired test and the fixed ranges of the report's BD values."""
+    text = []
+    if config.bootstrap:
+        text.append(
+            f"In brackets: 95% bootstrap percentile intervals over images ({config.bootstrap} resamples, seed "
+            f"{config.seed}; columns `ci_low`, `ci_high`, `resamples`, `seed` of bd_rate.csv): mean-curve BD "
+            "recomputed from the mean curves of each resample of the images, per-image BD as the mean of the "
+            "resampled per-image values (`bench/bootstrap.py`)."
+        )
+    fixed = [f"{c.label} {lo:g}–{hi:g}{f' {c.unit}' if c.unit else ''}" for c in columns
+             if (r := ranges.get(c.name)) for lo, hi in [r]]  # fmt: skip
+    if fixed:
+        text.append(f"BD-rate integrated over fixed quality ranges, not the overlap: {', '.join(fixed)}.")
+    if config.rate_range:
+        lo, hi = config.rate_range
+        text.append(f"BD-metric integrated over the fixed rate range {lo:g}–{hi:g} bpp, not the overlap.")
+    return " ".join(text)
+
+
+def _target_rate_section(runs: Sequence[Path], out: Path, files: list[Path]) -> list[str]:
+    """The report's "At target rates" section for the rate-matched runs among ``runs`` (none: no
+    lines): writes their target_rates CSV files into the report folder ``out`` (prefixed with the run's
+    name when several runs have targets), adds them to ``files``, returns the Markdown lines."""
+    matched = []
+    for folder in runs:
+        matching = rate_matching_of(_run_metadata(Path(folder)))
+        if matching is not None:
+            matched.append((Path(folder), matching))
+    if not matched:
+        return []
+    registry = discover_metrics()
+    lines = ["## At target rates", ""]
+    for folder, matching in matched:
+        frame = load_run_records(folder, registry)
+        metrics = _run_metrics(folder, list(frame.columns))
+        prefix = f"{folder.name}_" if len(matched) > 1 else ""
+        paths = write_target_csvs(frame, matching, metrics, out, prefix)
+        files += list(paths.values())
+        per_image = per_image_table(frame, matching, metrics)
+        summary = _with_status_counts(summary_table(per_image, matching, metrics), per_image)
+        targets = ", ".join(f"{t:g}" for t in matching.targets)
+        lines += [
+            f"Run `{folder.name}`: each codec's knob searched per image for the targets {targets} bpp; a target is "
+            f"reached on an image when the chosen rate is within +-{100 * matching.tolerance:g}% of it. Means over "
+            "the reached images (so over different images for different codecs when not all are reached); the BD "
+            "tables and RD figures above use, per codec, the targets reached on every image (`bench/target_rates.py`). "
+            f"Per image: [{paths['target_rates_per_image'].name}]({paths['target_rates_per_image'].name}); "
+            f"why targets were not reached: [{paths['target_rates'].name}]({paths['target_rates'].name}).",
+            "",
+            *markdown_tables(summary, metrics, registry),
+        ]
+    return lines
+
+
+def make_report(config: ReportConfig) -> ReportResult:
+    """Build the report described in the module docstring; returns the BD table and the files."""
+    curves = load_curves(config.runs, config.references, config.offline)
+    anchor = pick_anchor(curves, config.anchor)
+    out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report into {out} ({exc.strerror or exc}); give a writable folder with --out"
+        ) from None
+    files: list[Path] = []
+
+    columns = compared_columns([anchor, *curves])
+    if config.metrics:
+        columns = _chosen_columns(columns, config.metrics)
+    ranges = _quality_ranges(columns, config.quality_ranges)
+    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method,
+                     resamples=config.bootstrap, seed=config.seed, quality_ranges=ranges,
+                     rate_range=config.rate_range)  # fmt: skip
+    table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
+    markdown = "\n".join(
+        f"#### {agg}\n\n{to_markdown(table, agg, anchor=anchor.label)}" for agg in ("mean-curve", "per-image")
+    )
+    (out / "bd_rate.md").write_text(markdown, encoding="utf-8")
+    (out / "bd_rate.tex").write_text(
+        to_latex(table, "mean-curve", anchor=anchor.label) + "\n" + to_latex(table, "per-image", anchor=anchor.label),
+        encoding="utf-8",
+    )
+    files += [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
+    matched = matched_table(curves, anchor, metrics=[c.name for c in columns])
+    matched.table.to_csv(out / "matched_quality.csv", index=False, float_format="%.10g")
+    files.append(out / "matched_quality.csv")
+
+    styles = assign_styles(curves)
+    sections: list[str] = []
+    for column in columns:
+        fig = rd_figure(curves, column.name, styles, width=config.width, max_bpp=config.max_bpp)
+        if fig is None:
+            continue
+        stem = f"rd_{column.name}"
+        files += save_figure(fig, out, stem)
+        shown = [c for c in curves if np.isfinite(c.column(column.name)).any()]
+        sections += _figure_section(
+            f"{column.axis_label} against rate",
+            stem,
+            "Means over the images at each quality setting (images with every metric defined); bpp counts "
+            "every byte of each file."
+            + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if column.name == "ms_ssim_db" else "")
+            + _image_caption(shown),
+        )
+    fig = speed_figure(curves, styles, width="double", max_bpp=config.max_bpp)
+    if fig is not None:
+        files += save_figure(fig, out, "speed")
+        timed = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
+        sections += _figure_section(
+            "Encoding and decoding time",
+            "speed",
+            "Wall-clock time of one encode/decode call per image (median of repeats), log scale. "
+            f"{device_note(timed)}.",
+        )
+    if config.per_image:
+        for column in columns:
+            fig = per_image_figure(curves, column.name, styles, max_bpp=config.max_bpp)
+            if fig is not None:
+                files += save_figure(fig, out, f"per_image_{column.name}")
+                sections += _figure_section(
+                    f"Per image: {column.label}", f"per_image_{column.name}", "One panel per image."
+                )
+
+    exported = out / "compressai"
+    for curve in curves:
+        if curve.kind != "published":
+            exported.mkdir(exist_ok=True)
+            path = exported / f"{_slug(curve.label)}.json"
+            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+            files.append(path)
+
+    compared = (
+        f"Anchor: **{anchor.label}**; BD interpolation: **{config.method}** (BD-rate over the shared quality range, "
+        "no extrapolation, each pair of curves over the images both measured at every quality; VCEG-M33 / JVET "
+        "CTC definitions, see `bench/bdrate.py`)."
+        if len(table)
+        else f"No curve other than the anchor **{anchor.label}**: no BD-rates, nothing to compare."
+    )
+    page = [
+        "# codec-bench report",
+        "",
+        f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} by codec-bench {__version__}. " + compared,
+        "",
+        "## BD-rate",
+        "",
+        *([conventions, ""] if (conventions := _conventions(config, columns, ranges)) and len(table) else []),
+        markdown,
+        *(["### Paired test across images", "", _PAIRED, "", paired, ""] if (paired := paired_markdown(table)) else []),
+        "Files: [bd_rate.csv](bd_rate.csv), [bd_rate.md](bd_rate.md), [bd_rate.tex](bd_rate.tex).",
+        "",
+        "## Matched-quality size ratios",
+        "",
+        matched_markdown(matched, columns),
+        "File: [matched_quality.csv](matched_quality.csv) (one row per codec, metric and anchor setting, and "
+        "`all`; `bench/matched.py`).",
+        "",
+        "## Figures",
+        "",
+        *sections,
+        *_target_rate_section(config.runs, out, files),
+        "## Where the curves come from",
+        "",
+        *_provenance_lines(curves),
+        "",
+        "Run curves in CompressAI's results format: `compressai/`.",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(page), encoding="utf-8")
+    files.append(out / "report.md")
+    return ReportResult(out, anchor.label, table, files)

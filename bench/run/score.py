@@ -1,0 +1,640 @@
+"""``bench score``: add metrics to a finished run without encoding anything again.
+
+For each record of the run's store (codec, quality, image) that lacks a value of a metric asked for,
+the decoded image is taken, in this order of preference, from
+
+1. the run's saved reconstruction (``<run>/reconstructions/<codec folder>/<quality>/<stem>.png``,
+   ``bench run --save-reconstructions``): the very pixels the run measured;
+2. its saved bitstream (``<run>/bitstreams/<codec folder>/<quality>/<stem>.<ext>``, ``--save-bitstreams``),
+   decoded by the codec as the run did (the run's ``--device`` and ``--half``, its ``--plugin`` files as
+   ``run.json`` records them, or as given with ``--plugin``). The codec found here must describe itself
+   (settings, library versions, class) exactly as the store recorded it, and each file must have the
+   size the run measured; otherwise that codec is refused.
+
+A codec with neither is refused with a one-line message (re-run it with ``--save-bitstreams`` or
+``--save-reconstructions``); the other codecs are scored. The reference image comes from the run's
+dataset as ``run.json`` records it (a named dataset in the data root, or the folder as given, which
+``--dataset`` overrides when it has moved); every image scored must still have the sha256 the store
+recorded, else nothing is scored.
+
+The values go into the store as each record is scored (one transaction per record, each metric bound
+to the run as ``bench run --metrics`` binds it, so a metric already in the run must have been
+computed by the same code and versions); ``records.csv``, ``summary.csv`` and ``run.json`` are then
+rewritten. Scoring again computes only the values still missing (none: nothing is written): an
+interrupted scoring loses nothing it stored, and a metric the run already has is not computed again
+(the values in a run are never replaced; there is no ``--force``), except for records added later
+without it. Metrics are computed in ``jobs`` worker processes with single-threaded libraries, like
+``bench run``'s, so the values are those ``bench run --metrics`` gives.
+
+Dataset metrics (FID, KID: :class:`bench.api.metric.DatasetMetric`) are scored like the others: the
+features of each decoded image and of its reference go into the store (a record that has the
+features is not scored again), and ``summary.csv`` gets their values per codec and quality.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.api.files import atomic_write_text, folder_name, portable_command, sha256_file
+from bench.api.metric import DatasetMetric, Metric, MetricError
+from bench.api.metric_registry import discover_metrics, feature_extractors, metric_device, resolve_metric_device
+from bench.api.options import PLUGINS, comma_list, option, positive_int
+from bench.api.plugins import recorded_plugin_files
+from bench.api.processes import die_with_parent
+from bench.api.records import format_quality
+from bench.store.provenance import available_cpus, environment
+from bench.store.sqlite import describe_differences
+
+__all__ = ["ScoreConfig", "ScoreReport", "ScoreSetupError", "score"]
+
+Key = tuple[str, float, str]
+
+
+class ScoreSetupError(RuntimeError):
+    """Scoring cannot start: not a run folder, unknown or unavailable metric, changed or missing
+    reference images, or no codec whose decoded images can be had."""
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Which run to add which metrics to; each field is an option of ``bench score``."""
+
+    run: Path = field(metadata=option(parse=Path, metavar="RUN", help="run folder (results/<name>)"))
+    metrics: tuple[str, ...] = field(metadata=option(
+        "--metrics", parse=comma_list, metavar="M1,M2",
+        help="metrics to add, in column order (see `bench metrics`); values the run already has are kept"))  # fmt: skip
+    dataset: str | None = field(default=None, metadata=option(
+        "--dataset", help="where the run's dataset folder is now, when it has moved (default: as run.json "
+        "records it)"))  # fmt: skip
+    data_dir: Path | None = field(default=None, metadata=option(
+        "--data-dir", parse=Path,
+        help="where named datasets live (default: $BENCH_DATA, else ~/.cache/codec-bench/datasets)"))  # fmt: skip
+    offline: bool = field(default=False, metadata=option(
+        "--offline", help="never download: neither the dataset nor a codec's pretrained weights"))  # fmt: skip
+    plugins: tuple[str, ...] = field(default=(), metadata=PLUGINS)
+    jobs: int = field(default_factory=available_cpus, metadata=option(
+        "-j", "--jobs", parse=positive_int,
+        help="worker processes (default: CPUs available, here %(default)s)"))  # fmt: skip
+    command: str = ""
+
+
+@dataclass
+class ScoreReport:
+    """What a scoring did: ``scored`` records given values now (``from_reconstructions`` of them read
+    from saved reconstructions, the others decoded from saved bitstreams), ``already`` records that
+    had every value, ``refused`` codecs (codec -> why), ``failures`` (key, why), whether the run's
+    files were rewritten (``changed``)."""
+
+    out: Path
+    metrics: list[str]
+    scored: int = 0
+    from_reconstructions: int = 0
+    already: int = 0
+    refused: dict[str, str] = field(default_factory=dict)
+    failures: list[tuple[Key, str]] = field(default_factory=list)
+    interrupted: bool = False
+    broken: str = ""
+    changed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.failures and not self.interrupted and not self.broken
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Score the record ``key`` (``width`` x ``height``, ``bytes`` long) with ``metrics``: the reference
+    image file, and the saved reconstruction or else the saved bitstream."""
+
+    key: Key
+    metrics: tuple[str, ...]
+    reference: str
+    width: int
+    height: int
+    bytes: int
+    reconstruction: str | None = None
+    bitstream: str | None = None
+
+
+# --- in the worker processes -------------------------------------------------------------------
+
+
+class _Scorer:
+    """Scores jobs in one worker process: the metrics, the codecs (for bitstreams), the last references."""
+
+    def __init__(self, plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
+                 metric_device: str = "cpu") -> None:  # fmt: skip
+        self.plugins, self.device, self.half = plugins, device, half
+        self.metrics = {m.name: m for m in discover_metrics(plugins).create(metrics, metric_device)}
+        self._reference_features: dict[str, dict[str, Any]] = {}
+        self._registry = None
+        self._decoders: dict[str, Any] = {}
+        self._references: dict[str, Any] = {}
+
+    def _reference(self, path: str):
+        if path not in self._references:
+            from bench.data.images import load_rgb8
+
+            if len(self._references) >= 2:  # jobs come image by image
+                self._references.pop(next(iter(self._references)))
+            self._references[path] = load_rgb8(path).pixels
+        return self._references[path]
+
+    def _decoder(self, codec: str):
+        if codec not in self._decoders:
+            from bench.api.codec_registry import discover
+
+            if self._registry is None:
+                self._registry = discover(self.plugins)
+            self._decoders[codec] = self._registry.get(codec).create(self.device, self.half)
+        return self._decoders[codec]
+
+    def score(self, job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
+        """(key, per-image metric values, "", features, reference features) or (key, None, why not, {}, {})."""
+        import numpy as np
+
+        stage = "reference"
+        try:
+            reference = self._reference(job.reference)
+            if reference.shape != (job.height, job.width, 3):
+                raise ValueError(f"the reference image is {reference.shape[1]}x{reference.shape[0]}, the run measured "
+                                 f"{job.width}x{job.height}")  # fmt: skip
+            if job.reconstruction:
+                stage = "reconstruction"
+                from PIL import Image
+
+                with Image.open(job.reconstruction) as im:
+                    if im.mode != "RGB":
+                        raise ValueError(f"{job.reconstruction} is a {im.mode} image, not the RGB one the run saved")
+                    decoded = np.asarray(im)
+            else:
+                stage = "decode"
+                data = Path(job.bitstream).read_bytes()
+                if len(data) != job.bytes:
+                    raise ValueError(f"{job.bitstream} has {len(data)} bytes, the run measured {job.bytes}: not the "
+                                     "bitstream the run measured")  # fmt: skip
+                decoded = self._decoder(job.key[0]).decode(data)
+            if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != reference.shape:
+                got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
+                raise ValueError(f"decoded image is {got}, expected uint8 {reference.shape}")
+            stage = "metrics"
+            values = {
+                name: float(self.metrics[name].compute(reference, decoded))
+                for name in job.metrics
+                if self.metrics[name].per_image
+            }
+            extractors = feature_extractors(self.metrics[name] for name in job.metrics)
+            features = {space: extractor.extract(decoded) for space, extractor in extractors.items()}
+            if job.reference not in self._reference_features:  # jobs come image by image
+                self._reference_features = {job.reference: {}}
+            cached = self._reference_features[job.reference]
+            for space, extractor in extractors.items():
+                if space not in cached:
+                    cached[space] = extractor.extract(reference)
+            return job.key, values, "", features, {space: cached[space] for space in extractors}
+        except BaseException as exc:  # noqa: B036 (a codec calling sys.exit fails this record only)
+            return job.key, None, f"{stage}: {type(exc).__name__}: {exc}", {}, {}
+
+
+_scorer: _Scorer | None = None
+
+
+def _init_worker(
+    plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool, metric_device: str
+) -> None:
+    from bench.executors.measure import pin_threads
+
+    global _scorer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and ends the workers
+    die_with_parent()  # and a killed one takes them with it
+    pin_threads()
+    _scorer = _Scorer(plugins, metrics, device, half, metric_device)
+
+
+def _score_in_worker(job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
+    assert _scorer is not None, "_init_worker was not called in this process"
+    return _scorer.score(job)
+
+
+# --- in the main process -----------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _read_run_json(out: Path) -> dict[str, Any]:
+    path = out / "run.json"
+    if not out.is_dir() or not (out / "store.sqlite").is_file() or not path.is_file():
+        raise ScoreSetupError(f"{out} is not a run folder (it needs store.sqlite and run.json, as bench run writes)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ScoreSetupError(f"{path} cannot be read: {exc}") from None
+
+
+def _plugin_files(config: ScoreConfig, meta: dict[str, Any]) -> tuple[str, ...]:
+    """The plugin files to load: those given, then those run.json records that are found here with the
+    recorded content (an edited file is other code); one file per content."""
+    files: dict[str, str] = {}
+    for path in config.plugins:
+        if Path(path).is_file():
+            files.setdefault(sha256_file(path), str(Path(path).resolve()))
+        else:
+            raise ScoreSetupError(f"plugin file {path} does not exist")
+    for path in recorded_plugin_files(meta):
+        files.setdefault(sha256_file(path), path)
+    return tuple(files.values())
+
+
+def _metrics(config: ScoreConfig, plugins: tuple[str, ...], device: str) -> list[Metric]:
+    try:
+        registry = discover_metrics(plugins)
+        metrics = registry.create(config.metrics, resolve_metric_device(registry, config.metrics, device))
+        for metric in metrics:
+            if reason := registry.ready(metric.name, config.offline):
+                raise MetricError(f"metric '{metric.name}' is not available here: {reason}")
+    except MetricError as exc:
+        raise ScoreSetupError(str(exc)) from None
+    return metrics
+
+
+def _reference_files(config: ScoreConfig, meta: dict[str, Any], recorded: dict[str, str], images: set[str]) -> dict[str, str]:  # fmt: skip
+    """Image name -> the path of its reference file here, each checked against the sha256 the run
+    recorded (:class:`ScoreSetupError` naming the images that changed or are missing)."""
+    from bench.data.datasets import DatasetError, resolve_dataset
+
+    described = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    if config.dataset:
+        spec = config.dataset
+    elif described.get("source") == "manifest":
+        spec = described.get("name", "")
+    else:
+        spec = described.get("given") or (meta.get("config") or {}).get("dataset") or ""
+    try:
+        dataset = resolve_dataset(spec, config.data_dir, download=not config.offline)
+    except DatasetError as exc:
+        hint = (
+            ""
+            if config.dataset
+            else " (the dataset as run.json records it; give its folder with --dataset if it moved)"
+        )
+        raise ScoreSetupError(f"{exc}{hint}") from None
+    found = {item.name: item for item in dataset.images}
+    missing = sorted(images - found.keys())
+    if missing:
+        raise ScoreSetupError(f"the reference images {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} of "
+                              f"the run are not in {dataset.root}; give the run's dataset folder with --dataset")  # fmt: skip
+    changed = sorted(name for name in images if recorded.get(name) and found[name].sha256 != recorded[name])
+    if changed:
+        first = changed[0]
+        raise ScoreSetupError(
+            f"the reference image {first}{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''} has changed "
+            f"since the run measured it (sha256 {recorded[first][:12]}... then, {found[first].sha256[:12]}... now in "
+            f"{dataset.root}): its scores would compare the decoded image with another image; restore the original"
+        )
+    return {name: str(found[name].path) for name in images}
+
+
+def _stem_candidates(image: str, shared: bool) -> list[str]:
+    """File stems the run may have saved ``image``'s files under (see ``bench run``): its stem, or its
+    whole name with the dot replaced when several images of the dataset share that stem."""
+    whole = image.replace(".", "_")
+    return [whole, Path(image).stem] if shared else [Path(image).stem, whole]
+
+
+def _saved_file(folder: Path, stems: list[str], extension: str | None) -> Path | None:
+    for stem in stems:
+        if extension is not None:
+            if (folder / f"{stem}.{extension}").is_file():
+                return folder / f"{stem}.{extension}"
+            continue
+        for path in sorted(folder.glob(f"{stem}.*")) if folder.is_dir() else ():
+            if path.stem == stem and path.suffix != ".tmp" and path.is_file():
+                return path
+    return None
+
+
+class _Codecs:
+    """The codecs that decode saved bitstreams, checked against what the store recorded of them."""
+
+    def __init__(self, plugins: tuple[str, ...], recorded: dict[str, dict], device: str, half: bool, offline: bool):
+        self.plugins, self.recorded, self.device, self.half, self.offline = plugins, recorded, device, half, offline
+        self._registry = None
+
+    def problem(self, name: str) -> str | None:
+        """Why the codec ``name`` cannot decode the run's bitstreams here, or None."""
+        from bench.api.codec_registry import RegistryError, discover
+        from bench.run.runner import RunSetupError, select_codecs
+
+        try:
+            if self._registry is None:
+                self._registry = discover(self.plugins)
+            (codec,), _ = select_codecs(self._registry, [name], self.device, offline=self.offline, half=self.half)
+        except (RegistryError, RunSetupError) as exc:
+            cls = (self.recorded.get(name) or {}).get("class", "")
+            hint = "; give its plugin file with --plugin" if cls.startswith("codec_bench_plugin_") else ""
+            return f"cannot decode its bitstreams here: {exc}{hint}"
+        diffs = describe_differences(self.recorded.get(name) or {}, codec.describe())
+        if diffs:
+            return (f"the codec here is not the one that made its bitstreams ({'; '.join(diffs[:4])}), so they could "
+                    "decode to other pixels than the run measured; use the recorded versions, or re-run into a new "
+                    "folder with --save-reconstructions")  # fmt: skip
+        return None
+
+
+def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins: tuple[str, ...],
+          config: ScoreConfig, report: ScoreReport) -> tuple[list[tuple[Any, tuple[str, ...]]], dict[Key, tuple]]:  # fmt: skip
+    """The records that lack values, and for each its saved reconstruction or bitstream (refusing
+    codecs that have neither or cannot decode them)."""
+    have = {
+        m.name: store.feature_keys(m.features) if isinstance(m, DatasetMetric) else store.metric_keys(m.name)
+        for m in metrics
+    }
+    pending = []
+    for record in store.records():
+        missing = tuple(m.name for m in metrics if record.key not in have[m.name])
+        if missing:
+            pending.append((record, missing))
+        else:
+            report.already += 1
+    run_config = meta.get("config") or {}
+    codecs = _Codecs(plugins, store.codec_descriptions(), run_config.get("device", "cpu"),
+                     bool(run_config.get("half", False)), config.offline)  # fmt: skip
+    stems_taken: dict[str, int] = {}
+    for name in {record.image for record, _ in pending} | set((store.get_meta("dataset") or {}).get("images", {})):
+        stems_taken[Path(name).stem] = stems_taken.get(Path(name).stem, 0) + 1
+    sources: dict[Key, tuple] = {}
+    by_codec: dict[str, list] = {}
+    for record, missing in pending:
+        by_codec.setdefault(record.codec, []).append((record, missing))
+    for codec, items in by_codec.items():
+        where = folder_name(codec)
+        found = {}
+        for record, _ in items:
+            sub = Path(where, format_quality(record.quality))
+            stems = _stem_candidates(record.image, stems_taken.get(Path(record.image).stem, 0) > 1)
+            reconstruction = _saved_file(out / "reconstructions" / sub, stems, "png")
+            bitstream = None if reconstruction else _saved_file(out / "bitstreams" / sub, stems, None)
+            found[record.key] = (reconstruction, bitstream)
+        if not any(r or b for r, b in found.values()):
+            report.refused[codec] = (f"{out} holds neither reconstructions nor bitstreams of it: re-run it with "
+                                     "--save-bitstreams or --save-reconstructions (into a new --out folder: a run "
+                                     "folder does not measure again what it holds)")  # fmt: skip
+            continue
+        if any(b for _, b in found.values()) and (problem := codecs.problem(codec)):
+            report.refused[codec] = problem
+            found = {key: (r, None) for key, (r, b) in found.items()}
+            if not any(r for r, _ in found.values()):
+                continue
+        for key, (reconstruction, bitstream) in found.items():
+            if reconstruction is None and bitstream is None:
+                if codec not in report.refused:
+                    report.failures.append((key, "no saved reconstruction or bitstream of it in the run folder"))
+                continue
+            sources[key] = (reconstruction, bitstream)
+    return [(r, m) for r, m in pending if r.key in sources], sources
+
+
+def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> ScoreReport:
+    """Add ``config.metrics`` to the run ``config.run`` (see the module docstring).
+
+    Raises :class:`ScoreSetupError` when nothing can be scored; returns what was done otherwise.
+    """
+    from bench.run.runner import RunLock, RunSetupError
+    from bench.store.sqlite import Store, StoreConflict, StoreError
+
+    out = Path(config.run)
+    meta = _read_run_json(out)
+    plugins = _plugin_files(config, meta)
+    metrics = _metrics(config, plugins, str((meta.get("config") or {}).get("device", "cpu")))  # as the run
+    if config.jobs < 1:
+        raise ScoreSetupError("--jobs must be at least 1")
+    report = ScoreReport(out, [m.name for m in metrics])
+    try:
+        lock = RunLock(out)
+        lock.__enter__()
+    except RunSetupError as exc:
+        raise ScoreSetupError(str(exc)) from None
+    except OSError as exc:
+        raise ScoreSetupError(f"the run folder {out} is not writable ({exc.strerror or exc})") from None
+    try:
+        try:
+            store = Store(out / "store.sqlite")
+        except (StoreError, StoreConflict) as exc:
+            raise ScoreSetupError(str(exc)) from None
+        with store:
+            return _score(config, out, meta, plugins, metrics, store, report, progress, echo)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[str, ...], metrics: list[Metric],
+           store, report: ScoreReport, progress: bool, echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
+    from bench.run.runner import catch_sigterm, restore_sigterm
+
+    if not store.done():
+        raise ScoreSetupError(f"{out} holds no measurements to score")
+    stored = store.metric_descriptions()
+    for metric in metrics:
+        if stored.get(metric.name) and _canonical(stored[metric.name]) != _canonical(metric.describe()):
+            diffs = describe_differences(stored[metric.name], metric.describe())
+            raise ScoreSetupError(f"{out} holds '{metric.name}' values computed by other code or versions "
+                                  f"({'; '.join(diffs[:4])}); they are never mixed: score a copy of the run made "
+                                  "with the recorded versions, or re-run into a new folder")  # fmt: skip
+    pending, sources = _plan(store, metrics, out, meta, plugins, config, report)
+    if not pending:
+        if report.refused or report.failures:
+            why = [f"codec '{codec}': {reason}" for codec, reason in report.refused.items()]
+            why += [f"{c} {format_quality(q)} {i}: {error}" for (c, q, i), error in report.failures[:5]]
+            raise ScoreSetupError(f"{out} cannot be scored with {', '.join(report.metrics)}:\n" + "\n".join(why))
+        report.changed = _exports_stale(out, store)
+        if report.changed:
+            _export(out, store, None, plugins)
+        echo(f"{out} already has {', '.join(report.metrics)} for all {report.already} records: nothing to score")
+        return report
+    recorded = (store.get_meta("dataset") or {}).get("images") or {
+        item["name"]: item["sha256"] for item in (meta.get("dataset") or {}).get("images", [])
+    }
+    references = _reference_files(config, meta, recorded, {record.image for record, _ in pending})
+    jobs = sorted(
+        (_Job(record.key, missing, references[record.image], record.width, record.height, record.bytes,
+              *(str(p) if p else None for p in sources[record.key])) for record, missing in pending),
+        key=lambda job: (job.key[2], job.key[0], job.key[1]),
+    )  # fmt: skip
+    run_config = meta.get("config") or {}
+    invocation = {"command": portable_command(config.command, (str(config.run), *config.plugins)), "kind": "score",
+                  "metrics": report.metrics, "started": _now(), "finished": None, "status": "running", "scored": 0,
+                  "failed": 0, "environment": environment()}  # fmt: skip
+    bound: set[str] = set()
+
+    by_features: dict[str, list[str]] = {}
+    for metric in metrics:
+        if isinstance(metric, DatasetMetric):
+            by_features.setdefault(metric.features, []).append(metric.name)
+
+    def on_result(key: Key, values: dict[str, float] | None, error: str, features: dict, reference: dict) -> None:
+        if values is None:
+            report.failures.append((key, error))
+            echo(f"FAILED {key[0]} {format_quality(key[1])} {key[2]}: {error}")
+            return
+        for name in [*values, *(n for space in features for n in by_features.get(space, ()))]:
+            if name not in bound:
+                store.bind_metric(name, next(m for m in metrics if m.name == name).describe())
+                bound.add(name)
+                report.changed = True
+        added = store.add_metric_values(key, values) if values else 0
+        added += store.add_features(key, features, reference) if features else 0
+        if added:
+            report.scored += 1
+            report.from_reconstructions += sources[key][0] is not None
+            report.changed = True
+
+    previous = catch_sigterm()
+    try:
+        _run_jobs(jobs, plugins, tuple(m.name for m in metrics), run_config.get("device", "cpu"),
+                  bool(run_config.get("half", False)), config.jobs, progress, on_result,
+                  metric_device(metrics))  # fmt: skip
+    except KeyboardInterrupt:
+        report.interrupted = True
+    except Exception as exc:  # the scoring itself broke (disk full, ...): what is stored stays
+        report.broken = f"{type(exc).__name__}: {exc}"
+    finally:
+        restore_sigterm(previous)
+        status = "interrupted" if report.interrupted else "broken" if report.broken else "complete"
+        invocation.update(finished=_now(), status=status, scored=report.scored, failed=len(report.failures))
+        if report.changed:
+            try:
+                _export(out, store, invocation, plugins)
+            except Exception as exc:
+                report.broken = report.broken or f"{type(exc).__name__}: {exc}"
+    echo(format_report(report))
+    return report
+
+
+def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
+              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str, dict, dict], None],
+              metric_device: str = "cpu") -> None:  # fmt: skip
+    """Score ``jobs`` in ``workers`` processes (started from the measuring workers' fork server), a few
+    ahead of the free workers, handing each result to ``on_result`` as it comes; a worker that dies fails
+    the jobs it held and the others go on in fresh workers."""
+    from tqdm import tqdm
+
+    from bench.executors.local import worker_context
+
+    bar = tqdm(total=len(jobs), unit="img", disable=None if progress else True, desc="bench score", dynamic_ncols=True)
+    todo = list(reversed(jobs))
+    workers = max(1, min(workers, len(jobs)))
+    try:
+        while todo:
+            pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
+                                       initargs=(plugins, metrics, device, half, metric_device))  # fmt: skip
+            running: dict[Future, _Job] = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < 2 * workers:
+                        job = todo.pop()
+                        running[pool.submit(_score_in_worker, job)] = job
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        job = running.pop(future)
+                        try:
+                            key, values, error, features, reference = future.result()
+                        except BrokenProcessPool:
+                            raise
+                        except Exception as exc:
+                            key, values, error = job.key, None, f"worker: {type(exc).__name__}: {exc}"
+                            features, reference = {}, {}
+                        on_result(key, values, error, features, reference)
+                        bar.update(1)
+            except BrokenProcessPool:
+                for job in running.values():
+                    on_result(job.key, None, "worker: the scoring process died (crash in native code, abort or out "
+                                             "of memory) while this record was in it; run bench score again to retry",
+                              {}, {})  # fmt: skip
+                    bar.update(1)
+                running.clear()
+            finally:
+                if running:  # interrupted: end the workers now rather than wait for them
+                    for process in list((getattr(pool, "_processes", None) or {}).values()):
+                        process.kill()
+                pool.shutdown(wait=not running, cancel_futures=True)
+    finally:
+        bar.close()
+
+
+def _exports_stale(out: Path, store) -> bool:
+    """Whether run.json or records.csv do not show the store's metrics yet (a scoring killed before it
+    could export them)."""
+    try:
+        meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        with open(out / "records.csv", encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        with open(out / "summary.csv", encoding="utf-8") as fh:
+            summary_header = fh.readline().strip().split(",")
+    except (OSError, json.JSONDecodeError):
+        return True
+    descriptions = store.metric_descriptions()
+    return (
+        _canonical(meta.get("metric_implementations")) != _canonical(descriptions)
+        or any(name not in header for name in store.metrics())
+        or any(name not in summary_header for name in store.dataset_metrics())
+    )
+
+
+def _export(out: Path, store, invocation: dict[str, Any] | None, plugins: tuple[str, ...] = ()) -> None:
+    """Rewrite records.csv, summary.csv, failures.csv and run.json from the store (``invocation``: this
+    scoring, added to the run's invocations)."""
+    from bench.analysis.dataset_values import dataset_metric_instances, dataset_values
+    from bench.store.sqlite import write_csvs
+
+    if invocation is not None:
+        store.set_meta("invocations", [*(store.get_meta("invocations") or []), invocation])
+    instances = dataset_metric_instances(store.dataset_metrics(), plugins)
+    write_csvs(store, out, dataset_values(store, store.records(), instances))
+    path = out / "run.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    descriptions = store.metric_descriptions()
+    old = doc.get("metrics") or {}
+    conventions = {"bpp": old["bpp"]} if "bpp" in old else {}
+    conventions.update({name: desc.get("convention", "") for name, desc in descriptions.items()})
+    conventions.update({key: value for key, value in old.items() if key not in conventions})
+    doc.update(metrics=conventions, metric_implementations=descriptions, updated=_now(),
+               invocations=store.get_meta("invocations") or [])  # fmt: skip
+    if isinstance(doc.get("results"), dict):
+        doc["results"].update(records=len(store.done()), failures=len(store.failures()))
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=True) + "\n")
+
+
+def format_report(report: ScoreReport) -> str:
+    """What ``bench score`` prints at the end."""
+    names = ", ".join(report.metrics)
+    decoded = report.scored - report.from_reconstructions
+    lines = [f"scored {report.scored} records of {report.out} with {names} ({report.from_reconstructions} from saved "
+             f"reconstructions, {decoded} by decoding saved bitstreams); {report.already} had them already"]  # fmt: skip
+    for codec, why in report.refused.items():
+        lines.append(f"not scored: {codec}: {why}")
+    if report.failures:
+        lines.append(f"{len(report.failures)} records could not be scored:")
+        for (codec, quality, image), error in report.failures[:10]:
+            lines.append(f"  {codec} {format_quality(quality)} {image}: {error}")
+        if len(report.failures) > 10:
+            lines.append(f"  ... {len(report.failures) - 10} more")
+    if report.broken:
+        lines.append(f"scoring broke: {report.broken}; what was scored before is in {report.out}/store.sqlite")
+    if report.interrupted:
+        lines.append("interrupted: run the same command again to score what is missing")
+    if report.changed:
+        lines.append(f"results: {report.out}/ (records.csv, summary.csv, run.json)")
+    return "\n".join(lines)

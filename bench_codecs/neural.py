@@ -19,10 +19,9 @@ from pathlib import Path
 
 from bench.neural.codec import CompressAICodec, NeuralFamilyCodec, make_family_codec
 
-__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec", "SHIPPED_FAMILIES"]
+__all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec"]
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-SHIPPED_FAMILIES = ("mean-scale-small", "factorized-small")
 
 #: The default learned family: a portable mean-scale hyperprior, N=48, M=64 (model card in its folder).
 MeanScaleSmall = make_family_codec(WEIGHTS / "mean-scale-small", name="mean-scale-small")

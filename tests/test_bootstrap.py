@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.analysis.bd_table import BD_COLUMNS, bd_table, to_latex, to_markdown
+from bench.analysis.bd_table import BD_COLUMNS, bd_table
 from bench.analysis.bdrate import OutsideRangeError, bd_compare, bd_metric, bd_rate
 from bench.analysis.bdvector import pchip_bd
-from bench.analysis.bootstrap import _scalar as bootstrap_scalar
+from bench.analysis.bootstrap import _bd_of_one_row as bootstrap_scalar
 from bench.analysis.bootstrap import curve_values, paired_test, resample_counts, resampled_bd
 from bench.analysis.curves import Curve, mean_points
 from bench.metrics.fidelity import ms_ssim_db
+from bench.report.tables import bd_latex as to_latex
+from bench.report.tables import bd_markdown as to_markdown
 
 QUALITIES = (10, 30, 50, 70, 90)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import re
+import socket
 import threading
-import urllib.error
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import imagecodecs
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.data.datasets import DatasetError, _http_fetch, data_root, load_manifest, resolve_dataset
+from bench.data import datasets
+from bench.data.datasets import DatasetError, data_root, load_manifest, resolve_dataset
+from bench.data.download import DownloadError, download_file
 from bench.data.images import ImageLoadError, load_rgb8
 from conftest import bench_cli
 
@@ -42,61 +45,119 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data_root() == tmp_path / "cache" / "codec-bench" / "datasets"
 
 
-def local_fetch(kodak_dir: Path, calls: list[str]):
-    """Serves the manifest URLs from the local copy (the bytes r0k.us serves)."""
+class KodakServer(http.server.ThreadingHTTPServer):
+    """Serves the Kodak files by name (the bytes r0k.us serves), as ``how`` says: ``ok``; ``moved`` (an
+    HTML page instead of every file); ``truncated`` (announces every byte, sends half and closes).
+    Records the names asked for in ``requests``."""
 
-    def fetch(url: str, timeout: float) -> bytes:
-        calls.append(url)
-        return (kodak_dir / url.rsplit("/", 1)[1]).read_bytes()
+    daemon_threads = True
 
-    return fetch
+    def __init__(self, folder: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _KodakHandler)
+        self.folder = folder
+        self.how = "ok"
+        self.requests: list[str] = []
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def test_missing_files_are_downloaded_verified_and_cached(tmp_path, kodak_dir):
-    calls: list[str] = []
-    dataset = resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
-    assert len(calls) == 24 and len(dataset.images) == 24
+class _KodakHandler(http.server.BaseHTTPRequestHandler):
+    server: KodakServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        name = self.path.rsplit("/", 1)[1]
+        self.server.requests.append(name)
+        data = b"<html>moved</html>" if self.server.how == "moved" else (self.server.folder / name).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2] if self.server.how == "truncated" else data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve_kodak_from(monkeypatch, base: str) -> None:
+    """Point the kodak manifest's URLs at ``base`` (``<base>/kodim01.png``, ...)."""
+    real = datasets.load_manifest("kodak")
+    files = tuple(replace(f, url=f"{base}/{f.name}") for f in real.files)
+    monkeypatch.setattr(datasets, "load_manifest", lambda name: replace(real, files=files))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+
+@pytest.fixture
+def kodak_server(kodak_dir, monkeypatch):
+    """A local HTTP server playing r0k.us, which the kodak manifest's URLs point at."""
+    server = KodakServer(kodak_dir)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    serve_kodak_from(monkeypatch, server.base)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_missing_files_are_downloaded_verified_and_cached(tmp_path, kodak_dir, kodak_server, capsys):
+    dataset = resolve_dataset("kodak", tmp_path)
+    assert len(kodak_server.requests) == 24 and len(dataset.images) == 24
+    assert f"kodak: downloading 24 file(s) into {tmp_path / 'kodak'}" in capsys.readouterr().err
     assert (tmp_path / "kodak" / "kodim24.png").read_bytes() == (kodak_dir / "kodim24.png").read_bytes()
-    assert not list((tmp_path / "kodak").glob("*.tmp"))  # no download left half-written (bench.api.files.atomic_write)
-    resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
-    assert len(calls) == 24  # the cache is used, nothing downloaded again
+    assert sorted(p.name for p in (tmp_path / "kodak").iterdir()) == [f.name for f in load_manifest("kodak").files]
+    resolve_dataset("kodak", tmp_path)
+    assert len(kodak_server.requests) == 24  # the cache is used, nothing downloaded again
 
 
-def test_a_damaged_cached_file_is_downloaded_again(tmp_path, kodak_dir):
-    calls: list[str] = []
-    resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
+def test_a_damaged_cached_file_is_downloaded_again(tmp_path, kodak_server):
+    resolve_dataset("kodak", tmp_path)
     (tmp_path / "kodak" / "kodim07.png").write_bytes(b"truncated")
-    resolve_dataset("kodak", tmp_path, fetch=local_fetch(kodak_dir, calls))
-    assert calls[24:] == ["http://r0k.us/graphics/kodak/kodak/kodim07.png"]
+    resolve_dataset("kodak", tmp_path)
+    assert kodak_server.requests[24:] == ["kodim07.png"]
 
 
-def test_a_download_with_the_wrong_hash_is_refused(tmp_path):
-    with pytest.raises(DatasetError, match=r"kodim01.png has sha256 [0-9a-f]{64}, expected a56e27cb"):
-        resolve_dataset("kodak", tmp_path, fetch=lambda url, timeout: b"<html>moved</html>")
-    assert not (tmp_path / "kodak" / "kodim01.png").exists()
+def test_a_download_with_the_wrong_hash_is_refused(tmp_path, kodak_server):
+    kodak_server.how = "moved"
+    with pytest.raises(DatasetError) as refused:
+        resolve_dataset("kodak", tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and f"{tmp_path / 'kodak' / 'kodim01.png'} is missing" in message
+    assert re.search(r"kodim01.png has sha256 [0-9a-f]{64}, not a56e27cb[0-9a-f]{56} \(the expected sha256\)", message)
+    assert f"Fill the folder {tmp_path / 'kodak'}" in message
+    assert list((tmp_path / "kodak").iterdir()) == []  # nothing saved, no partial file left
 
 
-def test_offline_and_missing_names_the_folder_to_fill(tmp_path):
-    def offline(url, timeout):
-        raise urllib.error.URLError("Name or service not known")
+def test_a_download_cut_short_leaves_nothing_in_the_cache(tmp_path, kodak_server):
+    kodak_server.how = "truncated"
+    with pytest.raises(DatasetError, match=r"kodim01.png is incomplete: \d+ of \d+ bytes arrived"):
+        resolve_dataset("kodak", tmp_path)
+    assert list((tmp_path / "kodak").iterdir()) == []
 
+
+def test_without_network_the_error_names_the_url_and_the_folder_to_fill(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    serve_kodak_from(monkeypatch, base)
     with pytest.raises(DatasetError) as err:
-        resolve_dataset("kodak", tmp_path, fetch=offline)
+        resolve_dataset("kodak", tmp_path)
     message = str(err.value)
-    assert f"Fill the folder {tmp_path / 'kodak'} with the 24 files" in message
-    assert "URLError" in message and "BENCH_DATA" in message
+    assert "\n" not in message and f"cannot download {base}/kodim01.png" in message
+    assert f"Fill the folder {tmp_path / 'kodak'} with the 24 files" in message and "BENCH_DATA" in message
 
 
-def test_http_download_really_fetches_over_http(kodak_dir):
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(kodak_dir))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        data = _http_fetch(f"http://127.0.0.1:{server.server_port}/kodim03.png", 10)
-    finally:
-        server.shutdown()
-    assert data == (kodak_dir / "kodim03.png").read_bytes()
+def test_offline_nothing_is_downloaded_and_the_error_says_why(tmp_path, kodak_server):
+    with pytest.raises(DatasetError) as err:
+        resolve_dataset("kodak", tmp_path, download=False)
+    message = str(err.value)
+    assert f"{tmp_path / 'kodak' / 'kodim01.png'} is missing" in message and "switched off (--offline)" in message
+    assert f"Fill the folder {tmp_path / 'kodak'}" in message
+    assert kodak_server.requests == [] and not (tmp_path / "kodak").exists()
+
+
+def test_download_file_offline_refuses_without_touching_network_or_disk(tmp_path):
+    with pytest.raises(DownloadError, match=r"^not downloading http://127.0.0.1:9/x.bin: downloading is switched off"):
+        download_file("http://127.0.0.1:9/x.bin", tmp_path / "cache" / "x.bin", offline=True)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_cli_offline_with_missing_dataset_exits_2_naming_the_folder(tmp_path):

@@ -203,6 +203,102 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
     )
 
 
+# --- files written whole or not at all, and what a resume does with one that is not --------------------
+
+
+def small_config(crops: Path, out: Path, **changes):
+    """An in-process ``bench train`` of one tiny model (two steps) named ``tiny`` wherever it is written."""
+    from bench.neural.train import TrainConfig
+
+    return TrainConfig(data=crops, out=out, lambdas=(0.02,), arch="hyperprior", N=8, M=8, batch_size=2, crop=64,
+                       steps=2, val_every=2, device="cpu", progress=False, name="tiny", **changes)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_family(tmp_path_factory, crops, one_torch_thread) -> Path:
+    from bench.neural.train import train_family
+
+    out = tmp_path_factory.mktemp("small") / "fam"
+    train_family(small_config(crops, out))
+    return out
+
+
+def cut_writes(monkeypatch, names: set[str]) -> None:
+    """Every write of a file named in ``names`` (or of its temporary ``<name>.tmp``) stops half-way with
+    an OSError, as a full disk or a kill would: half of the bytes are in the file."""
+    write_text, write_bytes = Path.write_text, Path.write_bytes
+
+    def cut(write):
+        def cut_write(self, data, *args, **kwargs):
+            if self.name.removesuffix(".tmp") not in names:
+                return write(self, data, *args, **kwargs)
+            write(self, data[: len(data) // 2], *args, **kwargs)
+            raise OSError(28, "No space left on device")
+
+        return cut_write
+
+    monkeypatch.setattr(Path, "write_text", cut(write_text))
+    monkeypatch.setattr(Path, "write_bytes", cut(write_bytes))
+
+
+@pytest.mark.parametrize("name", ["family.json", "plugin.py", "MODEL_CARD.md"])
+def test_a_family_file_whose_write_is_cut_stays_as_it_was(small_family, crops, tmp_path, monkeypatch, name):
+    import shutil
+
+    from bench.neural.train import train_family
+
+    family = tmp_path / "fam"
+    shutil.copytree(small_family, family)
+    before = (family / name).read_bytes()
+    cut_writes(monkeypatch, {name})
+    with pytest.raises(OSError, match="No space left"):
+        train_family(small_config(crops, family))  # the model is finished: only the family files are written
+    assert (family / name).read_bytes() == before
+    assert not list(family.glob("*.tmp"))
+
+
+def test_a_result_file_whose_write_is_cut_does_not_break_the_resume(small_family, crops, tmp_path, monkeypatch):
+    from bench.neural.train import train_family
+
+    family = tmp_path / "fam"
+    with monkeypatch.context() as patched:
+        cut_writes(patched, {"lambda0.02.json"})
+        with pytest.raises(OSError, match="No space left"):
+            train_family(small_config(crops, family))
+    assert not (family / "checkpoints" / "lambda0.02.json").exists()  # no half of it
+    train_family(small_config(crops, family))
+    assert sha256_file(family / "lambda0.02.safetensors") == sha256_file(small_family / "lambda0.02.safetensors")
+
+
+def test_a_resume_finishes_a_model_whose_result_file_is_truncated_again_from_its_checkpoint(
+    small_family, crops, tmp_path, capsys
+):
+    import shutil
+
+    from bench.neural.train import TrainError, train_family
+
+    family = tmp_path / "fam"
+    shutil.copytree(small_family, family)
+    result = family / "checkpoints" / "lambda0.02.json"
+    whole = json.loads(result.read_text())
+    result.write_text(result.read_text()[:100])  # as an older version left it when killed while writing it
+    train_family(small_config(crops, family))
+    warning = capsys.readouterr().err
+    assert f"{result} cannot be read (not valid JSON" in warning and "finishing the model again from" in warning
+    assert json.loads(result.read_text())["sha256"] == whole["sha256"]  # the same weights, no step trained again
+    assert json.loads(result.read_text())["steps"] == 2
+    assert sha256_file(family / "lambda0.02.safetensors") == whole["sha256"]
+
+    result.write_text(result.read_text()[:100])
+    (family / "checkpoints" / "lambda0.02.pt").unlink()  # nothing to finish it from: refused, nothing trained
+    with pytest.raises(TrainError) as refused:
+        train_family(small_config(crops, family))
+    message = str(refused.value)
+    assert "\n" not in message and f"{result} cannot be read" in message
+    assert f"delete {family / 'lambda0.02.safetensors'} to train that model again" in message
+    assert sha256_file(family / "lambda0.02.safetensors") == whole["sha256"]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_no_training_outlives_a_terminated_or_killed_bench_train(tmp_path, crops, sig):

@@ -3,7 +3,8 @@ cluster started on this machine (tests/ray_cluster.py: a head and a second node,
 declaring a GPU to Ray, which it does not need to have: Ray schedules by what nodes declare), with
 the local executor's guarantees: a node killed in the middle of a run or a killed driver loses and
 duplicates nothing, a task's failures and timeouts are recorded as locally, nodes with other versions
-are refused, plugins and trained families reach the workers by themselves."""
+are refused, plugins and trained families reach the workers by themselves. `bench score --executor ray`
+gives the local executor's values, from files the nodes get from the driver."""
 
 from __future__ import annotations
 
@@ -88,6 +89,43 @@ def bench(*args: str, timeout: float = 180, prelude: str = "") -> subprocess.Com
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
 
 
+#: A dataset metric (features per image, aggregated per codec and quality): the mean colour's shift.
+COLOUR_SHIFT = """
+import numpy as np
+
+from bench.api.metric import DatasetMetric, register_metric
+
+
+@register_metric
+class ColourShift(DatasetMetric):
+    name = "colour_shift"
+    label = "Colour shift"
+    axis_label = "mean colour shift"
+    features = "mean_colour"
+    higher_is_better = False
+
+    def extract(self, image):
+        return image.reshape(-1, 3).astype(np.float64).mean(0, keepdims=True).astype(np.float32)
+
+    def aggregate(self, ref, dist):
+        return float(np.linalg.norm(ref.astype(np.float64).mean(0) - dist.astype(np.float64).mean(0)))
+"""
+
+#: The driver (a ``bench`` prelude) moves each file of a score task away once it has read it: a node
+#: that read the driver's files instead of what the driver sent would find none.
+FILES_ONLY_ON_THE_DRIVER = (
+    "import os\n"
+    "import bench.executors.ray_driver as driver\n"
+    "submit = driver.RayExecutor.submit\n"
+    "def submit_then_hide(self, task):\n"
+    "    submit(self, task)\n"
+    "    for path in (task.reference, task.reconstruction, task.bitstream):\n"
+    "        if path and os.path.exists(path):\n"
+    "            os.rename(path, path + '.hidden')\n"
+    "driver.RayExecutor.submit = submit_then_hide\n"
+)
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -154,6 +192,36 @@ def test_two_nodes_measure_exactly_what_the_local_executor_measures(cluster, tmp
         assert node["host"] and node["cpu"] and node["resources"]["CPU"] == 1 and node["gpus"] == []
         assert node["packages"] == doc["environment"]["packages"] | {"ray": node["packages"]["ray"]}
         assert node["libraries"] == doc["environment"]["libraries"]
+
+
+def test_bench_score_on_two_nodes_gives_the_values_of_the_local_executor(cluster, tmp_path, small_dataset):
+    plugin = tmp_path / "colour_shift.py"
+    plugin.write_text(COLOUR_SHIFT)
+    made = tmp_path / "made"
+    result = bench("run", "--dataset", str(small_dataset), "--codec", "jpeg,webp", "--quality", "30,70", "--metrics",
+                   "psnr_rgb", "--save-reconstructions", "--save-bitstreams", "-j", "2", "--out", str(made),
+                   "--no-report", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shutil.rmtree(made / "reconstructions" / "webp")  # webp's records: decoded from their bitstreams
+    common = ("--metrics", "psnr_y,colour_shift", "--plugin", str(plugin), "--no-report", "--no-progress")
+    local = bench("score", str(shutil.copytree(made, tmp_path / "local")), *common, "-j", "2")
+    assert local.returncode == 0, local.stderr
+    on_ray = bench("score", str(shutil.copytree(made, tmp_path / "ray")), *common, "--executor", "ray", "--ray-address",
+                   cluster.address, prelude=FILES_ONLY_ON_THE_DRIVER)  # fmt: skip
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "scored 16 records" in on_ray.stdout and "(8 from saved reconstructions, 8 by decoding" in on_ray.stdout
+    assert len(list(small_dataset.glob("*.hidden"))) == 4 and not list((tmp_path / "ray").rglob("*.png"))
+
+    def without_timings(folder: Path, name: str) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in rows(folder / name)]
+
+    for name in ("records.csv", "summary.csv"):  # per-image values; the dataset metric's, from the features
+        assert without_timings(tmp_path / "ray", name) == without_timings(tmp_path / "local", name)
+    assert "colour_shift" in rows(tmp_path / "ray" / "summary.csv")[0]
+    invocation = json.loads((tmp_path / "ray" / "run.json").read_text())["invocations"][-1]
+    assert (invocation["kind"], invocation["executor"], invocation["scored"]) == ("score", "ray", 16)
+    assert invocation["nodes"] and json.loads((tmp_path / "local" / "run.json").read_text())["invocations"][-1][
+        "executor"] == "local"  # fmt: skip
 
 
 def test_codecs_on_the_gpu_ask_ray_for_one_each(cluster, tmp_path, small_dataset, plugin):

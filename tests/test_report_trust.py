@@ -17,10 +17,12 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from bench.analysis.bd_table import bd_table, to_latex, to_markdown
+from bench.analysis.bd_table import bd_table
 from bench.analysis.bdrate import bd_compare
 from bench.analysis.curves import Curve, CurveError, curves_from_compressai, curves_from_run, to_compressai
 from bench.report.figures import assign_styles, rd_figure, speed_figure
+from bench.report.tables import bd_latex as to_latex
+from bench.report.tables import bd_markdown as to_markdown
 from bench.report.writer import ReportConfig, ReportError, load_curves, make_report, pick_anchor
 from bench.run.runner import RunConfig, run
 from conftest import bench_cli

@@ -19,8 +19,10 @@ import pytest
 from PIL import Image
 
 from bench.api.codec_registry import discover
+from bench.api.records import Record
 from bench.run.runner import RunConfig, RunReport, RunSetupError, format_summary, run
-from bench.store.sqlite import RECORD_COLUMNS, SUMMARY_COLUMNS, Record, Store, StoreConflict
+from bench.store.export import RECORD_COLUMNS, SUMMARY_COLUMNS
+from bench.store.sqlite import Store, StoreConflict
 from conftest import bench_cli, data_root
 
 TIMING = ("encode_s", "decode_s")

@@ -10,6 +10,7 @@ copy of a run.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -18,13 +19,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import bench.api.executor
 import bench.metrics.fidelity
+from bench.api.executor import Executor
 from bench.api.metric import MetricError
 from bench.api.metric_registry import compute
 from bench.report.writer import ReportConfig, ReportError, make_report
@@ -98,6 +103,65 @@ class SlowMae(Metric):
             time.sleep(0.4)
         return float(np.abs(ref.astype(float) - dist.astype(float)).mean())
 """
+
+
+#: MAE that hangs or crashes its process on the decoded images whose sha256 faults.json (beside it) names.
+FAULTY_MAE = """
+import hashlib, json, os, time
+from pathlib import Path
+
+import numpy as np
+
+from bench.api.metric import Metric, register_metric
+
+
+@register_metric
+class FaultyMae(Metric):
+    name = "faulty_mae"
+    label = "MAE"
+    axis_label = "MAE"
+    higher_is_better = False
+
+    def compute(self, ref, dist):
+        faults = Path(__file__).with_name("faults.json")
+        fault = json.loads(faults.read_text()).get(hashlib.sha256(dist.tobytes()).hexdigest()) if faults.exists() else None
+        if fault == "hang":  # (long enough for any --timeout to stop it, short enough to end a test that has none)
+            time.sleep(60)
+        if fault == "crash":
+            os._exit(3)
+        return float(np.abs(ref.astype(float) - dist.astype(float)).mean())
+"""
+
+
+class InlineExecutor(Executor):
+    """Runs each task in this process when its result is asked for, through the worker-side code
+    (``Measurer.measure``), as an executor written for ``bench run`` would: it scores unchanged."""
+
+    name = "inline"
+
+    def __init__(self, options, jobs: int, timeout: float = 0) -> None:
+        super().__init__(options, jobs, timeout)
+        self.queue: deque = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def submit(self, task) -> None:
+        self.queue.append(task)
+
+    def results(self) -> Iterator:
+        from bench.executors.measure import Measurer
+
+        measurer = Measurer(self.options)
+        while self.queue:
+            yield measurer.measure(self.queue.popleft())
+
+    def cancel(self) -> None:
+        self.queue.clear()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.queue.clear()
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -273,6 +337,62 @@ def test_an_interrupted_scoring_keeps_what_it_stored_and_the_next_one_finishes(s
     assert outcome.ok and outcome.scored == RECORDS - kept and outcome.already == kept
     mae = {(r["codec"], r["quality"], r["image"]): r["mae"] for r in read_csv(setup["reference"] / "records.csv")}
     assert {(r["codec"], r["quality"], r["image"]): r["slow_mae"] for r in read_csv(folder / "records.csv")} == mae
+
+
+def test_a_timeout_and_a_crashing_metric_fail_their_records_only_and_the_next_scoring_adds_them(setup, copy_of,
+                                                                                              tmp_path):  # fmt: skip
+    folder = copy_of("reconstructions")
+    plugin = tmp_path / "faulty_mae.py"
+    plugin.write_text(FAULTY_MAE)
+
+    def digest(codec: str, quality: int, image: str) -> str:
+        decoded = np.asarray(Image.open(folder / "reconstructions" / codec / str(quality) / image))
+        return hashlib.sha256(decoded.tobytes()).hexdigest()
+
+    # one worker, records image by image: the 2nd hangs, the 7th crashes its worker
+    faults = {digest("jpeg", 70, "img0.png"): "hang", digest("webp", 30, "img1.png"): "crash"}
+    (tmp_path / "faults.json").write_text(json.dumps(faults))
+    outcome = quiet_score(folder, ("faulty_mae",), plugins=(str(plugin),), timeout=5)
+    failures = dict(outcome.failures)
+    assert set(failures) == {("jpeg", 70.0, "img0.png"), ("webp", 30.0, "img1.png")}
+    assert failures["jpeg", 70.0, "img0.png"].startswith("timeout: no result after 5 s")
+    assert failures["webp", 30.0, "img1.png"].startswith("worker: the worker process died")
+    assert not outcome.ok and outcome.scored == RECORDS - 2 and not outcome.broken
+    assert stored_values(folder, "faulty_mae") == RECORDS - 2  # the values before and after the failures
+    mae = {(r["codec"], r["quality"], r["image"]): r["mae"] for r in read_csv(setup["reference"] / "records.csv")}
+    scored = {(r["codec"], r["quality"], r["image"]): r["faulty_mae"] for r in read_csv(folder / "records.csv")}
+    failed = {("jpeg", "70", "img0.png"), ("webp", "30", "img1.png")}
+    assert {key: value for key, value in scored.items() if value != "nan"} == {
+        key: value for key, value in mae.items() if key not in failed
+    }
+    assert json.loads((folder / "run.json").read_text())["invocations"][-1]["failed"] == 2
+    (tmp_path / "faults.json").unlink()
+    again = quiet_score(folder, ("faulty_mae",), plugins=(str(plugin),))
+    assert again.ok and again.scored == 2 and again.already == RECORDS - 2
+    assert {(r["codec"], r["quality"], r["image"]): r["faulty_mae"] for r in read_csv(folder / "records.csv")} == mae
+
+
+def test_an_unknown_executor_or_an_address_for_the_local_one_is_a_setup_error(copy_of):
+    folder = copy_of("reconstructions")
+    with pytest.raises(ScoreSetupError, match=r"^unknown executor 'nope'; known executors: local, ray"):
+        quiet_score(folder, ("psnr_y",), executor="nope")
+    with pytest.raises(ScoreSetupError, match=r"takes no cluster address \(--ray-address is for --executor ray\)"):
+        quiet_score(folder, ("psnr_y",), ray_address="head:6379")
+    done = bench_cli("score", str(folder), "--metrics", "psnr_y", "--executor", "nope", "--no-progress")
+    assert done.returncode == 2  # (the run folder's lock was given back: the same error, not "in use")
+    assert re.fullmatch(r"bench score: unknown executor 'nope'; known executors: local, ray.*\n", done.stderr)
+    assert stored_values(folder, "psnr_y") == 0
+
+
+def test_any_executor_scores_with_the_values_the_local_one_gives(setup, copy_of, monkeypatch):
+    monkeypatch.setitem(bench.api.executor.BUILTIN, "inline", f"{__name__}:InlineExecutor")
+    folder = copy_of("bitstreams")
+    outcome = quiet_score(folder, ("psnr_y", "mae"), plugins=(str(setup["mae"]),), executor="inline")
+    assert outcome.ok and outcome.scored == RECORDS and outcome.from_reconstructions == 0
+    reference = setup["reference"]
+    assert without_timings(read_csv(folder / "records.csv")) == without_timings(read_csv(reference / "records.csv"))
+    invocation = json.loads((folder / "run.json").read_text())["invocations"][-1]
+    assert (invocation["kind"], invocation["executor"], invocation["timeout_s"]) == ("score", "inline", 3600)
 
 
 # --- metrics: availability, listing, compute ---------------------------------------------------

@@ -21,7 +21,8 @@ from bench.api.metric_registry import discover_metrics
 from bench.api.records import Failure, Record
 from bench.api.task import MeasureOptions, Task
 from bench.run.runner import RunConfig, run
-from bench.store.sqlite import RECORD_COLUMNS, Store
+from bench.store.export import RECORD_COLUMNS
+from bench.store.sqlite import Store
 from conftest import REPO
 
 PACKAGES = ("bench", "bench_codecs", "bench_datasets")

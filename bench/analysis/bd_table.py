@@ -1,4 +1,4 @@
-"""BD-rate tables of curves against an anchor, and their CSV, Markdown and LaTeX forms.
+"""BD-rate tables: the BD-rate and BD-metric of each curve against an anchor, per compared column and aggregation.
 
 Two aggregations, each labelled in every table:
 
@@ -29,7 +29,7 @@ pair's images, from ``resamples`` resamples drawn from ``seed`` (both in every r
 for ``pchip`` only, none against a published curve or for a dataset metric (the note says why).
 ``p_value`` (two-sided Wilcoxon signed-rank test of the per-image BD-rates) and ``wins`` (``"20/24"``:
 the images whose per-image BD-rate is negative) are the same in both aggregation rows of a pair and
-metric. Markdown and LaTeX cells read ``-26.51 [-28.45, -24.13]``.
+metric. The report renders the tables (:mod:`bench.report.tables`): cells read ``-26.51 [-28.45, -24.13]``.
 
 **Fixed ranges**: ``quality_ranges`` (per column, in its unit) and ``rate_range`` (bpp) replace the
 overlap for BD-rate and BD-metric; ``quality_low, quality_high`` and ``rate_low, rate_high`` record what
@@ -43,7 +43,6 @@ each value was integrated over, and a curve that does not cover a fixed range gi
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
@@ -72,9 +71,14 @@ __all__ = [
     "DEFAULT_RESAMPLES",
     "bd_table",
     "compared_columns",
-    "to_markdown",
-    "to_latex",
-    "paired_markdown",
+    "curve_columns",
+    "column_label",
+    "metric_sign",
+    "paired_images",
+    "ImagePairing",
+    "rate_quality_points",
+    "quality_text",
+    "interval_text",
 ]
 
 BD_COLUMNS = (
@@ -107,6 +111,7 @@ AGGREGATIONS = ("mean-curve", "per-image")
 #: An interval shorter than this fraction of the anchor's quality range gets a note.
 NARROW_FRACTION = 0.5
 _MAX_NAMED = 4  # images named in a note before "and N more"
+_NO_SHARED_IMAGE = "no image measured, with every metric defined, at every quality of both curves"
 
 
 def compared_columns(curves: Sequence[Curve], registry: MetricRegistry | None = None) -> list[Column]:
@@ -143,7 +148,9 @@ def column_label(column: str, columns: dict[str, Column]) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class _Row:
+class _BDRow:
+    """One row of a BD table (:data:`BD_COLUMNS`, in that order)."""
+
     codec: str
     anchor: str
     metric: str
@@ -169,7 +176,11 @@ class _Row:
 
 
 @dataclass(frozen=True)
-class _Result:
+class _PairBD:
+    """The BD of one pair of curves, one column and one aggregation: BD-rate (%), BD-metric (the column's
+    unit), the overlap, the notes, the number of images, the quality (``low``, ``high``; the column's unit)
+    and rate (bpp) intervals integrated over; NaN where there is none."""
+
     bd_rate: float = math.nan
     bd_metric: float = math.nan
     overlap: float = math.nan
@@ -185,7 +196,7 @@ class _Result:
 
 
 @dataclass(frozen=True)
-class _Spread:
+class _RowIntervals:
     """The intervals of one row's BD-rate and BD-metric, and why there are none (or what to know)."""
 
     rate: Interval = Interval()
@@ -193,19 +204,23 @@ class _Spread:
     note: str = ""
 
 
-def _quality(value: float, unit: str) -> str:
+def quality_text(value: float, unit: str) -> str:
+    """A quality value as the notes and tables write it: 1 decimal in dB, else 4 significant digits;
+    ``n/a`` when not finite."""
     if not math.isfinite(value):
         return "n/a"
     return f"{value:.1f}" if unit == "dB" else f"{value:.4g}"
 
 
-def _interval(low: float, high: float, unit: str, dash: str = "–") -> str:
+def interval_text(low: float, high: float, unit: str, dash: str = "–") -> str:
+    """``low–high`` in :func:`quality_text`'s form (``dash`` between them); ``n/a`` when either is not finite."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "n/a"
-    return f"{_quality(low, unit)}{dash}{_quality(high, unit)}"
+    return f"{quality_text(low, unit)}{dash}{quality_text(high, unit)}"
 
 
 def rate_quality_points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bpp, ``metric``) of the rows of ``frame`` where both are finite."""
     rate = frame["bpp"].to_numpy(float)
     quality = frame[metric].to_numpy(float)
     keep = np.isfinite(rate) & np.isfinite(quality)
@@ -214,7 +229,7 @@ def rate_quality_points(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, n
 
 def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str, label: str, unit: str,
              sign: float = 1.0, *, quality_range: tuple[float, float] | None = None,
-             rate_range: tuple[float, float] | None = None) -> _Result:  # fmt: skip
+             rate_range: tuple[float, float] | None = None) -> _PairBD:  # fmt: skip
     """BD of two point sets, with the quality and rate intervals integrated over; NaN and the reason on failure.
 
     ``sign`` -1 for a metric where lower is better (CIEDE2000, GMSD, NLPD): BD is computed on the
@@ -224,12 +239,12 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
     curve that does not cover it gives NaN and a note saying what the curve covers."""
     if metric not in anchor or metric not in test:
         which = "anchor" if metric not in anchor else "test"
-        return _Result(note=f"the {which} curve has no {label} values")
+        return _PairBD(note=f"the {which} curve has no {label} values")
     ra, qa = rate_quality_points(anchor, metric)
     rt, qt = rate_quality_points(test, metric)
     for which, quality in (("anchor", qa), ("test", qt)):
         if quality.size == 0:
-            return _Result(note=f"the {which} curve has no {label} values")
+            return _PairBD(note=f"the {which} curve has no {label} values")
     dropped = (len(anchor) - len(ra)) + (len(test) - len(rt))
     notes = [f"{dropped} point(s) without a finite value left out"] if dropped else []
     if quality_range is not None or rate_range is not None:
@@ -240,41 +255,41 @@ def _compare(anchor: pd.DataFrame, test: pd.DataFrame, metric: str, method: str,
             result = bd_compare(ra, sign * qa, rt, sign * qt, method)
             result = replace(result, bd_metric=sign * result.bd_metric)
         except BDError as exc:
-            return _Result(note="; ".join([*notes, str(exc)]))
+            return _PairBD(note="; ".join([*notes, str(exc)]))
     notes += [str(w.message) for w in caught]
     low, high = max(qa.min(), qt.min()), min(qa.max(), qt.max())
-    notes += _narrow(qa, low, high, unit)
-    return _Result(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high,
+    notes += _narrow_interval_notes(qa, low, high, unit)
+    return _PairBD(result.bd_rate, result.bd_metric, result.overlap_metric, "; ".join(notes), math.nan, low, high,
                    max(ra.min(), rt.min()), min(ra.max(), rt.max()))  # fmt: skip
 
 
-def _narrow(qa: np.ndarray, low: float, high: float, unit: str) -> list[str]:
+def _narrow_interval_notes(qa: np.ndarray, low: float, high: float, unit: str) -> list[str]:
     """A note when [low, high] is less than :data:`NARROW_FRACTION` of the anchor's quality range."""
     span = qa.max() - qa.min()
     if span > 0 and (high - low) < NARROW_FRACTION * span:
         u = f" {unit}" if unit else ""
         return [
-            f"integrated over {_interval(low, high, unit)}{u} only, {100 * (high - low) / span:.0f}% of the "
-            f"anchor's range ({_interval(qa.min(), qa.max(), unit)}{u})"
+            f"integrated over {interval_text(low, high, unit)}{u} only, {100 * (high - low) / span:.0f}% of the "
+            f"anchor's range ({interval_text(qa.min(), qa.max(), unit)}{u})"
         ]
     return []
 
 
-def _uncovered(values: dict[str, np.ndarray], lo: float, hi: float, what: str, unit: str) -> str:
+def _uncovered_range_note(values: dict[str, np.ndarray], lo: float, hi: float, what: str, unit: str) -> str:
     """Which curve does not cover [lo, hi] and what it covers; empty when both cover it."""
     u = f" {unit}" if unit else ""
     for which, v in values.items():
         if not (v.min() <= lo and hi <= v.max()):
             return (
-                f"the {which} curve covers {what} {_quality(v.min(), unit)}–{_quality(v.max(), unit)}{u}, "
-                f"not the fixed range {_quality(lo, unit)}–{_quality(hi, unit)}{u}"
+                f"the {which} curve covers {what} {quality_text(v.min(), unit)}–{quality_text(v.max(), unit)}{u}, "
+                f"not the fixed range {quality_text(lo, unit)}–{quality_text(hi, unit)}{u}"
             )
     return ""
 
 
 def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: float, notes: list[str],
                    quality_range: tuple[float, float] | None,
-                   rate_range: tuple[float, float] | None) -> _Result:  # fmt: skip
+                   rate_range: tuple[float, float] | None) -> _PairBD:  # fmt: skip
     """:func:`_compare` with a fixed quality and/or rate range (the other over the overlap)."""
     rate = value = math.nan
     low, high = quality_range or (max(qa.min(), qt.min()), min(qa.max(), qt.max()))
@@ -283,7 +298,7 @@ def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: flo
     overlap = (min(qa.max(), qt.max()) - max(qa.min(), qt.min())) / shorter if shorter > 0 else 0.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outside = _uncovered({"anchor": qa, "test": qt}, low, high, label, unit) if quality_range else ""
+        outside = _uncovered_range_note({"anchor": qa, "test": qt}, low, high, label, unit) if quality_range else ""
         if outside:
             notes.append(f"BD-rate: {outside}")
         else:
@@ -292,7 +307,9 @@ def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: flo
                 rate = bd_compare(ra, sign * qa, rt, sign * qt, method, quality_range=fixed).bd_rate
             except BDError as exc:
                 notes.append(str(exc))
-        outside = _uncovered({"anchor": ra, "test": rt}, rate_low, rate_high, "rate", "bpp") if rate_range else ""
+        outside = (
+            _uncovered_range_note({"anchor": ra, "test": rt}, rate_low, rate_high, "rate", "bpp") if rate_range else ""
+        )
         if outside:
             notes.append(f"BD-{label}: {outside}")
         else:
@@ -302,9 +319,9 @@ def _compare_fixed(ra, qa, rt, qt, method: str, label: str, unit: str, sign: flo
                 notes.append(str(exc))
     notes += [str(w.message) for w in caught]
     if math.isfinite(rate):
-        notes += _narrow(qa, low, high, unit)
+        notes += _narrow_interval_notes(qa, low, high, unit)
     notes = list(dict.fromkeys(notes))
-    return _Result(rate, value, max(overlap, 0.0), "; ".join(notes), math.nan, low, high, rate_low, rate_high)
+    return _PairBD(rate, value, max(overlap, 0.0), "; ".join(notes), math.nan, low, high, rate_low, rate_high)
 
 
 def metric_sign(metric: str, columns: dict[str, Column]) -> float:
@@ -313,19 +330,21 @@ def metric_sign(metric: str, columns: dict[str, Column]) -> float:
     return -1.0 if info is not None and not info.higher_is_better else 1.0
 
 
-def _title(dataset: str) -> str:
+def _capitalised(dataset: str) -> str:
+    """``dataset`` with its first letter in upper case (``kodak`` -> ``Kodak``)."""
     return dataset[:1].upper() + dataset[1:]
 
 
-def _stated(curve: Curve) -> str:
+def _stated_images_text(curve: Curve) -> str:
+    """How many images a published curve's file says its means cover (``Kodak: 24 images``)."""
     if not curve.stated_images:
         return "number of images not stated in the file"
-    return (
-        f"{_title(curve.dataset)}: {curve.stated_images} images" if curve.dataset else f"{curve.stated_images} images"
-    )
+    count = f"{curve.stated_images} images"
+    return f"{_capitalised(curve.dataset)}: {count}" if curve.dataset else count
 
 
 def _why_left_out(image: str, runs: Sequence[Curve], columns: dict[str, Column]) -> str:
+    """Why ``image`` is not among the images a pair of ``runs`` is compared over."""
     for curve in runs:
         if image not in curve.measured_images():
             return f"not measured by {curve.label}"
@@ -350,6 +369,7 @@ class ImagePairing:
 
 
 def paired_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> ImagePairing:
+    """The images ``anchor`` and ``test`` are compared over (module docstring), and the notes that say so."""
     runs = [c for c in (anchor, test) if c.per_image is not None]
     published = [c for c in (anchor, test) if c.per_image is None]
     if not runs:
@@ -375,18 +395,22 @@ def paired_images(anchor: Curve, test: Curve, columns: dict[str, Column]) -> Ima
         runs_word = "runs" if len({c.source for c in runs}) > 1 else "run"
         notes.append(f"over {len(images)} of the {len(measured)} images of the {runs_word}, leaving out {listed}")
     if published:
-        notes.append(f"run curve over {len(images)} images compared with a published curve ({_stated(published[0])})")
+        stated = _stated_images_text(published[0])
+        notes.append(f"run curve over {len(images)} images compared with a published curve ({stated})")
     return ImagePairing(images, float(len(images)), tuple(notes))
 
 
-def _join(*parts: str) -> str:
+def _join_notes(*parts: str) -> str:
+    """The non-empty ``parts`` joined with ``; ``."""
     return "; ".join(p for p in parts if p)
 
 
-def _mean_curve(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
-                means: dict, sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
+def _mean_curve_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
+                   means: dict, sign: float = 1.0, **fixed) -> _PairBD:  # fmt: skip
+    """The mean-curve BD of a pair: between the curves of the means over the pair's images (``means``: a cache
+    of those curves)."""
     if pair.images is not None and not pair.images:
-        return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
+        return _PairBD(note=_join_notes(*pair.notes, _NO_SHARED_IMAGE), images=0.0)
 
     def points(curve: Curve) -> pd.DataFrame:
         if curve.per_image is None:
@@ -397,19 +421,20 @@ def _mean_curve(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, met
         return means[key]
 
     result = _compare(points(anchor), points(test), metric, method, label, unit, sign, **fixed)
-    return replace(result, note=_join(*pair.notes, result.note), images=pair.count)
+    return replace(result, note=_join_notes(*pair.notes, result.note), images=pair.count)
 
 
-def _per_image(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
-               sign: float = 1.0, **fixed) -> _Result:  # fmt: skip
+def _per_image_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
+                  sign: float = 1.0, **fixed) -> _PairBD:  # fmt: skip
+    """The per-image BD of a pair: the mean over the pair's images of each image's BD."""
     missing = [c.label for c in (anchor, test) if c.per_image is None]
     if missing:
-        return _Result(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
+        return _PairBD(note=f"per-image BD needs per-image results; {', '.join(missing)} has means only")
     if any(metric in c.dataset_metrics for c in (anchor, test)):
-        return _Result(note=f"{label} is computed over the whole dataset: it has no per-image values")
+        return _PairBD(note=f"{label} is computed over the whole dataset: it has no per-image values")
     images = sorted(pair.images or ())
     if not images:
-        return _Result(note=_join(*pair.notes, "no image measured, with every metric defined, at every quality of both curves"), images=0.0)  # fmt: skip
+        return _PairBD(note=_join_notes(*pair.notes, _NO_SHARED_IMAGE), images=0.0)
     a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
     t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
     results, failed = [], []
@@ -427,12 +452,12 @@ def _per_image(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, meth
     if narrow:
         notes.append(f"{narrow} of {len(results)} images integrated over less than half of the anchor's range")
     if not results:
-        return _Result(note=_join(*notes), images=0.0)
-    return _Result(
+        return _PairBD(note=_join_notes(*notes), images=0.0)
+    return _PairBD(
         float(np.mean([r.bd_rate for r in results])),
         float(np.mean([r.bd_metric for r in results])),
         float(np.min([r.overlap for r in results])),
-        _join(*notes),
+        _join_notes(*notes),
         float(len(results)),
         float(np.min([r.low for r in results])),
         float(np.max([r.high for r in results])),
@@ -443,7 +468,7 @@ def _per_image(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, meth
     )
 
 
-def _to_column(metric: str, columns: dict[str, Column], registry: MetricRegistry):
+def _own_column(metric: str, columns: dict[str, Column], registry: MetricRegistry):
     """(the metric's own column, the function from its values to ``metric``'s) for a dB column; (``metric``,
     None) for a column of a metric's own values."""
     info = columns.get(metric)
@@ -453,7 +478,7 @@ def _to_column(metric: str, columns: dict[str, Column], registry: MetricRegistry
 
 
 @dataclass(frozen=True)
-class _Bootstrap:
+class _BootstrapSettings:
     """How the intervals are drawn: ``resamples`` (0: none) from ``seed``; the fixed ranges, if any."""
 
     resamples: int
@@ -462,21 +487,22 @@ class _Bootstrap:
     rate_range: tuple[float, float] | None = None
 
 
-def _mean_curve_spread(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str,
-                       result: _Result, sign: float, how: _Bootstrap, own: tuple, cache: dict) -> _Spread:  # fmt: skip
+def _mean_curve_intervals(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str,
+                          result: _PairBD, sign: float, how: _BootstrapSettings, own: tuple,
+                          cache: dict) -> _RowIntervals:  # fmt: skip
     """The intervals of a mean-curve BD (the module docstring of :mod:`bench.analysis.bootstrap`), or why none."""
     if how.resamples <= 0 or not (math.isfinite(result.bd_rate) or math.isfinite(result.bd_metric)):
-        return _Spread()
+        return _RowIntervals()
     published = [c.label for c in (anchor, test) if c.per_image is None]
     if published:
-        return _Spread(note=f"no interval: {' and '.join(published)} has no per-image values (published curve)")
+        return _RowIntervals(note=f"no interval: {' and '.join(published)} has no per-image values (published curve)")
     if any(metric in c.dataset_metrics for c in (anchor, test)):
-        return _Spread(note=f"no interval: {label} is computed over the whole dataset (no per-image values)")
+        return _RowIntervals(note=f"no interval: {label} is computed over the whole dataset (no per-image values)")
     if method != "pchip":
-        return _Spread(note=f"no interval: mean-curve intervals are computed for pchip only, not {method}")
+        return _RowIntervals(note=f"no interval: mean-curve intervals are computed for pchip only, not {method}")
     column, to_column = own
     if any(column not in c.per_image for c in (anchor, test)):
-        return _Spread(note=f"no interval: no per-image {label} values")
+        return _RowIntervals(note=f"no interval: no per-image {label} values")
     images = sorted(pair.images or ())
     values = []
     for curve in (anchor, test):
@@ -489,14 +515,14 @@ def _mean_curve_spread(anchor: Curve, test: Curve, pair: ImagePairing, metric: s
                                   rate_range=how.rate_range)  # fmt: skip
     rate = percentile(rates) if math.isfinite(result.bd_rate) else Interval()
     value = percentile(metrics) if math.isfinite(result.bd_metric) else Interval()
-    return _Spread(rate, value, _join(*dict.fromkeys((rate.note, value.note))))
+    return _RowIntervals(rate, value, _join_notes(*dict.fromkeys((rate.note, value.note))))
 
 
-def _per_image_spread(result: _Result, how: _Bootstrap) -> _Spread:
+def _per_image_intervals(result: _PairBD, how: _BootstrapSettings) -> _RowIntervals:
     """The intervals of a per-image BD: of the mean of the per-image values over resampled images."""
     if how.resamples <= 0 or not result.rates:
-        return _Spread()
-    return _Spread(
+        return _RowIntervals()
+    return _RowIntervals(
         mean_interval(result.rates, how.resamples, how.seed), mean_interval(result.values, how.resamples, how.seed)
     )
 
@@ -532,239 +558,22 @@ def bd_table(
         for metric in metrics:
             label, unit = column_label(metric, columns)
             sign = metric_sign(metric, columns)
-            how = _Bootstrap(resamples, seed, quality_ranges.get(metric), rate_range)
+            how = _BootstrapSettings(resamples, seed, quality_ranges.get(metric), rate_range)
             fixed = {"quality_range": how.quality_range, "rate_range": how.rate_range}
-            mean = _mean_curve(anchor, curve, pair, metric, method, label, unit, means, sign, **fixed)
-            each = _per_image(anchor, curve, pair, metric, method, label, unit, sign, **fixed)
-            own = _to_column(metric, columns, registry)
-            spreads = {
-                "mean-curve": _mean_curve_spread(
+            mean = _mean_curve_bd(anchor, curve, pair, metric, method, label, unit, means, sign, **fixed)
+            each = _per_image_bd(anchor, curve, pair, metric, method, label, unit, sign, **fixed)
+            own = _own_column(metric, columns, registry)
+            intervals = {
+                "mean-curve": _mean_curve_intervals(
                     anchor, curve, pair, metric, method, label, mean, sign, how, own, cache
                 ),
-                "per-image": _per_image_spread(each, how),
+                "per-image": _per_image_intervals(each, how),
             }
             test = paired_test(each.rates) if each.rates else PairedTest()
             for aggregation, r in (("mean-curve", mean), ("per-image", each)):
-                spread = spreads[aggregation]
-                rows.append(_Row(curve.label, anchor.label, metric, method, r.bd_rate, r.bd_metric, r.overlap,
-                                 _join(r.note, spread.note), aggregation, r.images, r.low, r.high,
-                                 spread.rate.low, spread.rate.high, spread.metric.low, spread.metric.high,
-                                 test.p_value, test.share, r.rate_low, r.rate_high, resamples, seed))  # fmt: skip
+                drawn = intervals[aggregation]
+                rows.append(_BDRow(curve.label, anchor.label, metric, method, r.bd_rate, r.bd_metric, r.overlap,
+                                   _join_notes(r.note, drawn.note), aggregation, r.images, r.low, r.high,
+                                   drawn.rate.low, drawn.rate.high, drawn.metric.low, drawn.metric.high,
+                                   test.p_value, test.share, r.rate_low, r.rate_high, resamples, seed))  # fmt: skip
     return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))
-
-
-def _pivot(table: pd.DataFrame, aggregation: str) -> tuple[list[str], list[str], dict, list[str]]:
-    part = table[table["aggregation"] == aggregation]
-    codecs = list(dict.fromkeys(part["codec"]))
-    metrics = list(dict.fromkeys(part["metric"]))
-    cells, notes = {}, []
-    for row in part.itertuples():
-        marks = []
-        for note in row.note.split("; ") if isinstance(row.note, str) else ():  # one footnote per distinct note
-            if note and note not in notes:
-                notes.append(note)
-            if note:
-                marks.append(str(notes.index(note) + 1))
-        mark = f"[{','.join(marks)}]" if marks else ""
-        cells[row.codec, row.metric] = _Cell(
-            row.bd_rate, row.bd_metric, mark, getattr(row, "images", math.nan),
-            getattr(row, "quality_low", math.nan), getattr(row, "quality_high", math.nan),
-            getattr(row, "ci_low", math.nan), getattr(row, "ci_high", math.nan),
-        )  # fmt: skip
-    return codecs, metrics, cells, notes
-
-
-@dataclass(frozen=True)
-class _Cell:
-    rate: float = math.nan
-    value: float = math.nan
-    mark: str = ""
-    images: float = math.nan
-    low: float = math.nan
-    high: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-
-    def rate_text(self, math_mode: bool = False) -> str:
-        """The BD-rate with its interval, ``-26.51 [-29.10, -23.80]`` (``n/a`` without a value; in LaTeX
-        math with ``math_mode``)."""
-        if not math.isfinite(self.rate):
-            return "n/a"
-        wrap = (lambda t: f"${t}$") if math_mode else (lambda t: t)
-        text = wrap(_fmt(self.rate, 2))
-        if math.isfinite(self.ci_low) and math.isfinite(self.ci_high):
-            text += f" [{wrap(f'{self.ci_low:.2f}')}, {wrap(f'{self.ci_high:.2f}')}]"
-        return text
-
-
-def _images(cells: dict, codec: str, metrics: Sequence[str]) -> str:
-    """The number of images of a codec's row: one number, or the range when metrics differ."""
-    counts = sorted({int(c.images) for m in metrics if math.isfinite((c := cells.get((codec, m), _Cell())).images)})
-    if not counts:
-        return "n/a"
-    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-
-
-def _fmt(value: float, digits: int, signed: bool = True) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _anchor_of(table: pd.DataFrame, anchor: str | None) -> str | None:
-    return str(table["anchor"].iloc[0]) if len(table) else anchor
-
-
-def _caption(table: pd.DataFrame, aggregation: str, anchor: str | None = None) -> str:
-    anchor = _anchor_of(table, anchor)
-    method = table["method"].iloc[0] if len(table) else "pchip"
-    how = (
-        "BD from the curves of the means over the images (CompressAI convention)"
-        if aggregation == "mean-curve"
-        else "mean over images of the per-image BD values (JVET convention)"
-    )
-    return (
-        f"BD-rate against {anchor}; {how}, over the images both curves measured at every quality; "
-        f"{method} interpolation; negative BD-rate = fewer bits{_ci_caption(table)}; interval: the quality range "
-        "integrated over"
-    )
-
-
-def _ci_caption(table: pd.DataFrame) -> str:
-    """How the bracketed intervals were drawn (empty when the table has none)."""
-    if "ci_low" not in table or not np.isfinite(table["ci_low"].to_numpy(float)).any():
-        return ""
-    resamples, seed = int(table["resamples"].iloc[0]), int(table["seed"].iloc[0])
-    return f"; in brackets: 95% bootstrap percentile interval over images ({resamples} resamples, seed {seed})"
-
-
-def _nothing(anchor: str | None) -> str:
-    if anchor:
-        return f"No BD-rates: the report has no curve other than the anchor {anchor}, so there is nothing to compare"
-    return "No BD-rates: the report has no curves to compare, so there is nothing to compare"
-
-
-def to_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str | None = None) -> str:
-    """A Markdown table: one row per codec, the number of images, and per quality metric BD-rate (%),
-    BD-metric and the quality interval integrated over. ``anchor`` names the anchor of an empty table."""
-    codecs, metrics, cells, notes = _pivot(table, aggregation)
-    if not codecs:
-        return f"*{_nothing(_anchor_of(table, anchor))}.*\n"
-    columns = metric_columns()
-    ci = " [95% CI]" if _ci_caption(table) else ""
-    header = ["codec", "images"]
-    for metric in metrics:
-        name, unit = column_label(metric, columns)
-        header += [
-            f"BD-rate {name} (%){ci}",
-            f"BD-{name} ({unit or 'linear'})",
-            f"{name} interval{f' ({unit})' if unit else ''}",
-        ]
-    lines = [
-        f"*{_caption(table, aggregation, anchor)}.*",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + " --- |" * len(header),
-    ]
-    for codec in codecs:
-        row = [codec, _images(cells, codec, metrics)]
-        for metric in metrics:
-            cell = cells.get((codec, metric), _Cell())
-            row += [
-                cell.rate_text() + cell.mark,
-                _fmt(cell.value, 3),
-                _interval(cell.low, cell.high, column_label(metric, columns)[1]),
-            ]
-        lines.append("| " + " | ".join(row) + " |")
-    if notes:
-        lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
-    return "\n".join(lines) + "\n"
-
-
-_TEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "–": "--",
-}
-
-
-def _tex(text: str) -> str:
-    """``text`` with LaTeX's special characters escaped (one pass, so escapes are not escaped again)."""
-    return re.sub("|".join(re.escape(c) for c in _TEX), lambda m: _TEX[m.group(0)], text)
-
-
-def to_latex(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: str | None = None) -> str:
-    """A booktabs ``tabular`` ready to ``\\input`` (needs ``\\usepackage{booktabs}``): per codec the number
-    of images and, per quality metric, the BD-rate (%) and the quality interval integrated over. A table
-    with nothing to compare is a one-cell tabular saying so."""
-    codecs, metrics, cells, notes = _pivot(table, aggregation)
-    if not codecs:
-        text = _nothing(_anchor_of(table, anchor))
-        return "\n".join([f"% {_tex(text)}.", "% Generated by codec-bench (bench report).",
-                          "\\begin{tabular}{l}", "\\toprule", f"{_tex(text)} \\\\", "\\bottomrule",
-                          "\\end{tabular}"]) + "\n"  # fmt: skip
-    columns = metric_columns()
-    ci = " [95\\% CI]" if _ci_caption(table) else ""
-    header = ["Codec", "Images"]
-    for metric in metrics:
-        name, unit = column_label(metric, columns)
-        header += [f"BD-rate {_tex(name)} (\\%){ci}", f"{_tex(name)} interval" + (f" ({_tex(unit)})" if unit else "")]
-    lines = [
-        f"% {_tex(_caption(table, aggregation, anchor))}.",
-        "% Generated by codec-bench (bench report); requires \\usepackage{booktabs}.",
-        "\\begin{tabular}{lr" + "rc" * len(metrics) + "}",
-        "\\toprule",
-        " & ".join(header) + " \\\\",
-        "\\midrule",
-    ]
-    for codec in codecs:
-        values = [_tex(codec), _tex(_images(cells, codec, metrics))]
-        for metric in metrics:
-            cell = cells.get((codec, metric), _Cell())
-            values.append(
-                cell.rate_text(math_mode=True) + (f"\\textsuperscript{{{cell.mark[1:-1]}}}" if cell.mark else "")
-            )
-            values.append(_interval(cell.low, cell.high, column_label(metric, columns)[1], dash="--"))
-        lines.append(" & ".join(values) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    lines += [f"% [{i}] {_tex(note)}" for i, note in enumerate(notes, 1)]
-    return "\n".join(lines) + "\n"
-
-
-def paired_markdown(table: pd.DataFrame) -> str:
-    """A Markdown table of the paired test: per codec and metric, the images on which the codec's
-    per-image BD-rate is negative and the Wilcoxon signed-rank p-value (:mod:`bench.analysis.bootstrap`); empty
-    when no row has per-image BD-rates."""
-    part = table[table["aggregation"] == "per-image"] if "wins" in table else table.iloc[0:0]
-    part = part[part["wins"].fillna("").astype(str) != ""]
-    if part.empty:
-        return ""
-    codecs = list(dict.fromkeys(part["codec"]))
-    metrics = list(dict.fromkeys(part["metric"]))
-    columns = metric_columns()
-    cells = {(row.codec, row.metric): row for row in part.itertuples()}
-    lines = [
-        "| codec | " + " | ".join(f"{column_label(m, columns)[0]}: wins (p)" for m in metrics) + " |",
-        "|" + " --- |" * (len(metrics) + 1),
-    ]
-    for codec in codecs:
-        row = [codec]
-        for metric in metrics:
-            cell = cells.get((codec, metric))
-            row.append("n/a" if cell is None else f"{cell.wins} (p = {_p(cell.p_value)})")
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _p(value: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"

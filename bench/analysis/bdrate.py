@@ -118,6 +118,7 @@ class BDResult:
 
 
 def _min_points(method: str) -> int:
+    """The fewest points a curve needs for ``method``."""
     return 4 if method == "cubic" else 2
 
 
@@ -169,7 +170,8 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
     return float(Akima1DInterpolator(x, y, extrapolate=False).integrate(lo, hi))
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def _shared_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(low, high) of the interval two sorted axes share, and its length as a fraction of the shorter one's."""
     lo, hi = max(a[0], b[0]), min(a[-1], b[-1])
     shorter = min(a[-1] - a[0], b[-1] - b[0])
     fraction = (hi - lo) / shorter if shorter > 0 else 0.0
@@ -178,35 +180,39 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
 def _mean_difference(x_anchor, y_anchor, x_test, y_test, method: str, what: str,
                      interval: tuple[float, float] | None = None) -> tuple[float, float]:  # fmt: skip
-    lo, hi, fraction = _overlap(x_anchor, x_test)
+    """(mean of y_test - y_anchor over the shared x interval, or ``interval``; the shared fraction)."""
+    lo, hi, fraction = _shared_interval(x_anchor, x_test)
     if interval is not None:
         lo, hi = interval
         if not hi > lo:
-            raise OutsideRangeError(f"the {what} range {_bounds(lo, hi, what)} is empty")
+            raise OutsideRangeError(f"the {what} range {_bounds_text(lo, hi, what)} is empty")
         for label, x in (("anchor", x_anchor), ("test", x_test)):
             if not (x[0] <= lo and hi <= x[-1]):
                 raise OutsideRangeError(
-                    f"the {label} curve covers {what} {_span(x, what)}, not the range {_bounds(lo, hi, what)}"
+                    f"the {label} curve covers {what} {_span_text(x, what)}, not the range {_bounds_text(lo, hi, what)}"
                 )
     elif hi <= lo:
         raise NoOverlapError(
-            f"the curves share no {what} interval: anchor {_span(x_anchor, what)}, test {_span(x_test, what)}"
+            f"the curves share no {what} interval: anchor {_span_text(x_anchor, what)}, test {_span_text(x_test, what)}"
         )
     diff = _integral(x_test, y_test, lo, hi, method) - _integral(x_anchor, y_anchor, lo, hi, method)
     return diff / (hi - lo), fraction
 
 
-def _span(x: np.ndarray, what: str) -> str:
-    return _bounds(x[0], x[-1], what)
+def _span_text(x: np.ndarray, what: str) -> str:
+    """The range a sorted axis covers, as :func:`_bounds_text` writes it."""
+    return _bounds_text(x[0], x[-1], what)
 
 
-def _bounds(lo: float, hi: float, what: str) -> str:
+def _bounds_text(lo: float, hi: float, what: str) -> str:
+    """``lo..hi`` in the axis' own unit (a log-rate axis, ``what == "rate"``, as rates)."""
     if what == "rate":
         return f"{math.exp(lo):g}..{math.exp(hi):g}"
     return f"{lo:g}..{hi:g}"
 
 
 def _log_range(rate_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A fixed rate range as log-rates (None stays None); :class:`InvalidPointsError` unless both are finite and > 0."""
     if rate_range is None:
         return None
     lo, hi = (float(v) for v in rate_range)
@@ -215,7 +221,7 @@ def _log_range(rate_range: tuple[float, float] | None) -> tuple[float, float] | 
     return math.log(lo), math.log(hi)
 
 
-def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: str,
+def _bd_value(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: str,
         interval: tuple[float, float] | None = None) -> tuple[float, float]:  # fmt: skip
     """(BD-rate in % or BD-metric, overlap fraction) without warnings about the overlap; ``interval``:
     the fixed range (quality, or log-rate) instead of the shared one."""
@@ -229,6 +235,7 @@ def _bd(anchor_rate, anchor_metric, test_rate, test_metric, method: str, kind: s
 
 
 def _overlap_note(fraction: float, min_overlap: float, what: str) -> str | None:
+    """A :class:`SmallOverlapWarning`, and its text, when the curves share less than ``min_overlap``."""
     if fraction >= min_overlap:
         return None
     note = f"the curves share only {100 * fraction:.0f}% of the shorter one's {what} range"
@@ -252,7 +259,7 @@ def bd_rate(
     shared quality range. See the module docstring for methods and errors.
     """
     interval = None if quality_range is None else (float(quality_range[0]), float(quality_range[1]))
-    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
+    value, fraction = _bd_value(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
     _overlap_note(fraction, min_overlap, "quality")
     return value
 
@@ -272,7 +279,9 @@ def bd_metric(
     Positive: the test is better. ``rate_range`` (the rates' unit): integrate over it instead of the
     shared rate range. See the module docstring for methods and errors.
     """
-    value, fraction = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "metric", _log_range(rate_range))
+    value, fraction = _bd_value(
+        anchor_rate, anchor_metric, test_rate, test_metric, method, "metric", _log_range(rate_range)
+    )
     _overlap_note(fraction, min_overlap, "rate")
     return value
 
@@ -291,8 +300,8 @@ def bd_compare(
     """BD-rate and BD-metric together, with both overlaps and the notes the warnings gave;
     ``quality_range`` / ``rate_range`` as for :func:`bd_rate` / :func:`bd_metric`."""
     interval = None if quality_range is None else (float(quality_range[0]), float(quality_range[1]))
-    rate, overlap_metric = _bd(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
-    metric, overlap_rate = _bd(
+    rate, overlap_metric = _bd_value(anchor_rate, anchor_metric, test_rate, test_metric, method, "rate", interval)
+    metric, overlap_rate = _bd_value(
         anchor_rate, anchor_metric, test_rate, test_metric, method, "metric", _log_range(rate_range)
     )
     notes = [_overlap_note(overlap_metric, min_overlap, "quality"), _overlap_note(overlap_rate, min_overlap, "rate")]

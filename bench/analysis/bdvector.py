@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["pchip_bd", "repeats_a_point"]
 
 
-def _sorted(rate: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_by_rate(rate: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's points sorted by rate, then quality (as ``sorted`` sorts (rate, quality) pairs)."""
     order = np.lexsort((metric, rate), axis=-1)
     return np.take_along_axis(rate, order, -1), np.take_along_axis(metric, order, -1)
@@ -34,11 +34,11 @@ def _sorted(rate: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def repeats_a_point(rate: np.ndarray, metric: np.ndarray) -> np.ndarray:
     """Which rows (of 2-D arrays) have two identical (rate, quality) points."""
-    r, m = _sorted(np.asarray(rate, float), np.asarray(metric, float))
+    r, m = _sorted_by_rate(np.asarray(rate, float), np.asarray(metric, float))
     return np.any((np.diff(r, axis=-1) == 0) & (np.diff(m, axis=-1) == 0), axis=-1)
 
 
-def _valid(r: np.ndarray, m: np.ndarray) -> np.ndarray:
+def _accepted_rows(r: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Rows (sorted) that :mod:`bench.analysis.bdrate` accepts as a pchip curve without merging points."""
     finite = np.all(np.isfinite(r) & np.isfinite(m), axis=-1)
     with np.errstate(invalid="ignore"):
@@ -47,7 +47,7 @@ def _valid(r: np.ndarray, m: np.ndarray) -> np.ndarray:
     return finite & positive & rising & (r.shape[-1] >= 2)
 
 
-def _edge(h0: np.ndarray, h1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
+def _end_slope(h0: np.ndarray, h1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
     """scipy's ``PchipInterpolator._edge_case``: the shape-preserving three-point end slope."""
     d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
     zero = np.sign(d) != np.sign(m0)
@@ -66,8 +66,8 @@ def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     w2 = h[:, 1:] + 2 * h[:, :-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         inner = np.where(flat, 0.0, (w1 + w2) / (w1 / m[:, :-1] + w2 / m[:, 1:]))
-    first = _edge(h[:, 0], h[:, 1], m[:, 0], m[:, 1])
-    last = _edge(h[:, -1], h[:, -2], m[:, -1], m[:, -2])
+    first = _end_slope(h[:, 0], h[:, 1], m[:, 0], m[:, 1])
+    last = _end_slope(h[:, -1], h[:, -2], m[:, -1], m[:, -2])
     return np.concatenate([first[:, None], inner, last[:, None]], axis=-1)
 
 
@@ -113,9 +113,9 @@ def pchip_bd(
     out = np.full(rows, np.nan)
     if rows == 0 or ra.shape[1] < 2 or rt.shape[1] < 2:
         return out
-    ra, ma = _sorted(ra, ma)
-    rt, mt = _sorted(rt, mt)
-    ok = _valid(ra, ma) & _valid(rt, mt)
+    ra, ma = _sorted_by_rate(ra, ma)
+    rt, mt = _sorted_by_rate(rt, mt)
+    ok = _accepted_rows(ra, ma) & _accepted_rows(rt, mt)
     if not ok.any():
         return out
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -174,14 +174,14 @@ def curve_values(
     drawn = np.zeros(shape)
     np.add.at(drawn, (row, col), 1.0)
 
-    def table(value: str) -> np.ndarray:  # the mean of an image's records at a quality (normally one)
+    def per_image_means(value: str) -> np.ndarray:  # the mean of an image's records at a quality (normally one)
         sums = np.zeros(shape)
         np.add.at(sums, (row, col), part[value].to_numpy(float))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(drawn > 0, sums / drawn, np.nan)
 
     vectorised = None if to_column is None else np.vectorize(to_column, otypes=[float])
-    return CurveValues(table("bpp"), table(column), vectorised)
+    return CurveValues(per_image_means("bpp"), per_image_means(column), vectorised)
 
 
 def bd_rows(
@@ -213,11 +213,13 @@ def bd_rows(
         out[rows] = pchip_bd(*args, kind, interval=interval)
         repeated = repeats_a_point(args[0], args[1]) | repeats_a_point(args[2], args[3])
         for i in np.flatnonzero(repeated):
-            out[rows[i]] = _scalar(*(x[i] for x in args), kind, interval)
+            out[rows[i]] = _bd_of_one_row(*(x[i] for x in args), kind, interval)
     return out
 
 
-def _scalar(ra, qa, rt, qt, kind: str, interval: tuple[float, float] | None) -> float:
+def _bd_of_one_row(ra, qa, rt, qt, kind: str, interval: tuple[float, float] | None) -> float:
+    """The BD of one pair of curves with :mod:`bench.analysis.bdrate` (which merges repeated points); NaN
+    where it has none."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

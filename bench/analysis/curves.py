@@ -56,6 +56,7 @@ from bench.analysis.dataset_values import DatasetFeatures, metric_instances
 from bench.api.metric import DEFAULT_METRICS, Metric, MetricError
 from bench.api.metric_registry import MetricRegistry, discover_metrics
 from bench.api.plugins import recorded_plugin_files
+from bench.api.records import mean_over_defined
 
 __all__ = [
     "Curve",
@@ -65,6 +66,8 @@ __all__ = [
     "to_compressai",
     "unique_labels",
     "load_run_records",
+    "run_metadata",
+    "run_metrics",
     "mean_points",
     "defined_rows",
 ]
@@ -179,7 +182,8 @@ def _metric_classes(names: list[str], registry: MetricRegistry) -> list[type[Met
 
 
 def defined_rows(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.Series:
-    """Which per-image rows have every metric of ``metrics`` defined (not NaN; ``inf`` is defined)."""
+    """Which per-image rows have every metric of ``metrics`` defined (not NaN; ``inf`` is defined): the
+    rows :func:`~bench.api.records.mean_over_defined` averages, as a mask (which images a point covers)."""
     mask = pd.Series(True, index=rows.index)
     for name in metrics:
         if name in rows:
@@ -193,22 +197,21 @@ def mean_points(
     images: Iterable[str] | None = None,
     registry: MetricRegistry | None = None,
 ) -> pd.DataFrame:
-    """Per quality, the means over images of bpp, each metric and the times, over the rows whose every
-    metric is defined (and whose image is in ``images``, when given), with ``images``: how many images
-    each mean covers, and the dB forms of the means; sorted by bpp. Qualities left without rows are
-    left out."""
+    """Per quality, the means over images of bpp, each metric and the times by the rule of
+    :func:`~bench.api.records.mean_over_defined` (the rows whose every metric is defined; and whose
+    image is in ``images``, when given), with ``images``: how many images each mean covers, and the dB
+    forms of the means; sorted by bpp. Qualities left without rows are left out."""
     registry = registry or discover_metrics()
-    keep = defined_rows(rows, metrics)
     if images is not None:
-        keep &= rows["image"].astype(str).isin(set(images))
-    rows = rows[keep]
-    means = [c for c in ("bpp", *metrics, *TIME_COLUMNS) if c in rows]
-    if rows.empty:
-        points = pd.DataFrame({"quality": [], **{c: [] for c in means}, "images": []})
-    else:
-        points = rows.groupby("quality", as_index=False).agg(
-            **{c: (c, "mean") for c in means}, images=("image", "nunique")
-        )
+        rows = rows[rows["image"].astype(str).isin(set(images))]
+    columns = [c for c in ("bpp", *metrics, *TIME_COLUMNS) if c in rows]
+    present = [name for name in metrics if name in rows]
+    found = []
+    for quality, group in rows.groupby("quality"):
+        count, means = mean_over_defined(group[columns].to_dict("records"), present, columns)
+        if count:
+            found.append({"quality": quality, **means, "images": count})
+    points = pd.DataFrame(found, columns=["quality", *columns, "images"])
     points = points.sort_values("bpp", ignore_index=True)
     points["images"] = points["images"].astype(int)
     return _with_db(points, _metric_classes(list(metrics), registry))  # dB of the mean (MS-SSIM, as CompressAI)
@@ -239,7 +242,7 @@ def _open_store(folder: Path):
         raise CurveError(f"{store_path} cannot be read and {folder} has no records.csv") from None
 
 
-def _run_metrics(folder: Path, columns: list[str]) -> list[str]:
+def run_metrics(folder: Path, columns: list[str]) -> list[str]:
     """The metrics of a run folder: from its store, else the records.csv columns between bpp and the times."""
     store = _open_store(folder)
     if store is not None:
@@ -269,10 +272,11 @@ def load_run_records(folder: Path, registry: MetricRegistry | None = None) -> pd
     if frame.empty:
         raise CurveError(f"{folder} holds no measurements yet")
     registry = registry or discover_metrics()
-    return _with_db(frame, _metric_classes(_run_metrics(folder, list(frame.columns)), registry))
+    return _with_db(frame, _metric_classes(run_metrics(folder, list(frame.columns)), registry))
 
 
-def _run_metadata(folder: Path) -> dict[str, Any]:
+def run_metadata(folder: Path) -> dict[str, Any]:
+    """The run folder's ``run.json`` document (empty when there is none); :class:`CurveError` when it is not JSON."""
     path = folder / "run.json"
     if not path.is_file():
         return {}
@@ -282,7 +286,8 @@ def _run_metadata(folder: Path) -> dict[str, Any]:
         raise CurveError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def _device(meta: dict[str, Any]) -> str:
+def _run_device(meta: dict[str, Any]) -> str:
+    """The device of a run's traditional codecs, from its ``run.json`` document (``meta``)."""
     cpu = meta.get("environment", {}).get("cpu")
     return f"CPU: {cpu} (1 thread)" if cpu else "CPU"
 
@@ -298,8 +303,8 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
     folder = Path(folder)
     registry = discover_metrics()
     records = load_run_records(folder, registry)
-    metric_names = _run_metrics(folder, list(records.columns))
-    meta = _run_metadata(folder)
+    metric_names = run_metrics(folder, list(records.columns))
+    meta = run_metadata(folder)
     run_images = frozenset(str(image) for image in records["image"])
     chosen: dict[tuple[str, float, str], float] = {}
     if (matching := rate_matching_of(meta)) is not None:
@@ -336,7 +341,7 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 source=str(folder),
                 points=points,
                 per_image=rows.reset_index(drop=True),
-                device=_codec_device(info) or _device(meta),
+                device=_codec_device(info) or _run_device(meta),
                 description=_describe_codec(info),
                 provenance={"run": folder.name, "command": meta.get("command"), "git": meta.get("git", {})},
                 metrics=tuple(metric_names),
@@ -350,6 +355,7 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
 
 
 def _codec_device(info: dict[str, Any]) -> str:
+    """The device a codec ran on as its ``run.json`` entry (``info``) names it (empty when it names none)."""
     settings = info.get("settings", {})
     name = settings.get("device_name")
     if not name:
@@ -359,12 +365,13 @@ def _codec_device(info: dict[str, Any]) -> str:
 
 
 def _describe_codec(info: dict[str, Any]) -> str:
+    """A codec's versions and settings from its ``run.json`` entry (``info``), as one line."""
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
     settings = ", ".join(f"{k}={v}" for k, v in info.get("settings", {}).items() if k != "programs")
     return "; ".join(part for part in (versions, settings) if part)
 
 
-def _number(value: Any) -> float | None:
+def _json_number(value: Any) -> float | None:
     """A JSON value as a float (``null`` -> NaN); ``None`` for anything that is not a number."""
     if value is None:
         return math.nan
@@ -374,6 +381,7 @@ def _number(value: Any) -> float | None:
 
 
 def _describe_value(value: Any) -> str:
+    """A JSON value as an error message quotes it (at most 30 characters)."""
     text = json.dumps(value) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 30 else text[:27] + "..."
 
@@ -396,13 +404,9 @@ def _stated_images(meta: dict[str, Any]) -> tuple[int | None, str]:
     return None, dataset
 
 
-def curves_from_compressai(path: str | Path) -> Curve:
-    """A published curve from a CompressAI results file (any of its schema variants), labelled
-    with the file's ``name`` (see :func:`unique_labels` for files that share a name).
-
-    ``null`` values read as NaN; values that are not numbers, and lists whose length differs from
-    ``bpp``'s, raise a one-line :class:`CurveError` naming the file and the key."""
-    path = Path(path)
+def _read_results(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the document, its ``results`` block) of a CompressAI results file; a :class:`CurveError` for a file
+    that is not one (unreadable, not JSON, no ``results`` object with a ``bpp`` list)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -415,50 +419,66 @@ def curves_from_compressai(path: str | Path) -> Curve:
         raise CurveError(f"{path}: 'results' must be an object of lists, not {type(results).__name__}")
     if not isinstance(results, dict) or "bpp" not in results:
         raise CurveError(f"{path}: not a CompressAI results file (needs 'results' with 'bpp')")
-    bpp = results["bpp"]
-    if not isinstance(bpp, list):
-        raise CurveError(f"{path}: 'bpp' must be a list of numbers, not {_describe_value(bpp)}")
-    n = len(bpp)
+    if not isinstance(results["bpp"], list):
+        raise CurveError(f"{path}: 'bpp' must be a list of numbers, not {_describe_value(results['bpp'])}")
+    return doc, results
 
-    def values(key: str) -> list[float]:
-        column = results.get(key)
-        if column is None:
-            return [math.nan] * n
-        if not isinstance(column, list):
-            raise CurveError(f"{path}: '{key}' must be a list of numbers, not {_describe_value(column)}")
-        if len(column) != n:
-            raise CurveError(f"{path}: '{key}' has {len(column)} values but 'bpp' has {n}")
-        out = []
-        for i, value in enumerate(column):
-            number = _number(value)
-            if number is None:
-                raise CurveError(
-                    f"{path}: '{key}'[{i}] is {_describe_value(value)}, not a number (or null for no value)"
-                )
-            out.append(number)
-        return out
 
+def _result_values(path: Path, results: dict[str, Any], key: str) -> list[float]:
+    """The values of ``results[key]``, one per point (``null`` -> NaN; all NaN when the key is absent); a
+    :class:`CurveError` for a value that is not a number or a list whose length is not ``bpp``'s."""
+    n = len(results["bpp"])
+    column = results.get(key)
+    if column is None:
+        return [math.nan] * n
+    if not isinstance(column, list):
+        raise CurveError(f"{path}: '{key}' must be a list of numbers, not {_describe_value(column)}")
+    if len(column) != n:
+        raise CurveError(f"{path}: '{key}' has {len(column)} values but 'bpp' has {n}")
+    out = []
+    for i, value in enumerate(column):
+        number = _json_number(value)
+        if number is None:
+            raise CurveError(f"{path}: '{key}'[{i}] is {_describe_value(value)}, not a number (or null for no value)")
+        out.append(number)
+    return out
+
+
+def _published_points(path: Path, results: dict[str, Any]) -> tuple[pd.DataFrame, list[type[Metric]]]:
+    """The points of a results file, sorted by bpp (``quality``: the entry's index; bpp; each registered
+    metric that has a CompressAI key or that the file names, with its dB form; the times), and those metrics."""
     registry = discover_metrics()
     # CompressAI's keys; other metrics under codec-bench's names, as to_compressai writes them
     metrics = [m for m in _metric_classes(registry.names(), registry) if m.compressai_key or m.name in results]
     frame = pd.DataFrame(
         {
-            "quality": np.arange(n, dtype=float),
-            "bpp": values("bpp"),
-            **{m.name: values(m.compressai_key or m.name) for m in metrics},
-            "encode_s": values("encoding_time"),
-            "decode_s": values("decoding_time"),
+            "quality": np.arange(len(results["bpp"]), dtype=float),
+            "bpp": _result_values(path, results, "bpp"),
+            **{m.name: _result_values(path, results, m.compressai_key or m.name) for m in metrics},
+            "encode_s": _result_values(path, results, "encoding_time"),
+            "decode_s": _result_values(path, results, "decoding_time"),
         }
     )
     frame = _with_db(frame, metrics)
     for m in metrics:  # paper files may give a metric in dB only (MS-SSIM)
         if m.db is not None and m.db.compressai_key in results:
-            frame[m.db.name] = values(m.db.compressai_key)
+            frame[m.db.name] = _result_values(path, results, m.db.compressai_key)
             missing = frame[m.name].isna()
             frame.loc[missing, m.name] = [
                 m.db.invert(v) if math.isfinite(v) else math.nan for v in frame.loc[missing, m.db.name]
             ]
-    frame = frame.sort_values("bpp", ignore_index=True)
+    return frame.sort_values("bpp", ignore_index=True), metrics
+
+
+def curves_from_compressai(path: str | Path) -> Curve:
+    """A published curve from a CompressAI results file (any of its schema variants), labelled
+    with the file's ``name`` (see :func:`unique_labels` for files that share a name).
+
+    ``null`` values read as NaN; values that are not numbers, and lists whose length differs from
+    ``bpp``'s, raise a one-line :class:`CurveError` naming the file and the key."""
+    path = Path(path)
+    doc, results = _read_results(path)
+    frame, metrics = _published_points(path, results)
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     name = doc.get("name")
     name = name.strip() if isinstance(name, str) and name.strip() else path.stem
@@ -504,7 +524,8 @@ def unique_labels(curves: list[Curve]) -> list[Curve]:
     return out
 
 
-def _clean(values: np.ndarray) -> list[float | None]:
+def _json_values(values: np.ndarray) -> list[float | None]:
+    """``values`` as JSON numbers: ``None`` (``null``) for a value that is not finite."""
     return [None if not np.isfinite(v) else float(v) for v in values]
 
 
@@ -524,12 +545,12 @@ def to_compressai(curve: Curve, description: str = "") -> dict[str, Any]:
         "name": curve.label,
         "description": description or curve.description or f"codec-bench curve of {curve.codec}",
         "results": {
-            "bpp": _clean(points["bpp"].to_numpy(float)),
-            **{key: _clean(points[name].to_numpy(float)) for key, name in keys.items() if name in points},
-            "encoding_time": _clean(points["encode_s"].to_numpy(float))
+            "bpp": _json_values(points["bpp"].to_numpy(float)),
+            **{key: _json_values(points[name].to_numpy(float)) for key, name in keys.items() if name in points},
+            "encoding_time": _json_values(points["encode_s"].to_numpy(float))
             if "encode_s" in points
             else [None] * len(points),
-            "decoding_time": _clean(points["decode_s"].to_numpy(float))
+            "decoding_time": _json_values(points["decode_s"].to_numpy(float))
             if "decode_s" in points
             else [None] * len(points),
         },

@@ -28,7 +28,8 @@ linear), ``ratios`` used and ``left_out``, ``images`` (the images with at least 
 ``smaller_on``: on how many of them the geometric mean of the image's ratios is below 1. The row's
 ``setting`` is ``all``; one row per anchor setting (the anchor's ``quality`` value) gives the same
 statistics over the images at that setting. Published curves have no per-image data: they are skipped
-(:attr:`MatchedQuality.skipped`), as is every curve when the anchor is published.
+(:attr:`MatchedQuality.skipped`), as is every curve when the anchor is published. The report renders the
+summaries (:func:`bench.report.tables.matched_markdown`).
 """
 
 from __future__ import annotations
@@ -52,10 +53,9 @@ from bench.analysis.bd_table import (
 )
 from bench.analysis.bdrate import BDError, curve_arrays
 from bench.analysis.curves import Curve
-from bench.api.metric import Column
 from bench.api.metric_registry import discover_metrics
 
-__all__ = ["MATCHED_COLUMNS", "POINT_COLUMNS", "MatchedQuality", "matched_points", "matched_table", "to_markdown"]
+__all__ = ["MATCHED_COLUMNS", "POINT_COLUMNS", "MatchedQuality", "matched_points", "matched_table"]
 
 #: The columns of ``matched_quality.csv``.
 MATCHED_COLUMNS = (
@@ -89,7 +89,7 @@ class MatchedQuality:
 
 
 @dataclass(frozen=True)
-class _Points:
+class _AnchorPoints:
     """One (anchor, test, metric)'s anchor points (:data:`POINT_COLUMNS`; ``ratio`` NaN for a point left
     out) and why points were left out."""
 
@@ -104,7 +104,7 @@ def _image_points(rows: pd.DataFrame, metric: str, sign: float) -> tuple[np.ndar
     return part.index.to_numpy(float), part["bpp"].to_numpy(float), sign * part[metric].to_numpy(float)
 
 
-def _interpolate(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarray) -> np.ndarray:
+def _test_bpp_at(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarray) -> np.ndarray:
     """The test curve's bpp at the (signed) qualities ``wanted``: measured bpp where a quality is one of the
     curve's, else exp(PCHIP of log bpp against quality); NaN outside the curve's quality range. Raises
     :class:`bench.analysis.bdrate.BDError` for a curve that cannot be interpolated."""
@@ -121,16 +121,17 @@ def _interpolate(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarra
     return out
 
 
-def _pair_points(anchor: Curve, test: Curve, images: Sequence[str], metric: str, sign: float) -> _Points:
+def _pair_points(anchor: Curve, test: Curve, images: Sequence[str], metric: str, sign: float) -> _AnchorPoints:
+    """The anchor points of ``metric`` on each of ``images``, with the test codec's bpp at their quality."""
     if any(metric not in c.per_image for c in (anchor, test)):
-        return _Points(pd.DataFrame(columns=list(POINT_COLUMNS)), ("no per-image values",))
+        return _AnchorPoints(pd.DataFrame(columns=list(POINT_COLUMNS)), ("no per-image values",))
     a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
     t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
     frames, outside, failed = [], 0, []
     for image in sorted(images):
         settings, bpp, quality = _image_points(a_groups[image], metric, sign)
         try:
-            other = _interpolate(t_groups[image], metric, sign, quality)
+            other = _test_bpp_at(t_groups[image], metric, sign, quality)
             outside += int((~np.isfinite(other)).sum())
         except BDError as exc:
             failed.append(f"{image}: {exc}")
@@ -146,7 +147,7 @@ def _pair_points(anchor: Curve, test: Curve, images: Sequence[str], metric: str,
         notes.append(f"the points of {len(failed)} image(s) whose {test.label} curve cannot be interpolated left "
                      f"out ({'; '.join(failed[:2])}{'; ...' if len(failed) > 2 else ''})")  # fmt: skip
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
-    return _Points(frame, tuple(notes))
+    return _AnchorPoints(frame, tuple(notes))
 
 
 def matched_points(anchor: Curve, test: Curve, metric: str) -> pd.DataFrame:
@@ -158,7 +159,7 @@ def matched_points(anchor: Curve, test: Curve, metric: str) -> pd.DataFrame:
     return _pair_points(anchor, test, sorted(images), metric, metric_sign(metric, columns)).frame
 
 
-def _stats(frame: pd.DataFrame) -> dict:
+def _ratio_statistics(frame: pd.DataFrame) -> dict:
     """The statistics of one row from its anchor points (:data:`POINT_COLUMNS`)."""
     ratio = frame["ratio"].to_numpy(float)
     used = frame[np.isfinite(ratio)]
@@ -193,69 +194,14 @@ def matched_table(curves: Sequence[Curve], anchor: Curve, *, metrics: Sequence[s
             if any(metric in c.dataset_metrics for c in (anchor, curve)):
                 note = f"{column_label(metric, columns)[0]} is computed over the whole dataset: no per-image values"
                 empty = pd.DataFrame(columns=list(POINT_COLUMNS))
-                rows.append({**base, "setting": "all", **_stats(empty), "note": note})
+                rows.append({**base, "setting": "all", **_ratio_statistics(empty), "note": note})
                 continue
             points = _pair_points(anchor, curve, sorted(pair.images or ()), metric, metric_sign(metric, columns))
             frame = points.frame
-            rows.append({**base, "setting": "all", **_stats(frame), "note": "; ".join([*pair.notes, *points.notes])})
+            note = "; ".join([*pair.notes, *points.notes])
+            rows.append({**base, "setting": "all", **_ratio_statistics(frame), "note": note})
             for setting in sorted(set(frame["setting"].astype(float))):
                 part = frame[frame["setting"].astype(float) == setting]
-                rows.append({**base, "setting": f"{setting:g}", **_stats(part), "note": ""})
+                rows.append({**base, "setting": f"{setting:g}", **_ratio_statistics(part), "note": ""})
     table = pd.DataFrame(rows, columns=list(MATCHED_COLUMNS))
     return MatchedQuality(table, skipped, anchor.label, anchor.per_image is None)
-
-
-def _ratio(value: float) -> str:
-    return f"{value:.2f}" if math.isfinite(value) else "n/a"
-
-
-def to_markdown(result: MatchedQuality, columns: Sequence[Column]) -> str:
-    """The report section's body: a table of the ``all`` rows, one sentence per codec for the first
-    column of ``columns``, and which published curves were skipped."""
-    by_name = {c.name: c for c in columns}
-    label = lambda metric: by_name[metric].label if metric in by_name else metric  # noqa: E731
-    table = result.table
-    part = table[table["setting"] == "all"]
-    lines = []
-    if len(part):
-        lines += [
-            f"*Size of each codec's files at the anchor's ({result.anchor}'s) measured quality, as a fraction of "
-            "the anchor's, per image: PCHIP of log(bpp) against quality on the codec's own curve of that image, "
-            "no extrapolation; over the images both curves measured at every quality; below 1: smaller files.*",
-            "",
-            "| codec | metric | geometric mean ratio | 10th–90th percentile | ratios (left out) | smaller on |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in part.itertuples():
-            lines.append(f"| {row.codec} | {label(row.metric)} | {_ratio(row.geomean_ratio)} | "
-                         f"{_ratio(row.p10_ratio)}–{_ratio(row.p90_ratio)} | {row.ratios} ({row.left_out}) | "
-                         f"{row.smaller_on}/{row.images} images |")  # fmt: skip
-        lines.append("")
-        first = columns[0].name if columns else str(part["metric"].iloc[0])
-        for row in part[part["metric"] == first].itertuples():
-            lines.append(_sentence(row, label(first), result.anchor))
-        lines.append("")
-    elif result.anchor_published:
-        lines += [f"*No matched-quality ratios: the anchor {result.anchor} is a published curve, without per-image "
-                  "data.*", ""]  # fmt: skip
-    elif not result.skipped:
-        lines += [f"*No matched-quality ratios: the report has no run curve other than the anchor {result.anchor}.*",
-                  ""]  # fmt: skip
-    if result.skipped and not result.anchor_published:
-        lines += [f"Published curves have no per-image data and are not compared here: {', '.join(result.skipped)}.",
-                  ""]  # fmt: skip
-    return "\n".join(lines)
-
-
-def _sentence(row, label: str, anchor: str) -> str:
-    if not math.isfinite(row.geomean_ratio):
-        return f"At equal {label}, no ratio of {row.codec} against {anchor}" + (f" ({row.note})." if row.note else ".")
-    text = (
-        f"At equal {label}, {row.codec} files are {row.geomean_ratio:.2f}x the size of {anchor}'s (geometric mean "
-        f"of {row.ratios} ratios over {row.images} images; 10th-90th percentile {row.p10_ratio:.2f}-"
-        f"{row.p90_ratio:.2f}); smaller on {row.smaller_on} of {row.images} images."
-    )
-    if row.left_out:
-        text += (f" {row.left_out} of {row.ratios + row.left_out} anchor points left out: no {row.codec} bpp at "
-                 "their quality on their image (matched_quality.csv's note says why).")  # fmt: skip
-    return text

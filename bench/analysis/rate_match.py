@@ -1,5 +1,7 @@
-"""Rate matching (``bench run --target-bpp``): per codec and image, the knob value whose bitstream lands
-at a target rate, found by a search whose every probe is an ordinary measurement.
+"""Rate matching's search (``bench run --target-bpp``): per codec and image, the knob value that lands at a target rate.
+
+The knob value whose bitstream lands at a target rate is found by a search whose every probe is an
+ordinary measurement.
 
 Units: rates are bits per pixel of the whole file the decoder reads, ``bpp = 8 * bytes / (width *
 height)``. A target is *reached* on an image when the chosen probe's bpp is within the relative
@@ -85,7 +87,7 @@ class KnobSpec:
             raise ValueError(f"knob range [{self.low:g}, {self.high:g}] is empty")
         if self.start is None:
             object.__setattr__(self, "start", self.rate_ends)
-        first, last = (self._valid(v) for v in self.start)
+        first, last = (self._clamped(v) for v in self.start)
         object.__setattr__(self, "start", (first, last))
 
     @classmethod
@@ -115,7 +117,8 @@ class KnobSpec:
         """Interpolate against log(knob): fractional knobs whose range is positive (a bpp knob, ...)."""
         return not self.integer and self.low > 0
 
-    def _valid(self, value: float) -> float:
+    def _clamped(self, value: float) -> float:
+        """``value`` moved into the knob's range, and rounded to a whole number for an integer knob."""
         value = min(max(float(value), self.low), self.high)
         return float(round(value)) if self.integer else value
 
@@ -231,12 +234,16 @@ class RateMatching:
 
 
 @dataclass
-class _Stop:
+class _SearchEnd:
+    """Why one target's search stopped (:attr:`TargetOutcome.reason`) and beyond which end of the rates
+    its target lies, if it does (:attr:`TargetOutcome.end`)."""
+
     reason: str
     end: str = ""
 
 
 def _log_ratio(bpp: float, target: float) -> float:
+    """``log(bpp / target)``: negative below the target, positive above it."""
     return math.log(max(bpp, 1e-300) / target)
 
 
@@ -245,7 +252,7 @@ def _replay(
 ) -> tuple[TargetOutcome, list[float]]:
     """Drive the search of ``target`` with the ``known`` probes until it settles (nothing missing) or
     asks for values not measured yet (those values)."""
-    steps = _steps(knob, target, max_probes)
+    steps = _search_steps(knob, target, max_probes)
     made: dict[float, float] = {}
     request = next(steps)
     while True:
@@ -258,64 +265,64 @@ def _replay(
         try:
             request = steps.send(got)
         except StopIteration as stop:
-            result: _Stop = stop.value
+            result: _SearchEnd = stop.value
             return TargetOutcome(target, tuple(made.items()), True, result.reason, result.end), []
 
 
-def _steps(knob: KnobSpec, target: float, max_probes: int) -> Generator[tuple[float, ...], dict, _Stop]:
+def _search_steps(knob: KnobSpec, target: float, max_probes: int) -> Generator[tuple[float, ...], dict, _SearchEnd]:
     """The search of one target as a generator: yields the values it needs measured (a tuple), is sent
-    their bpp (value -> bpp), returns why it stopped (:class:`_Stop`)."""
+    their bpp (value -> bpp), returns why it stopped (:class:`_SearchEnd`)."""
     seen: dict[float, float] = {}
 
-    def f(value: float) -> float:
+    def log_ratio(value: float) -> float:
         return _log_ratio(seen[value], target)
 
-    def close(value: float) -> bool:
+    def settles(value: float) -> bool:
         return abs(seen[value] / target - 1) <= SETTLE
 
     first, last = knob.start
     request = tuple(dict.fromkeys((first, last)))
     seen.update((yield request))
     for value in request:
-        if close(value):
-            return _Stop("within")
+        if settles(value):
+            return _SearchEnd("within")
     lowest, highest = knob.rate_ends
-    lowest, highest = knob._valid(lowest), knob._valid(highest)
-    if f(first) > 0:  # even the lowest start rate is above the target: go to the range's low-rate end
+    lowest, highest = knob._clamped(lowest), knob._clamped(highest)
+    if log_ratio(first) > 0:  # even the lowest start rate is above the target: go to the range's low-rate end
         if first == lowest:
-            return _Stop("range", "below")
+            return _SearchEnd("range", "below")
         seen.update((yield (lowest,)))
-        if close(lowest):
-            return _Stop("within")
-        if f(lowest) > 0:
-            return _Stop("range", "below")
+        if settles(lowest):
+            return _SearchEnd("within")
+        if log_ratio(lowest) > 0:
+            return _SearchEnd("range", "below")
         a, b = lowest, first
-    elif f(last) < 0:  # even the highest start rate is below it: go to the range's high-rate end
+    elif log_ratio(last) < 0:  # even the highest start rate is below it: go to the range's high-rate end
         if last == highest:
-            return _Stop("range", "above")
+            return _SearchEnd("range", "above")
         seen.update((yield (highest,)))
-        if close(highest):
-            return _Stop("within")
-        if f(highest) < 0:
-            return _Stop("range", "above")
+        if settles(highest):
+            return _SearchEnd("within")
+        if log_ratio(highest) < 0:
+            return _SearchEnd("range", "above")
         a, b = last, highest
     else:
         a, b = first, last
-    # a: a value below the target (f < 0), b: one above (f > 0); Illinois regula falsi between them
-    fa, fb = f(a), f(b)
+    # a: a value below the target (log_ratio < 0), b: one above (> 0); Illinois regula falsi between them
+    fa, fb = log_ratio(a), log_ratio(b)
     side = 0
-    widths = [_width(knob, a, b)]
+    widths = [_bracket_width(knob, a, b)]
     while True:
         if len(seen) >= max_probes:
-            return _Stop("limit")
+            return _SearchEnd("limit")
         bisect = len(widths) >= 3 and widths[-1] > 0.5 * widths[-3]
-        c = _candidate(knob, a, b, fa, fb, bisect)
+        c = _next_knob_value(knob, a, b, fa, fb, bisect)
         if c is None:
-            return _Stop("adjacent")
+            return _SearchEnd("adjacent")
         seen.update((yield (c,)))
-        if close(c):
-            return _Stop("within")
-        fc = f(c)
+        if settles(c):
+            return _SearchEnd("within")
+        fc = log_ratio(c)
         if fc < 0:
             a, fa = c, fc
             if side == -1:
@@ -326,21 +333,23 @@ def _steps(knob: KnobSpec, target: float, max_probes: int) -> Generator[tuple[fl
             if side == 1:
                 fa /= 2
             side = 1
-        widths.append(_width(knob, a, b))
+        widths.append(_bracket_width(knob, a, b))
 
 
-def _coordinate(knob: KnobSpec, value: float) -> float:
+def _knob_coordinate(knob: KnobSpec, value: float) -> float:
+    """Where the search interpolates a knob value: its log for a :attr:`KnobSpec.log_scale` knob, else itself."""
     return math.log(value) if knob.log_scale else value
 
 
-def _width(knob: KnobSpec, a: float, b: float) -> float:
-    return abs(_coordinate(knob, a) - _coordinate(knob, b))
+def _bracket_width(knob: KnobSpec, a: float, b: float) -> float:
+    """The distance between two knob values in :func:`_knob_coordinate`'s terms."""
+    return abs(_knob_coordinate(knob, a) - _knob_coordinate(knob, b))
 
 
-def _candidate(knob: KnobSpec, a: float, b: float, fa: float, fb: float, bisect: bool) -> float | None:
+def _next_knob_value(knob: KnobSpec, a: float, b: float, fa: float, fb: float, bisect: bool) -> float | None:
     """A valid knob value strictly between ``a`` and ``b``: where the line through (a, fa) and (b, fb)
     crosses zero (the middle when ``bisect``), rounded to a valid value; None when none is left."""
-    ua, ub = _coordinate(knob, a), _coordinate(knob, b)
+    ua, ub = _knob_coordinate(knob, a), _knob_coordinate(knob, b)
     u = (ua + ub) / 2 if bisect or not fb > fa else ua - fa * (ub - ua) / (fb - fa)
     value = math.exp(u) if knob.log_scale else u
     lo, hi = min(a, b), max(a, b)

@@ -1,6 +1,7 @@
-"""The results of a rate-matched run (``bench run --target-bpp``): tables, CSV files and the matched
-points that BD tables and RD figures use (:mod:`bench.report.writer` puts the tables in its "At target rates"
-section).
+"""The results of a rate-matched run (``bench run --target-bpp``): its tables, CSV files and matched points.
+
+The matched points are what BD tables and RD figures use; the report renders the tables in its "At
+target rates" section (:func:`bench.report.tables.target_rate_markdown`).
 
 Units: ``bpp = 8 * bytes / (width * height)``; ``bpp_error = bpp / target - 1`` (relative); a target is
 reached on an image when ``|bpp_error| <= tolerance``. Which probe is chosen for a target on an image,
@@ -38,7 +39,6 @@ from bench.analysis.rate_match import RateMatching, TargetOutcome, search
 
 if TYPE_CHECKING:
     from bench.analysis.dataset_values import DatasetFeatures
-    from bench.api.metric_registry import MetricRegistry
     from bench.api.records import Record
 
 __all__ = [
@@ -48,7 +48,8 @@ __all__ = [
     "per_image_table",
     "summary_table",
     "write_target_csvs",
-    "markdown_tables",
+    "status_counts",
+    "knob_text",
     "matched_records",
     "matched_features",
     "PER_IMAGE_COLUMNS",
@@ -58,7 +59,8 @@ __all__ = [
 PER_IMAGE_COLUMNS = ("codec", "target_bpp", "image", "status", "reached", "knob", "bpp", "bpp_error", "probes")
 SUMMARY_COLUMNS = ("codec", "target_bpp", "tolerance", "images", "images_reached", "bpp", "knob_min", "knob_max",
                    "probes")  # fmt: skip
-_WHY = {
+#: Why a target was not reached, by status.
+_WHY_NOT_REACHED = {
     "above": "above the highest rate",
     "below": "below the lowest rate",
     "missed": "no knob value within the tolerance",
@@ -85,7 +87,7 @@ def records_frame(records: Iterable[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["codec", "quality", "image", "bpp"])
 
 
-def _outcomes(frame: pd.DataFrame, matching: RateMatching) -> dict[tuple[str, str], tuple[TargetOutcome, ...]]:
+def _replayed_outcomes(frame: pd.DataFrame, matching: RateMatching) -> dict[tuple[str, str], tuple[TargetOutcome, ...]]:
     """Each rate-matched codec's searches on each image of ``frame`` (any codec's), replayed over its records."""
     probes: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for codec, quality, image, bpp in frame[["codec", "quality", "image", "bpp"]].itertuples(index=False):
@@ -104,7 +106,7 @@ def per_image_table(frame: pd.DataFrame, matching: RateMatching, metrics: Sequen
     index = {(str(c), float(q), str(i)): n for n, (c, q, i) in enumerate(frame[["codec", "quality", "image"]]
                                                                          .itertuples(index=False))}  # fmt: skip
     rows = []
-    for (codec, image), outcomes in _outcomes(frame, matching).items():
+    for (codec, image), outcomes in _replayed_outcomes(frame, matching).items():
         for outcome in outcomes:
             chosen = outcome.chosen
             status = outcome.status(matching.tolerance)
@@ -120,7 +122,9 @@ def per_image_table(frame: pd.DataFrame, matching: RateMatching, metrics: Sequen
     return table.sort_values(["codec", "target_bpp", "image"], ignore_index=True)
 
 
-def _note(group: pd.DataFrame, tolerance: float) -> str:
+def _not_reached_note(group: pd.DataFrame, tolerance: float) -> str:
+    """The images of one codec and target (``group``: its per-image rows) where the target was not reached,
+    by reason, with the rate chosen on each."""
     parts = []
     for status in ("above", "below", "missed", "incomplete"):
         rows = group[group["status"] == status]
@@ -129,7 +133,7 @@ def _note(group: pd.DataFrame, tolerance: float) -> str:
                 f"{image} ({bpp:.3g} bpp)" if math.isfinite(bpp) else str(image)
                 for image, bpp in zip(rows["image"], rows["bpp"], strict=True)
             )
-            why = _WHY[status].replace("the tolerance", f"+-{100 * tolerance:g}%")
+            why = _WHY_NOT_REACHED[status].replace("the tolerance", f"+-{100 * tolerance:g}%")
             parts.append(f"{why}: {names}")
     return "; ".join(parts)
 
@@ -151,7 +155,7 @@ def summary_table(per_image: pd.DataFrame, matching: RateMatching, metrics: Sequ
         }  # fmt: skip
         for name in metrics:
             row[name] = defined[name].mean() if len(defined) else math.nan
-        note = _note(group, matching.tolerance)
+        note = _not_reached_note(group, matching.tolerance)
         if len(defined) < len(reached):
             note = "; ".join(filter(None, [note, f"means over the {len(defined)} reached images with every metric "
                                                  "defined"]))  # fmt: skip
@@ -177,66 +181,27 @@ def write_target_csvs(
         table = table.copy()
         for column in ("target_bpp", "knob", "knob_min", "knob_max"):
             if column in table:
-                table[column] = [_knob_text(v) for v in table[column]]
+                table[column] = [knob_text(v) for v in table[column]]
         atomic_write_text(paths[key], table.to_csv(index=False, lineterminator="\n"))
     return paths
 
 
-def _knob_text(value: float) -> str:
+def knob_text(value: float) -> str:
+    """A knob value (or target) as the CSV files and tables write it (:func:`bench.api.records.format_quality`);
+    empty when there is none."""
     from bench.api.records import format_quality
 
     return format_quality(value) if isinstance(value, (int, float)) and math.isfinite(value) else ""
 
 
-def _metric_columns(metrics: Sequence[str], registry: MetricRegistry | None) -> list[tuple[str, str, str]]:
-    """(name, header, format) of each metric's column in the Markdown tables."""
-    out = []
-    for name in metrics:
-        label, unit = name, ""
-        if registry is not None and name in registry:
-            cls = registry.get(name)
-            label, unit = cls.label, cls.unit
-        out.append((name, f"{label} ({unit})" if unit else label, ".2f" if unit == "dB" else ".4f"))
-    return out
-
-
-def markdown_tables(summary: pd.DataFrame, metrics: Sequence[str], registry: MetricRegistry | None = None,
-                    heading: str = "###") -> list[str]:  # fmt: skip
-    """One Markdown table per target: codecs as rows; reached / total images, mean achieved bpp, the
-    knob values chosen, the mean of each metric over the reached images, and why the others were not."""
-    columns = _metric_columns(metrics, registry)
-    lines: list[str] = []
-    for target, group in summary.groupby("target_bpp", sort=True):
-        tolerance = float(group["tolerance"].iloc[0])
-        lines += [f"{heading} {target:g} bpp (+-{100 * tolerance:g}%)", ""]
-        lines.append("| codec | reached | bpp | knob | " + " | ".join(h for _, h, _ in columns) + " | not reached |")
-        lines.append("| --- | --- | --- | --- | " + " | ".join("---" for _ in columns) + " | --- |")
-        for _, row in group.iterrows():
-            knob = ""
-            if math.isfinite(row["knob_min"]):
-                lo, hi = _knob_text(row["knob_min"]), _knob_text(row["knob_max"])
-                knob = lo if lo == hi else f"{lo}–{hi}"
-            values = [f"{row[name]:{fmt}}" if math.isfinite(row[name]) else "–" for name, _, fmt in columns]
-            counts = []
-            statuses = row.get("_statuses", {})
-            for status in ("above", "below", "missed", "incomplete"):
-                if statuses.get(status):
-                    counts.append(f"{status} {statuses[status]}")
-            bpp = f"{row['bpp']:.4f}" if math.isfinite(row["bpp"]) else "–"
-            lines.append(f"| {row['codec']} | {row['images_reached']}/{row['images']} | {bpp} | {knob} | "
-                         + " | ".join(values) + f" | {', '.join(counts)} |")  # fmt: skip
-        lines.append("")
-    return lines
-
-
-def _with_status_counts(summary: pd.DataFrame, per_image: pd.DataFrame) -> pd.DataFrame:
+def status_counts(per_image: pd.DataFrame) -> dict[tuple[str, float], dict[str, int]]:
+    """Per (codec, target) of :func:`per_image_table`'s rows: how many images ended in each status that
+    occurred (:data:`bench.analysis.rate_match.STATUSES`)."""
     counts = per_image.groupby(["codec", "target_bpp"])["status"].value_counts()
-    summary = summary.copy()
-    summary["_statuses"] = [
-        {status: int(n) for status, n in counts.get((codec, target), pd.Series(dtype=int)).items()}
-        for codec, target in zip(summary["codec"], summary["target_bpp"], strict=True)
-    ]
-    return summary
+    found: dict[tuple[str, float], dict[str, int]] = {}
+    for (codec, target, status), count in counts.items():
+        found.setdefault((codec, float(target)), {})[str(status)] = int(count)
+    return found
 
 
 def matched_records(
@@ -247,7 +212,7 @@ def matched_records(
     ``knob`` the knob value measured; and the knob value behind each (codec, target, image)."""
     if not matching.knobs or not len(frame):
         return frame, {}
-    outcomes = _outcomes(frame, matching)
+    outcomes = _replayed_outcomes(frame, matching)
     measured = frame.groupby("codec")["image"].agg(lambda names: sorted(set(map(str, names))))
     keep = ~frame["codec"].astype(str).isin(set(matching.knobs))
     parts = [frame[keep].assign(knob=frame.loc[keep, "quality"])] if keep.any() else []

@@ -1,9 +1,23 @@
-"""The seam between the runner and wherever tasks run: the :class:`Executor` interface.
+"""The seam between the commands and wherever tasks run: the :class:`Executor` interface.
 
-An executor takes :class:`~bench.api.task.Task` objects and hands back, as each finishes, its
-:class:`~bench.api.records.Record` or :class:`~bench.api.records.Failure`; it never raises for a task that
-fails, whatever happened to the process that ran it. The runner plans the tasks, feeds them with
-:func:`run_tasks` and writes what comes back to the store; it knows nothing else about executors.
+An executor takes tasks of two kinds and hands back, as each finishes, its result or a
+:class:`~bench.api.records.Failure`; it never raises for a task that fails, whatever happened to the
+process that ran it:
+
+* a :class:`~bench.api.task.Task` (``bench run``: measure a codec at a quality on an image) gives a
+  :class:`~bench.api.records.Record`;
+* a :class:`~bench.api.task.ScoreTask` (``bench score``: add metrics to a record of a finished run)
+  gives :class:`~bench.api.records.Scores`.
+
+Executors need not tell them apart: the code that runs a task in a worker process,
+:meth:`bench.executors.measure.Measurer.measure` (or :func:`~bench.executors.measure.init_worker` and
+:func:`~bench.executors.measure.measure_in_worker` in a process pool), takes either; both kinds have
+``codec``, ``quality``, ``image`` and ``key``, which is all an executor needs to fail one. Only an
+executor whose workers do not share this machine's files ships what a task names (a task's staged
+image ``source``; a score task's ``reference``, ``reconstruction`` or ``bitstream``). The commands
+plan the tasks, feed them with :func:`run_tasks` and write what comes back to the store; they know
+nothing else about executors. Their ``--executor``, ``--ray-address`` and ``--timeout`` options are
+declared once here (:func:`executor_field`, :func:`ray_address_field`, :func:`timeout_field`).
 
 Executors are registered by name, like codecs and metrics: the built-in ``local`` (worker
 processes on this machine, :mod:`bench.executors.local`) and ``ray`` (a Ray cluster,
@@ -15,17 +29,56 @@ from __future__ import annotations
 
 import abc
 import importlib
+from dataclasses import field
 from importlib.metadata import entry_points
-from typing import ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
-from bench.api.records import Failure, Record
-from bench.api.task import MeasureOptions, Task
+from bench.api.options import non_negative_float, option
+from bench.api.records import Failure, Record, Scores
+from bench.api.task import MeasureOptions, ScoreTask, Task
 
-__all__ = ["Executor", "ExecutorError", "run_tasks", "executor_names", "create_executor", "ENTRY_POINT_GROUP"]
+__all__ = [
+    "Executor",
+    "ExecutorError",
+    "run_tasks",
+    "executor_names",
+    "create_executor",
+    "ENTRY_POINT_GROUP",
+    "DEFAULT_TIMEOUT_S",
+    "executor_field",
+    "ray_address_field",
+    "timeout_field",
+]
 
 ENTRY_POINT_GROUP = "codec_bench.executors"
 #: Built-in executors: name -> "module:Class" (imported only when used).
 BUILTIN = {"local": "bench.executors.local:LocalExecutor", "ray": "bench.executors.ray_driver:RayExecutor"}
+#: Longest one task may take by default (seconds): generous, VVC reference encoders take minutes per image.
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def executor_field() -> Any:
+    """The configuration field of ``--executor NAME`` (``bench run``, ``bench score``)."""
+    return field(default="local", metadata=option(
+        "--executor", help="where tasks run (default: local, worker processes on this machine; ray: the workers of "
+        "a Ray cluster, needs pip install 'codec-bench[ray]'; packages can add executors)"))  # fmt: skip
+
+
+def ray_address_field() -> Any:
+    """The configuration field of ``--ray-address ADDRESS`` (``bench run``, ``bench score``)."""
+    return field(default=None, metadata=option(
+        "--ray-address", metavar="ADDRESS",
+        help="the Ray cluster of --executor ray (host:port of its head, or 'auto'; default: $RAY_ADDRESS, else a "
+        "Ray started on this machine for the command, with -j CPUs)"))  # fmt: skip
+
+
+def timeout_field() -> Any:
+    """The configuration field of ``--timeout SECONDS`` (``bench run``, ``bench score``)."""
+    return field(default=DEFAULT_TIMEOUT_S, metadata=option(
+        "--timeout", parse=non_negative_float, metavar="SECONDS",
+        help="longest a task (bench run: one encode, decode and scoring; bench score: one record's scoring) may "
+        "take before it is stopped and counted as a timeout failure; 0 for no limit "
+        f"(default: {DEFAULT_TIMEOUT_S:g})"))  # fmt: skip
 
 
 class ExecutorError(RuntimeError):
@@ -35,7 +88,11 @@ class ExecutorError(RuntimeError):
 class Executor(abc.ABC):
     """Runs tasks somewhere and hands back their results as they finish.
 
-    Lifecycle: construct with the run's :class:`~bench.api.task.MeasureOptions`, the number of tasks to
+    Tasks are :class:`~bench.api.task.Task` objects (their results: :class:`~bench.api.records.Record`) or
+    :class:`~bench.api.task.ScoreTask` objects (their results: :class:`~bench.api.records.Scores`); the
+    worker-side code runs either (see the module docstring), an executor only carries them there.
+
+    Lifecycle: construct with the command's :class:`~bench.api.task.MeasureOptions`, the number of tasks to
     run at once, the longest a task may take (seconds, 0: no limit) and, for executors that use a
     cluster (``uses_address``), its ``address`` (None: the executor's default), :meth:`submit` tasks,
     iterate over :meth:`results`, :meth:`shutdown` (or use it as a context manager). :meth:`cancel`
@@ -74,11 +131,11 @@ class Executor(abc.ABC):
         """Tasks submitted whose result has not been handed back yet."""
 
     @abc.abstractmethod
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task | ScoreTask) -> None:
         """Queue ``task``; its result comes out of :meth:`results`."""
 
     @abc.abstractmethod
-    def results(self) -> Iterator[Record | Failure]:
+    def results(self) -> Iterator[Record | Scores | Failure]:
         """Results of submitted tasks in the order they finish, until none is pending.
 
         Tasks may be submitted between two results; the iterator then waits for those too.
@@ -102,7 +159,9 @@ class Executor(abc.ABC):
         self.shutdown(wait=exc[0] is None)
 
 
-def run_tasks(executor: Executor, tasks: Iterable[Task], *, ahead: int = 2) -> Iterator[Record | Failure]:
+def run_tasks(
+    executor: Executor, tasks: Iterable[Task | ScoreTask], *, ahead: int = 2
+) -> Iterator[Record | Scores | Failure]:
     """Feed ``tasks`` to ``executor``, keeping ``ahead`` times its slots in flight, and yield every
     result as it finishes (tasks are drawn from ``tasks`` only as room frees up)."""
     queue = iter(tasks)
@@ -137,7 +196,7 @@ def executor_names() -> list[str]:
 def create_executor(
     name: str, options: MeasureOptions, jobs: int, timeout: float = 0, address: str | None = None
 ) -> Executor:
-    """An executor of the registered ``name`` for a run measured with ``options``, ``jobs`` at a time,
+    """An executor of the registered ``name`` for a command's tasks run with ``options``, ``jobs`` at a time,
     ``timeout`` seconds per task at most (0: no limit), on the cluster at ``address`` (executors that
     use one; None: their default)."""
     target = BUILTIN.get(name) or _entry_point_classes().get(name)

@@ -1,10 +1,12 @@
-"""Child processes that never outlive their parent.
+"""Processes: children that never outlive their parent, and SIGTERM taken as Ctrl-C.
 
 :func:`die_with_parent` asks the kernel to SIGKILL the calling process when its parent dies (Linux's
 ``PR_SET_PDEATHSIG``; elsewhere it does nothing). The measuring workers call it, and so do the
 programs that command-line codecs start (``preexec_fn``), so a killed ``bench run`` leaves nothing
 running behind it. :func:`run_program` runs such a program to completion with a time limit, and
-:func:`one_line` makes its output fit a one-line error message.
+:func:`one_line` makes its output fit a one-line error message. :func:`catch_sigterm` makes the
+SIGTERM that ``timeout``, Slurm and Docker send end a run or a scoring as Ctrl-C does (what was
+measured is kept, workers are ended).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Callable
 
-__all__ = ["die_with_parent", "one_line", "run_program"]
+__all__ = ["die_with_parent", "one_line", "run_program", "catch_sigterm", "restore_sigterm", "Terminated"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -53,3 +56,25 @@ def run_program(
         raise error(f"{name} did not finish within {timeout_s:g} s") from None
     except OSError as exc:
         raise error(f"{name} could not be started ({args[0]}): {exc}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, Slurm and Docker send), handled like Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def catch_sigterm():
+    """Handle SIGTERM like Ctrl-C (:class:`Terminated`, a ``KeyboardInterrupt``) from now on, in the
+    main thread only; returns the previous handler, for :func:`restore_sigterm`."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def restore_sigterm(previous) -> None:
+    """Put back the SIGTERM handler :func:`catch_sigterm` replaced."""
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)

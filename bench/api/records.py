@@ -1,4 +1,4 @@
-"""What one measurement hands back: a :class:`Record`, or a :class:`Failure` saying why not.
+"""What a task hands back: a :class:`Record` (a measurement), :class:`Scores` (a scoring), or a :class:`Failure`.
 
 Units: ``bytes`` is the size of the whole bitstream; ``bpp = 8 * bytes / (width * height)`` (bits
 per pixel); ``metrics`` maps metric names (see :mod:`bench.api.metric`) to their values (PSNRs in dB,
@@ -7,10 +7,11 @@ MS-SSIM linear in [0, 1], NaN where a metric is undefined); times are wall-clock
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["Record", "Failure", "format_quality", "is_defined"]
+__all__ = ["Record", "Scores", "Failure", "format_quality", "is_defined", "mean_over_defined"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,29 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Scores:
+    """What scoring one record of a finished run (``bench score``) adds to it: ``metrics``, the values of
+    its per-image metrics (as in :class:`Record`); ``features`` and ``reference_features``, for its dataset
+    metrics, the features of the decoded and of the reference image by feature name (``n x d`` float32
+    arrays)."""
+
+    codec: str
+    quality: float
+    image: str
+    metrics: dict[str, float]
+    features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    reference_features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        return (self.codec, float(self.quality), self.image)
+
+
+@dataclass(frozen=True)
 class Failure:
-    """A measurement that failed (``stage``: setup, encode, decode, metrics, analyze, save, worker),
-    or an image that could not be loaded (``stage`` "load", with empty ``codec`` and ``quality`` None)."""
+    """A measurement or scoring that failed (``stage``: setup, encode, decode, metrics, analyze, save,
+    worker, timeout; a scoring's also reference, reconstruction), or an image that could not be loaded
+    (``stage`` "load", with empty ``codec`` and ``quality`` None)."""
 
     codec: str
     quality: float | None
@@ -79,3 +100,28 @@ def is_defined(record: Record) -> bool:
     one codec and quality cover the same images.
     """
     return not any(value != value for value in record.metrics.values())
+
+
+def mean_over_defined(
+    rows: Iterable[Mapping[str, Any]], metrics: Sequence[str], columns: Sequence[str]
+) -> tuple[int, dict[str, float | None]]:
+    """The rule every mean over images follows (``summary.csv``, RD curves, BD-rates): how many of
+    ``rows`` (one per image) have every metric of ``metrics`` defined (no NaN; ``inf`` is a value), and
+    the arithmetic mean over exactly those rows of each of ``columns`` (``math.fsum``: correctly rounded),
+    so that all the means of one codec and quality cover the same images. A column that is None in one
+    of those rows (a codec's rate estimate, for a codec that gives none) has the mean None; with no
+    such row every mean is NaN.
+    """
+    used = [row for row in rows if not any(_is_nan(row.get(name)) for name in metrics)]
+    means: dict[str, float | None] = {}
+    for column in columns:
+        values = [row[column] for row in used]
+        if any(value is None for value in values):
+            means[column] = None
+        else:
+            means[column] = math.fsum(values) / len(values) if values else math.nan
+    return len(used), means
+
+
+def _is_nan(value: Any) -> bool:
+    return value != value  # NaN is the only value unequal to itself (None and inf are not NaN)

@@ -1,8 +1,9 @@
-"""What the runner asks an executor to do: one :class:`Task` per codec, quality and image, and the
-:class:`MeasureOptions` shared by all tasks of a run.
+"""What a command asks an executor to do: a :class:`Task` (``bench run``: measure a codec at a quality
+on an image) or a :class:`ScoreTask` (``bench score``: add metrics to a record of a finished run), and
+the :class:`MeasureOptions` shared by all tasks of a command.
 
-Plain data with no heavy imports, so the runner's process never loads the codecs or the metrics;
-the processes that measure do (:mod:`bench.executors.measure`).
+Plain data with no heavy imports, so the command's process never loads the codecs or the metrics;
+the processes that run the tasks do (:mod:`bench.executors.measure`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from bench.api.metric import DEFAULT_METRICS
 
-__all__ = ["Task", "MeasureOptions"]
+__all__ = ["Task", "ScoreTask", "MeasureOptions"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,38 @@ class Task:
 
 
 @dataclass(frozen=True)
+class ScoreTask:
+    """Score the record ``codec``/``quality``/``image`` of a finished run with ``metrics`` (names; those
+    it lacks): compare the reference image file ``reference`` with the image the run decoded, read from
+    its saved reconstruction (the PNG file ``reconstruction``) or else decoded again from its saved
+    bitstream (the file ``bitstream``) by the codec as the run did.
+
+    ``width`` x ``height`` (pixels) and ``bytes`` (the bitstream's size) are what the run recorded: a
+    reference or bitstream that differs is a failure of the task, not another measurement. Paths are of
+    the machine that plans the tasks; an executor whose workers do not share its files ships them.
+    """
+
+    codec: str
+    quality: float
+    image: str
+    metrics: tuple[str, ...]
+    reference: str
+    width: int
+    height: int
+    bytes: int
+    reconstruction: str = ""
+    bitstream: str = ""
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        return (self.codec, float(self.quality), self.image)
+
+
+@dataclass(frozen=True)
 class MeasureOptions:
-    """How every task of a run is measured: ``repeat`` timed calls, codec ``plugins`` files,
-    learned codecs' ``device`` and precision (``half``: float16), the ``metrics`` computed (names, in column order),
+    """How every task of a command runs: ``repeat`` timed calls, codec ``plugins`` files,
+    learned codecs' ``device`` and precision (``half``: float16; a scoring's: the run's, to decode its
+    bitstreams), the ``metrics`` computed (names, in column order; a scoring's: every metric it adds),
     where the metrics that run a network run (``metric_device``: ``cpu`` or a resolved ``cuda`` device) and
     where to keep reconstructions (PNG) and bitstreams (None: not kept)."""
 

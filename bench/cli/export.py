@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.api.files import atomic_write_text
 from bench.api.options import comma_list
 from bench.cli._common import EXIT_OK, EXIT_SETUP, setup_error
 
@@ -40,7 +41,8 @@ def handle(args: argparse.Namespace) -> int:
         for curve in curves:
             if wanted is None or curve.codec in wanted:
                 path = args.out / f"{curve.codec}.json"
-                path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
+                # whole or not at all: `bench report --reference` reads it back
+                atomic_write_text(path, json.dumps(to_compressai(curve), indent=2) + "\n")
                 print(path)
     except OSError as exc:
         return setup_error("export", f"cannot write into {args.out} ({exc.strerror or exc}); give a writable --out")

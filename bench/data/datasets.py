@@ -4,7 +4,9 @@ A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``koda
 a folder of images (:data:`bench.data.images.IMAGE_SUFFIXES`). Named datasets live in
 ``<data root>/<name>/``; the data root is, in order: the ``data_dir`` argument (``--data-dir``),
 ``$BENCH_DATA``, or ``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``).
-Missing files are downloaded there and every file is checked against the manifest's sha256 before use.
+Missing or damaged files are downloaded there (:func:`bench.data.download.download_file`: streamed,
+checked against the manifest's sha256, placed whole, refused with ``--offline``) and every file is
+checked against the manifest's sha256 before use.
 
 A folder dataset takes the files of the folder itself (not of its subfolders), sorted by name; every
 entry it does not take (a subfolder, a hidden file, a broken link, a file of another type, a lossy
@@ -19,15 +21,15 @@ The sha256 of every image identifies the data itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
-from bench.api.files import atomic_write_bytes, portable_path, sha256_file
+from bench.api.files import portable_path, sha256_file
+from bench.data.download import DownloadError, download_file
 from bench.data.images import source_problem
 
 __all__ = [
@@ -43,7 +45,6 @@ __all__ = [
 ]
 
 DATA_ENV = "BENCH_DATA"
-DOWNLOAD_TIMEOUT_S = 60
 
 
 class DatasetError(RuntimeError):
@@ -136,26 +137,6 @@ def load_manifest(name: str) -> Manifest:
     return Manifest(raw["name"], raw["title"], raw["homepage"], raw["citation"], files)
 
 
-Fetch = Callable[[str, float], bytes]
-
-
-def _http_fetch(url: str, timeout: float) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (manifest URLs)
-        return response.read()
-
-
-def _download(file: ManifestFile, dest: Path, fetch: Fetch) -> None:
-    data = fetch(file.url, DOWNLOAD_TIMEOUT_S)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != file.sha256:
-        raise DatasetError(
-            f"download of {file.url} has sha256 {actual}, expected {file.sha256}; the server sent a different file"
-        )
-    atomic_write_bytes(dest, data)
-
-
 def _how_to_fill(manifest: Manifest, folder: Path) -> str:
     return (
         f"Fill the folder {folder} with the {len(manifest.files)} files of {manifest.title} "
@@ -165,34 +146,38 @@ def _how_to_fill(manifest: Manifest, folder: Path) -> str:
     )
 
 
-def _resolve_named(manifest: Manifest, root: Path, fetch: Fetch | None) -> Dataset:
+def _cached_problem(file: ManifestFile, path: Path) -> str | None:
+    """Why the cached copy ``path`` of ``file`` cannot be used (missing, or another sha256), or None."""
+    if not path.is_file():
+        return f"{path} is missing"
+    actual = sha256_file(path)
+    if actual != file.sha256:
+        return f"{path} has sha256 {actual}, expected {file.sha256} (a different or damaged copy)"
+    return None
+
+
+def _fetch(manifest: Manifest, file: ManifestFile, path: Path, problem: str, offline: bool) -> None:
+    """Download ``file`` to ``path`` (:func:`bench.data.download.download_file`: streamed, checked
+    against the manifest's sha256, placed whole); :class:`DatasetError` saying why the cached copy was
+    not used, why the download failed, and how to fill the folder by hand."""
+    try:
+        download_file(file.url, path, sha256=file.sha256, desc=f"{manifest.name} {file.name}", offline=offline)
+    except DownloadError as exc:
+        raise DatasetError(f"{problem}; {exc}. {_how_to_fill(manifest, path.parent)}") from None
+
+
+def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
+    """The dataset of ``manifest`` in ``root/<name>/``, its missing or damaged files downloaded first
+    (:class:`DatasetError` when one cannot be, or ``offline``)."""
     folder = root / manifest.name
-    images = []
-    for file in manifest.files:
-        path = folder / file.name
-        if path.is_file():
-            actual = sha256_file(path)
-            if actual == file.sha256:
-                images.append(DatasetImage(file.name, path, actual))
-                continue
-            problem = f"{path} has sha256 {actual}, expected {file.sha256} (a different or damaged copy)"
-        else:
-            problem = f"{path} is missing"
-        if fetch is None:
-            raise DatasetError(
-                f"{problem} and downloading is switched off (--offline).\n{_how_to_fill(manifest, folder)}"
-            )
-        try:
-            _download(file, path, fetch)
-        except DatasetError:
-            raise
-        except Exception as exc:  # network errors, read-only data root, ...
-            raise DatasetError(
-                f"{problem} and downloading {file.url} failed ({type(exc).__name__}: {exc}).\n"
-                f"{_how_to_fill(manifest, folder)}"
-            ) from exc
-        images.append(DatasetImage(file.name, path, file.sha256))
-    return Dataset(manifest.name, folder, tuple(images), "manifest", given=manifest.name)
+    problems = {file: _cached_problem(file, folder / file.name) for file in manifest.files}
+    wanted = [file for file, problem in problems.items() if problem is not None]
+    if wanted and not offline:
+        print(f"{manifest.name}: downloading {len(wanted)} file(s) into {folder}", file=sys.stderr)
+    for file in wanted:
+        _fetch(manifest, file, folder / file.name, problems[file], offline)
+    images = tuple(DatasetImage(file.name, folder / file.name, file.sha256) for file in manifest.files)
+    return Dataset(manifest.name, folder, images, "manifest", given=manifest.name)
 
 
 def _entry_problem(path: Path) -> str | None:
@@ -228,15 +213,11 @@ def _resolve_folder(folder: Path, given: str) -> Dataset:
     return Dataset(folder.name, folder.resolve(), tuple(images), "folder", tuple(skipped), given)
 
 
-def resolve_dataset(
-    spec: str, data_dir: str | Path | None = None, *, download: bool = True, fetch: Fetch = _http_fetch
-) -> Dataset:
-    """A named dataset (downloaded unless ``download`` is False, always verified) or a folder of images.
-
-    ``fetch(url, timeout_s) -> bytes`` is the download transport.
-    """
+def resolve_dataset(spec: str, data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
+    """A named dataset (its missing or damaged files downloaded unless ``download`` is False, every
+    file verified) or a folder of images."""
     if spec in known_datasets():
-        return _resolve_named(load_manifest(spec), data_root(data_dir), fetch if download else None)
+        return _resolve_named(load_manifest(spec), data_root(data_dir), offline=not download)
     folder = Path(spec).expanduser()
     if folder.is_dir():
         return _resolve_folder(folder, spec)

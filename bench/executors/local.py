@@ -1,9 +1,10 @@
-"""The ``local`` executor: tasks measured in worker processes on this machine.
+"""The ``local`` executor: tasks run in worker processes on this machine.
 
 Workers start from a fork server that has already imported the measuring code (:mod:`bench.executors.measure`,
 the codecs and the metrics), never by forking the runner's process, so each starts in milliseconds
-and inherits no thread-pool state. Each worker measures one task at a time with single-threaded
-libraries (:func:`bench.executors.measure.init_worker`), so the executor always knows which task a worker holds:
+and inherits no thread-pool state. Each worker runs one task at a time (a measurement or a scoring:
+:func:`bench.executors.measure.measure_in_worker` takes either) with single-threaded libraries
+(:func:`bench.executors.measure.init_worker`), so the executor always knows which task a worker holds:
 
 * a worker that dies (a crash in a codec's native code, an abort, ``os._exit``, the out-of-memory
   killer) becomes a :class:`~bench.api.records.Failure` of stage ``worker`` for exactly its task, and a
@@ -30,8 +31,8 @@ from typing import Iterator
 
 from bench.api.executor import Executor
 from bench.api.processes import die_with_parent
-from bench.api.records import Failure, Record
-from bench.api.task import MeasureOptions, Task
+from bench.api.records import Failure, Record, Scores
+from bench.api.task import MeasureOptions, ScoreTask, Task
 
 __all__ = ["LocalExecutor", "worker_context"]
 
@@ -57,7 +58,7 @@ def worker_context():
 
 
 def _worker_main(conn, options: MeasureOptions) -> None:
-    """A worker: measure each task received on ``conn`` and send back its result, until told to stop."""
+    """A worker: run each task received on ``conn`` and send back its result, until told to stop."""
     die_with_parent()
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # its own process group: the terminal's Ctrl-C goes to the runner, which ends the workers
@@ -82,10 +83,10 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child, options), name="codec-bench worker", daemon=True)
         self.process.start()
         child.close()
-        self.task: Task | None = None
+        self.task: Task | ScoreTask | None = None
         self.started = 0.0
 
-    def give(self, task: Task) -> None:
+    def give(self, task: Task | ScoreTask) -> None:
         self.conn.send(task)
         self.task, self.started = task, time.monotonic()
 
@@ -123,13 +124,13 @@ class LocalExecutor(Executor):
         super().__init__(options, jobs, timeout)
         self._ctx = worker_context()
         self._workers: list[_Worker] = []
-        self._queue: deque[Task] = deque()
+        self._queue: deque[Task | ScoreTask] = deque()
 
     @property
     def pending(self) -> int:
         return len(self._queue) + sum(w.task is not None for w in self._workers)
 
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task | ScoreTask) -> None:
         self._queue.append(task)
         self._dispatch()
 
@@ -148,7 +149,7 @@ class LocalExecutor(Executor):
         worker.kill()
         self._workers.remove(worker)
 
-    def results(self) -> Iterator[Record | Failure]:
+    def results(self) -> Iterator[Record | Scores | Failure]:
         while self.pending:
             self._dispatch()
             busy = [w for w in self._workers if w.task is not None]
@@ -156,7 +157,7 @@ class LocalExecutor(Executor):
             if self.timeout:
                 wait_s = max(0.0, min(w.started + self.timeout for w in busy) - time.monotonic())
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_s))
-            finished: list[Record | Failure] = []
+            finished: list[Record | Scores | Failure] = []
             for worker in busy:
                 task = worker.task
                 if worker.conn in ready:

@@ -1,7 +1,10 @@
-"""Measuring one codec at one quality on one image: encode, decode from the bytes, score.
+"""What a worker process does with one task: measure a codec at a quality on an image, or score a record.
 
-This is what the processes that measure execute, whichever executor started them
-(:mod:`bench.api.executor`). Timing conventions:
+This is what the processes that run tasks execute, whichever executor started them
+(:mod:`bench.api.executor`): :meth:`Measurer.measure` takes either kind of task. Measuring is
+encode, decode from the bytes, metrics; scoring (``bench score``) is the metrics between a reference
+image and the image a finished run decoded (its saved reconstruction, or its saved bitstream decoded
+again). Timing conventions:
 
 * ``encode_s``/``decode_s`` are wall-clock seconds (``time.perf_counter``) of the codec's
   ``encode``/``decode`` call alone, the median over ``repeat`` calls;
@@ -21,6 +24,7 @@ import statistics
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -29,10 +33,12 @@ import bench_codecs
 from bench.api.codec import Codec
 from bench.api.codec_registry import discover
 from bench.api.files import atomic_write, atomic_write_bytes, folder_name
+from bench.api.metric import DatasetMetric
 from bench.api.metric_registry import BUILTIN_MODULES as BUILTIN_METRIC_MODULES
 from bench.api.metric_registry import discover_metrics, feature_extractors
-from bench.api.records import Failure, Record, format_quality
-from bench.api.task import MeasureOptions, Task
+from bench.api.records import Failure, Record, Scores, format_quality
+from bench.api.task import MeasureOptions, ScoreTask, Task
+from bench.data.images import load_rgb8
 from bench.store.provenance import THREAD_ENV, WORKER_THREADS
 
 __all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
@@ -40,6 +46,9 @@ __all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
 # A fork server imports this module once for all its workers: load the built-in codecs and metrics here too.
 for _module in (*bench_codecs.BUILTIN_MODULES, *BUILTIN_METRIC_MODULES):
     importlib.import_module(_module)
+
+#: Reference images a process keeps decoded while scoring (score tasks come image by image).
+KEPT_REFERENCES = 2
 
 
 def pin_threads() -> None:
@@ -51,8 +60,33 @@ def pin_threads() -> None:
     cv2.setNumThreads(WORKER_THREADS["opencv"])
 
 
+def _check_decoded(decoded: Any, shape: tuple[int, ...]) -> None:
+    """ValueError unless ``decoded`` is a uint8 array of ``shape``."""
+    if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != shape:
+        got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
+        raise ValueError(f"decoded image is {got}, expected uint8 {shape}")
+
+
+def _check_serialisable(extra: dict[str, Any]) -> None:
+    try:
+        json.dumps(extra, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"last_stats() or analyze() returned values that are not JSON-serialisable ({exc}); "
+            "return Python numbers and strings (e.g. float(x) for numpy scalars)"
+        ) from None
+
+
+def _error_text(exc: BaseException, culprit: str) -> str:
+    """One line on ``exc``; ``culprit`` (``the codec``, ...) named when it exited instead of raising."""
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        return f"{culprit} raised {type(exc).__name__} ({exc!r}); codecs and metrics must raise exceptions, not exit"
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
 class Measurer:
-    """Measures tasks in one process; keeps one encoding and one decoding instance per codec."""
+    """Runs tasks in one process: keeps one encoding and one decoding instance per codec it measures,
+    one decoding instance per codec whose saved bitstreams it scores, and the last reference images."""
 
     def __init__(self, options: MeasureOptions) -> None:
         self.options = options
@@ -60,18 +94,24 @@ class Measurer:
         metrics = discover_metrics(options.plugins).create(options.metrics, options.metric_device)
         self.metrics = [m for m in metrics if m.per_image]
         self.extractors = feature_extractors(metrics)  # dataset metrics (FID, ...), by feature name
+        self._metrics_by_name = {m.name: m for m in metrics}
         self._codecs: dict[str, tuple[Codec, Codec]] = {}
+        self._decoders: dict[str, Codec] = {}
         self._images: dict[str, np.ndarray] = {}
+        self._references: dict[str, np.ndarray] = {}
         self._reference_features: dict[str, dict[str, np.ndarray]] = {}
 
-    def reference_features(self, name: str, image: np.ndarray) -> dict[str, np.ndarray]:
-        """The features of the reference image ``name`` (extracted once per image in this process)."""
-        found = self._reference_features.get(name)
-        if found is None:
-            found = self._reference_features[name] = {
-                space: extractor.extract(image) for space, extractor in self.extractors.items()
-            }
-        return found
+    def reference_features(
+        self, name: str, image: np.ndarray, extractors: dict[str, DatasetMetric] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The features of the reference image ``name`` by feature name, for ``extractors`` (default:
+        every dataset metric's); each extracted once per image in this process."""
+        extractors = self.extractors if extractors is None else extractors
+        found = self._reference_features.setdefault(name, {})
+        for space, extractor in extractors.items():
+            if space not in found:
+                found[space] = extractor.extract(image)
+        return {space: found[space] for space in extractors}
 
     def _pixels(self, task: Task) -> np.ndarray:
         """The task's image, mapped read-only from the file the runner staged (once per image)."""
@@ -93,14 +133,19 @@ class Measurer:
         return pair
 
     def codec_versions(self, name: str) -> dict[str, str] | None:
-        """The library versions of the codec ``name`` as this process measures it (its encoding
-        instance's ``versions()``); None before its first task here."""
+        """The library versions of the codec ``name`` as this process runs it (``versions()`` of its
+        encoding instance, or of its decoding one when it only decodes); None before its first task here."""
         pair = self._codecs.get(name)
-        return None if pair is None else dict(pair[0].versions())
+        codec = pair[0] if pair is not None else self._decoders.get(name)
+        return None if codec is None else dict(codec.versions())
 
-    def measure(self, task: Task, pixels: np.ndarray | None = None) -> Record | Failure:
+    def measure(self, task: Task | ScoreTask, pixels: np.ndarray | None = None) -> Record | Scores | Failure:
         """Measure ``task``: its image's ``pixels`` when the executor hands them over (H x W x 3
-        uint8; Ray: from the object store), else mapped from the file ``task.source``."""
+        uint8; Ray: from the object store), else mapped from the file ``task.source``. A
+        :class:`~bench.api.task.ScoreTask` is scored instead (:meth:`score`): executors call this one
+        method whatever the task."""
+        if isinstance(task, ScoreTask):
+            return self.score(task)
         stage = "setup"
         try:
             image = self._pixels(task) if pixels is None else pixels
@@ -129,9 +174,7 @@ class Measurer:
                 decoded = decoder.decode(bytes(data))
                 decode_runs.append(time.perf_counter() - start)
             decode_stats = dict(decoder.last_stats())
-            if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != image.shape:
-                got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
-                raise ValueError(f"decoded image is {got}, expected uint8 {image.shape}")
+            _check_decoded(decoded, image.shape)
 
             stage = "metrics"
             start = time.perf_counter()
@@ -151,21 +194,12 @@ class Measurer:
                     decode_runs=decode_runs,
                     repeat_identical=all(s == streams[0] for s in streams),
                 )
-            try:
-                json.dumps(extra, allow_nan=True)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(
-                    f"last_stats() or analyze() returned values that are not JSON-serialisable ({exc}); "
-                    "return Python numbers and strings (e.g. float(x) for numpy scalars)"
-                ) from None
+            _check_serialisable(extra)
 
             stage = "save"
             self._save(task, encoder, data, decoded)
         except BaseException as exc:  # noqa: B036 (sys.exit or KeyboardInterrupt from a codec fails this task only)
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                detail = f"the codec raised {type(exc).__name__} ({exc!r}); codecs must raise exceptions, not exit"
-            return Failure(task.codec, task.quality, task.image, stage, detail)
+            return Failure(task.codec, task.quality, task.image, stage, _error_text(exc, "the codec"))
 
         height, width = image.shape[:2]
         return Record(
@@ -183,6 +217,59 @@ class Measurer:
             features=features,
             reference_features=reference_features,
         )
+
+    def score(self, task: ScoreTask) -> Scores | Failure:
+        """Score ``task``: its metrics between its reference image and the image the run decoded (its
+        saved reconstruction, else its saved bitstream decoded by the codec as the run did); a
+        :class:`~bench.api.records.Failure` of stage ``reference``, ``reconstruction``, ``decode`` or
+        ``metrics`` when that step fails."""
+        stage = "reference"
+        try:
+            reference = self._reference(task)
+            stage = "reconstruction" if task.reconstruction else "decode"
+            decoded = self._saved_reconstruction(task) if task.reconstruction else self._decoded_bitstream(task)
+            _check_decoded(decoded, reference.shape)
+            stage = "metrics"
+            metrics = [self._metrics_by_name[name] for name in task.metrics]
+            values = {m.name: float(m.compute(reference, decoded)) for m in metrics if m.per_image}
+            extractors = feature_extractors(metrics)
+            features = {space: extractor.extract(decoded) for space, extractor in extractors.items()}
+            reference_features = self.reference_features(task.image, reference, extractors)
+        except BaseException as exc:  # noqa: B036 (a codec or metric calling sys.exit fails this task only)
+            return Failure(task.codec, task.quality, task.image, stage, _error_text(exc, "the codec or a metric"))
+        return Scores(task.codec, float(task.quality), task.image, values, features, reference_features)
+
+    def _reference(self, task: ScoreTask) -> np.ndarray:
+        """The task's reference image (the last ``KEPT_REFERENCES`` kept decoded), of the size the run measured."""
+        pixels = self._references.get(task.image)
+        if pixels is None:
+            if len(self._references) >= KEPT_REFERENCES:
+                self._references.pop(next(iter(self._references)))
+            pixels = self._references[task.image] = load_rgb8(task.reference).pixels
+        if pixels.shape != (task.height, task.width, 3):
+            raise ValueError(f"the reference image is {pixels.shape[1]}x{pixels.shape[0]}, the run measured "
+                             f"{task.width}x{task.height}")  # fmt: skip
+        return pixels
+
+    @staticmethod
+    def _saved_reconstruction(task: ScoreTask) -> np.ndarray:
+        with Image.open(task.reconstruction) as im:
+            if im.mode != "RGB":
+                raise ValueError(f"{task.reconstruction} is a {im.mode} image, not the RGB one the run saved")
+            return np.asarray(im)
+
+    def _decoded_bitstream(self, task: ScoreTask) -> Any:
+        """The task's saved bitstream, of the size the run measured, decoded by a decoding instance of its codec."""
+        data = Path(task.bitstream).read_bytes()
+        if len(data) != task.bytes:
+            raise ValueError(f"{task.bitstream} has {len(data)} bytes, the run measured {task.bytes}: not the "
+                             "bitstream the run measured")  # fmt: skip
+        decoder = self._decoders.get(task.codec)
+        if decoder is None:
+            decoder = self._decoders[task.codec] = self.registry.get(task.codec).create(
+                self.options.device, self.options.half
+            )
+        return decoder.decode(data)
 
     def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:
         if task.check_path:
@@ -212,6 +299,7 @@ def init_worker(options: MeasureOptions) -> None:
     _measurer = Measurer(options)
 
 
-def measure_in_worker(task: Task) -> Record | Failure:
+def measure_in_worker(task: Task | ScoreTask) -> Record | Scores | Failure:
+    """Run ``task`` (measure it, or score it) in a process that :func:`init_worker` prepared."""
     assert _measurer is not None, "init_worker was not called in this process"
     return _measurer.measure(task)

@@ -1,4 +1,4 @@
-"""The ``ray`` executor: tasks measured on the workers of a Ray cluster (``bench run --executor ray``).
+"""The ``ray`` executor: tasks run on the workers of a Ray cluster (``bench run``/``bench score --executor ray``).
 
 Where: the cluster at ``--ray-address`` (the executor's ``address``), else at ``$RAY_ADDRESS``, else a
 Ray started on this machine for the run with ``-j`` CPUs and stopped at its end. Ray is an optional
@@ -11,8 +11,10 @@ How (the actors are :class:`bench.executors.ray_node.NodeWorker`):
   whose codec runs on ``--device cuda`` (or whose metrics do) go to actors asking for one GPU each
   instead (on a node with G GPUs: G GPU actors, the other CPUs get CPU actors). An actor measures with
   single-threaded libraries and keeps its codec instances, as a local worker does.
-* **Images** are put into Ray's object store by the driver, once per image: a node fetches an image
-  once and all its actors read it in place (shared memory), whatever the number of tasks.
+* **Inputs** are put into Ray's object store by the driver: a measurement's image once per image (a
+  node fetches it once and all its actors read it in place, shared memory, whatever the number of
+  tasks); a score task's files (``bench score``: the reference image, once per image, and the saved
+  reconstruction or bitstream) as their bytes. Nodes read no file of the driver's machine.
 * **Results stream back.** An actor is handed a batch of tasks (about ``BATCH_S`` seconds of work,
   from the task durations seen so far: 1 to ``MAX_BATCH`` tasks) and yields its results in order as
   they are made (a Ray streaming generator), grouped over at most ``bench.executors.ray_node.FLUSH_S`` seconds of
@@ -57,8 +59,8 @@ import numpy as np
 from bench.api.executor import Executor, ExecutorError
 from bench.api.files import atomic_write_bytes
 from bench.api.processes import one_line
-from bench.api.records import Failure, Record
-from bench.api.task import MeasureOptions, Task
+from bench.api.records import Failure, Record, Scores
+from bench.api.task import MeasureOptions, ScoreTask, Task
 
 __all__ = ["RayExecutor", "node_key", "BATCH_S", "MAX_BATCH", "MAX_LOST"]
 
@@ -82,6 +84,21 @@ def node_key(node_id: str) -> str:
     return node_id[:12]
 
 
+def _input_files(task: Task | ScoreTask) -> dict[str, str]:
+    """The files of the driver's machine ``task`` needs on its node, each with the stage a task fails
+    at when it cannot be read (as a local worker would)."""
+    if isinstance(task, ScoreTask):
+        roles = ((task.reference, "reference"), (task.reconstruction, "reconstruction"), (task.bitstream, "decode"))
+        return {path: stage for path, stage in roles if path}
+    return {task.source: "setup"}
+
+
+def _read_input(task: Task | ScoreTask, path: str) -> Any:
+    """What goes into the object store for ``path``: a measurement's pixels, a score task's file bytes."""
+    with open(path, "rb") as fh:
+        return fh.read() if isinstance(task, ScoreTask) else np.load(fh)
+
+
 @dataclass(eq=False)
 class _Actor:
     """One measuring actor: its node, whether it holds a GPU, the reference of its description until it
@@ -93,7 +110,7 @@ class _Actor:
     node: str
     gpu: bool
     ready: Any
-    batch: list[Task] = field(default_factory=list)
+    batch: list[Task | ScoreTask] = field(default_factory=list)
     stream: Any = None
     since: float = 0.0
     retire: bool = False
@@ -118,12 +135,12 @@ class RayExecutor(Executor):
         self._affinity = NodeAffinitySchedulingStrategy
         self._owns_connection = False
         self._actors: list[_Actor] = []
-        self._queues: dict[bool, deque[Task]] = {False: deque(), True: deque()}  # by "needs a GPU"
-        self._alone: dict[bool, deque[Task]] = {False: deque(), True: deque()}  # suspects: one per actor, first
+        self._queues: dict[bool, deque[Task | ScoreTask]] = {False: deque(), True: deque()}  # by "needs a GPU"
+        self._alone: dict[bool, deque[Task | ScoreTask]] = {False: deque(), True: deque()}  # suspects: one per actor
         self._pools = {False: False, True: False}  # which kinds of actors the run uses
-        self._finished: list[Record | Failure] = []  # results made while not yielding (lost tasks' failures)
-        self._images: dict[str, list] = {}  # staged file -> [object ref, tasks holding it]
-        self._latest_source = ""
+        self._finished: list[Record | Scores | Failure] = []  # results made while not yielding (lost tasks' failures)
+        self._inputs: dict[str, list] = {}  # file of the driver's -> [object ref, tasks holding it]
+        self._latest_inputs: set[str] = set()
         self._returned: set[tuple[str, float, str]] = set()
         self._lost = Counter()
         self._alive: dict[str, dict] = {}
@@ -179,17 +196,24 @@ class RayExecutor(Executor):
         queued = sum(map(len, self._queues.values())) + sum(map(len, self._alone.values()))
         return queued + sum(len(actor.batch) for actor in self._actors) + len(self._finished)
 
-    def submit(self, task: Task) -> None:
-        entry = self._images.get(task.source)
-        if entry is None:
-            entry = self._images[task.source] = [self._ray.put(np.load(task.source)), 0]
-        entry[1] += 1
-        self._latest_source = task.source
+    def submit(self, task: Task | ScoreTask) -> None:
+        files = _input_files(task)
+        for path, stage in files.items():
+            if path not in self._inputs:
+                try:
+                    self._inputs[path] = [self._ray.put(_read_input(task, path)), 0]
+                except (OSError, ValueError) as exc:  # gone or damaged since it was planned: this task fails
+                    detail = f"{path} cannot be read: {one_line(str(exc) or type(exc).__name__)}"
+                    self._finished.append(Failure(task.codec, task.quality, task.image, stage, detail))
+                    return
+        for path in files:
+            self._inputs[path][1] += 1
+        self._latest_inputs = set(files)
         gpu = self._needs_gpu(task)
         self._activate(gpu)
         self._queues[gpu].append(task)
 
-    def results(self) -> Iterator[Record | Failure]:
+    def results(self) -> Iterator[Record | Scores | Failure]:
         while self.pending:
             if self._finished:
                 finished, self._finished = self._finished, []
@@ -223,7 +247,7 @@ class RayExecutor(Executor):
             self._kill(actor)
         for queue in (*self._queues.values(), *self._alone.values()):
             queue.clear()
-        self._images.clear()
+        self._inputs.clear()
         if self._owns_connection and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns_connection = False
@@ -237,7 +261,7 @@ class RayExecutor(Executor):
         if self._pools[gpu]:
             return
         if gpu:
-            self._look()
+            self._list_live_nodes()
             if not any(info.get("Resources", {}).get("GPU", 0) >= 1 for info in self._alive.values()):
                 raise ExecutorError("tasks of this run need a GPU (--device), but no node of the Ray cluster has one")
         self._pools[gpu] = True
@@ -270,10 +294,10 @@ class RayExecutor(Executor):
         """Look at the cluster: actors of dead nodes are lost, live nodes get the actors they lack."""
         now = time.monotonic()
         self._next_refresh = now + REFRESH_S
-        self._look()
+        self._list_live_nodes()
         for actor in list(self._actors):
             if actor.node not in self._alive:
-                self._finished += self._lose(actor, None, node_dead=True)
+                self._finished += self._handle_lost_actor(actor, None, node_dead=True)
         for node, info in self._alive.items():
             if node in self._refused or self._suspect.get(node, 0.0) > now:
                 continue
@@ -287,7 +311,7 @@ class RayExecutor(Executor):
                 for extra in sorted(mine, key=lambda a: bool(a.batch))[: max(0, len(mine) - wanted)]:
                     extra.retire = True
 
-    def _look(self) -> None:
+    def _list_live_nodes(self) -> None:
         """The cluster's live nodes, as Ray lists them now."""
         self._alive = {info["NodeID"]: info for info in self._ray.nodes() if info.get("Alive")}
 
@@ -345,11 +369,11 @@ class RayExecutor(Executor):
             self._drop(actor)
 
     # -- dispatching and results ------------------------------------------------------------------
-    def _needs_gpu(self, task: Task) -> bool:
+    def _needs_gpu(self, task: Task | ScoreTask) -> bool:
         if self.options.metric_device != "cpu":
             return True
-        if self.options.device == "cpu":
-            return False
+        if self.options.device == "cpu" or (isinstance(task, ScoreTask) and not task.bitstream):
+            return False  # (a score task without a bitstream to decode needs no codec)
         uses = self._uses_device.get(task.codec)
         if uses is None:
             try:
@@ -359,7 +383,7 @@ class RayExecutor(Executor):
             self._uses_device[task.codec] = uses
         if uses and self.options.device == "auto":
             if not self._alive:
-                self._look()
+                self._list_live_nodes()
             return any(info.get("Resources", {}).get("GPU", 0) >= 1 for info in self._alive.values())
         return uses
 
@@ -400,8 +424,8 @@ class RayExecutor(Executor):
                 batch = [queue.popleft() for _ in range(min(len(queue), self._batch_size(len(queue), workers)))]
             else:
                 continue
-            images = {task.source: self._images[task.source][0] for task in batch}
-            actor.stream = actor.handle.measure.remote(batch, images)
+            inputs = {path: self._inputs[path][0] for task in batch for path in _input_files(task)}
+            actor.stream = actor.handle.measure.remote(batch, inputs)
             actor.batch, actor.since = batch, time.monotonic()
 
     def _poll(self, timeout: float) -> None:
@@ -465,22 +489,23 @@ class RayExecutor(Executor):
             try:
                 group = ray.get(next(stream))
             except StopIteration:
-                self._finished += self._lose(actor, None)
+                self._finished += self._handle_lost_actor(actor, None)
                 return
             except ray.exceptions.RayActorError as exc:
-                self._finished += self._lose(actor, exc)
+                self._finished += self._handle_lost_actor(actor, exc)
                 return
             except ray.exceptions.RayError as exc:  # measure() itself raised (a codec's errors are failures)
                 tasks, actor.batch = actor.batch, []
-                self._finished += self._blame(tasks, "worker", f"the Ray worker failed: {one_line(str(exc))}")
+                self._finished += self._fail_or_isolate(tasks, "worker", f"the Ray worker failed: {one_line(str(exc))}")
                 return
             for outcome in group:
                 if actor not in self._actors or not actor.batch:  # its node was refused, or the run cancelled
                     return
-                self._finished += self._take(actor, outcome)
+                self._finished += self._complete_task(actor, outcome)
 
-    def _take(self, actor: _Actor, outcome) -> list[Record | Failure]:
-        """The result of ``actor``'s current task, checked, its files written, named after its node."""
+    def _complete_task(self, actor: _Actor, outcome) -> list[Record | Scores | Failure]:
+        """``actor``'s current task is done: its result checked (the codec's versions), a measurement's
+        files written and its record named after its node; handed back unless it was already."""
         task = actor.batch[0]
         if outcome.versions is not None:
             expected = self._expected_versions(task.codec)
@@ -503,6 +528,7 @@ class RayExecutor(Executor):
         return self._hand_back(task, result)
 
     def _write_files(self, task: Task, files) -> None:
+        """Write the files a measurement saved on its node where the run keeps them."""
         folders = {"reconstructions": self.options.reconstructions_dir, "bitstreams": self.options.bitstreams_dir}
         for kind, relative, data in files:
             if kind == "check" and task.check_path:
@@ -510,7 +536,7 @@ class RayExecutor(Executor):
             elif folders.get(kind) is not None:
                 atomic_write_bytes(folders[kind] / relative, data)
 
-    def _lose(self, actor: _Actor, exc: Exception | None, node_dead: bool | None = None) -> list[Failure]:
+    def _handle_lost_actor(self, actor: _Actor, exc: Exception | None, node_dead: bool | None = None) -> list[Failure]:
         """``actor`` is gone (``exc`` says how, if known): queue its tasks again, or fail the one it
         crashed on."""
         self._drop(actor)
@@ -521,8 +547,8 @@ class RayExecutor(Executor):
         crashed = isinstance(exc, ray.exceptions.ActorDiedError) and not getattr(exc, "preempted", False)
         dead = node_dead if node_dead is not None else not self._node_alive(actor.node)
         if crashed and not dead:
-            return self._blame(tasks, "worker", "the Ray worker process died while measuring this image (crash in "
-                               "native code, abort, os._exit or out of memory)")  # fmt: skip
+            return self._fail_or_isolate(tasks, "worker", "the Ray worker process died while measuring this image "
+                                         "(crash in native code, abort, os._exit or out of memory)")  # fmt: skip
         if not dead:  # the connection broke: no new actor there until Ray has made up its mind about the node
             self._suspect[actor.node] = time.monotonic() + SUSPECT_S
         failures, again = [], []
@@ -539,7 +565,7 @@ class RayExecutor(Executor):
         self._requeue(again)
         return failures
 
-    def _blame(self, tasks: list[Task], stage: str, error: str) -> list[Failure]:
+    def _fail_or_isolate(self, tasks: list[Task | ScoreTask], stage: str, error: str) -> list[Failure]:
         """An actor crashed or hung holding ``tasks`` (not handed back yet, in order): a failure of the
         task when it held one, else each of them measured again alone (see the module docstring)."""
         if len(tasks) == 1:
@@ -556,25 +582,27 @@ class RayExecutor(Executor):
         for actor in [a for a in self._actors if a.batch and now - a.since >= self.timeout]:
             tasks, actor.batch = actor.batch, []
             self._drop(actor)
-            self._finished += self._blame(tasks, "timeout", f"no result after {self.timeout:g} s (--timeout); its Ray "
-                                          "worker and the processes it started were killed")  # fmt: skip
+            error = (f"no result after {self.timeout:g} s (--timeout); its Ray worker and the processes it started "
+                     "were killed")  # fmt: skip
+            self._finished += self._fail_or_isolate(tasks, "timeout", error)
 
-    def _requeue(self, tasks: list[Task], alone: bool = False) -> None:
+    def _requeue(self, tasks: list[Task | ScoreTask], alone: bool = False) -> None:
         """Put ``tasks`` back at the front of their queues, in order (``alone``: the queue of tasks
         measured one per batch, served first)."""
         for task in reversed(tasks):
             (self._alone if alone else self._queues)[self._needs_gpu(task)].appendleft(task)
 
-    def _release(self, task: Task) -> None:
-        """``task`` no longer needs its image: drop the image from the object store when no task does
-        (unless more tasks of it may still come: the latest image submitted)."""
-        entry = self._images.get(task.source)
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] <= 0 and task.source != self._latest_source:
-                del self._images[task.source]
+    def _release(self, task: Task | ScoreTask) -> None:
+        """``task`` no longer needs its inputs: drop each from the object store when no task does
+        (unless more tasks of it may still come: the inputs of the latest task submitted)."""
+        for path in _input_files(task):
+            entry = self._inputs.get(path)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0 and path not in self._latest_inputs:
+                    del self._inputs[path]
 
-    def _hand_back(self, task: Task, result: Record | Failure) -> list[Record | Failure]:
+    def _hand_back(self, task: Task | ScoreTask, result: Record | Scores | Failure) -> list[Record | Scores | Failure]:
         """``[result]`` the first time a result of ``task`` is handed back, else nothing."""
         self._release(task)
         if task.key in self._returned:

@@ -1,13 +1,16 @@
-"""What the ``ray`` executor runs on each node of a Ray cluster: the measuring actor
+"""What the ``ray`` executor runs on each node of a Ray cluster: the actor that runs tasks
 (:class:`NodeWorker`), the description of its node, and the ``--plugin`` files it unpacks there.
 
 The driver (:mod:`bench.executors.ray_driver`) makes one :class:`NodeWorker` actor per CPU (or GPU) of each
-node. An actor measures like a local worker: single-threaded libraries
+node. An actor measures and scores like a local worker: single-threaded libraries
 (:func:`bench.executors.measure.pin_threads`) and one :class:`~bench.executors.measure.Measurer` that keeps its codec
 instances between tasks. What differs:
 
 * the pixels of each image come from Ray's object store (fetched once per node, read in place by
   every actor of that node), not from a file of the driver's machine;
+* so do the files a score task names (reference image, saved reconstruction or bitstream), as their
+  bytes: the actor writes them to its scratch folder, scores from there, removes them, and names the
+  driver's files, not its copies, in a failure's message;
 * what a measurement saves (bitstreams, reconstructions, the decoding check's files) is written to
   a scratch folder of the node and handed back with the result as bytes: the driver writes them
   where the run keeps them, so nodes need no shared file system;
@@ -31,8 +34,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench.api.records import Failure, Record
-from bench.api.task import MeasureOptions, Task
+from bench.api.records import Failure, Record, Scores
+from bench.api.task import MeasureOptions, ScoreTask, Task
 
 __all__ = [
     "NodeWorker",
@@ -185,19 +188,20 @@ def _remove_stale_scratch(root: Path) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an actor hands back for one task: its ``result``; the ``files`` its measurement saved as
+    """What an actor hands back for one task: its ``result`` (a scoring's: :class:`Scores` or a failure);
+    the ``files`` its measurement saved as
     (kind, path relative to that kind's folder, bytes), kind ``reconstructions``, ``bitstreams`` or
     ``check`` (the decoding check's ``.bits`` and ``.npy``); the codec's library ``versions`` with its
     first result on this actor (else None); ``seconds`` of wall-clock time the task took there."""
 
-    result: Record | Failure
+    result: Record | Scores | Failure
     files: tuple[tuple[str, str, bytes], ...] = ()
     versions: dict[str, Any] | None = None
     seconds: float = 0.0
 
 
 class NodeWorker:
-    """The measuring actor: ``options`` as the driver has them (its folders are replaced by this
+    """The actor that measures and scores: ``options`` as the driver has them (its folders are replaced by this
     node's scratch folder), the ``plugins`` to load, and whether it holds a ``gpu``."""
 
     def __init__(self, options: MeasureOptions, plugins: list[PluginFiles], gpu: bool) -> None:
@@ -225,18 +229,23 @@ class NodeWorker:
 
         return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), **describe_node(self.gpu)}
 
-    def measure(self, tasks: list[Task], images: dict[str, Any]) -> Iterator[list[Outcome]]:
-        """Measure ``tasks`` in order, yielding their :class:`Outcome` objects in order, in groups: a
-        group goes as soon as ``FLUSH_S`` seconds have passed since the last one (so a task that takes
-        that long is handed back on its own, at once), and at the end; ``images`` maps each task's
-        ``source`` to the object-store reference of its pixels."""
+    def measure(self, tasks: list[Task | ScoreTask], inputs: dict[str, Any]) -> Iterator[list[Outcome]]:
+        """Run ``tasks`` in order (measure a :class:`Task`, score a :class:`ScoreTask`), yielding their
+        :class:`Outcome` objects in order, in groups: a group goes as soon as ``FLUSH_S`` seconds have
+        passed since the last one (so a task that takes that long is handed back on its own, at once),
+        and at the end; ``inputs`` maps each file of the driver's machine the tasks need (a task's
+        staged ``source``; a score task's reference, reconstruction or bitstream) to the object-store
+        reference of its content (pixels; a score task's files: their bytes)."""
         import ray
 
-        pixels = dict(zip(images, ray.get(list(images.values())), strict=True))
+        fetched = dict(zip(inputs, ray.get(list(inputs.values())), strict=True))
         group: list[Outcome] = []
         flushed = time.perf_counter()
         for task in tasks:
-            group.append(self._measure(task, pixels[task.source]))
+            if isinstance(task, ScoreTask):
+                group.append(self._score(task, fetched))
+            else:
+                group.append(self._measure(task, fetched[task.source]))
             if time.perf_counter() - flushed >= FLUSH_S:
                 yield group
                 group, flushed = [], time.perf_counter()
@@ -249,18 +258,41 @@ class NodeWorker:
         check = str(self.scratch / "check" / "task") if task.check_path else ""
         result = self.measurer.measure(replace(task, check_path=check), pixels)
         files = self._collect() if self._saves or task.check_path else ()
-        versions = None
-        if task.codec not in self._versions_sent:
-            versions = self._codec_versions(task.codec)
-            if versions is not None:
-                self._versions_sent.add(task.codec)
+        versions = self._first_versions(task.codec)
         return Outcome(result, files if isinstance(result, Record) else (), versions, time.perf_counter() - start)
 
-    def _codec_versions(self, name: str) -> dict[str, Any] | None:
+    def _score(self, task: ScoreTask, fetched: dict[str, Any]) -> Outcome:
+        """Score one task from copies of its files in the scratch folder (removed after); its codec's
+        versions the first time it decoded a bitstream here."""
+        start = time.perf_counter()
+        copies = {}
+        for role in ("reference", "reconstruction", "bitstream"):
+            if path := getattr(task, role):
+                copies[role] = self.scratch / "inputs" / role / Path(path).name
+                copies[role].parent.mkdir(parents=True, exist_ok=True)
+                copies[role].write_bytes(fetched[path])
         try:
-            return self.measurer.codec_versions(name)
+            result = self.measurer.score(replace(task, **{role: str(copy) for role, copy in copies.items()}))
+        finally:
+            shutil.rmtree(self.scratch / "inputs", ignore_errors=True)
+        if isinstance(result, Failure):
+            error = result.error
+            for role, copy in copies.items():
+                error = error.replace(str(copy), getattr(task, role))
+            result = replace(result, error=error)
+        return Outcome(result, (), self._first_versions(task.codec), time.perf_counter() - start)
+
+    def _first_versions(self, codec: str) -> dict[str, Any] | None:
+        """The library versions of ``codec`` the first time this actor has made it (else None)."""
+        if codec in self._versions_sent:
+            return None
+        try:
+            versions = self.measurer.codec_versions(codec)
         except Exception as exc:  # a codec whose versions() fails: the driver sees that it differs
-            return {"versions() failed": f"{type(exc).__name__}: {exc}"}
+            versions = {"versions() failed": f"{type(exc).__name__}: {exc}"}
+        if versions is not None:
+            self._versions_sent.add(codec)
+        return versions
 
     def _collect(self) -> tuple[tuple[str, str, bytes], ...]:
         """The files the last measurement left in the scratch folder, read and removed."""

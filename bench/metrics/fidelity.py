@@ -1,4 +1,4 @@
-"""Image quality metrics on RGB uint8 images.
+"""The default metrics on RGB uint8 images: PSNR-RGB, Y-PSNR and MS-SSIM (and its dB form).
 
 Conventions (CompressAI's, so numbers are comparable with its published results):
 

@@ -22,8 +22,14 @@ it did are recorded (they depend on the machine's speed).
 Per lambda: checkpoints every ``val_every`` steps (model, optimisers, step, random states, best
 weights so far; loaded with ``torch.load(weights_only=True)``), so an interrupted command resumes
 where it stopped; at the end the weights with the best validation loss are kept, their coding
-tables computed (``update()``), and saved as safetensors. ``family.json`` records everything, a
-``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written.
+tables computed (``update()``), and saved as safetensors; its family entry, written last to
+``checkpoints/lambda<L>.json``, marks it finished (a resume skips it). ``family.json`` records everything, a
+``MODEL_CARD.md`` and a ``plugin.py`` (``bench run --plugin <out>/plugin.py``) are written. Every file a
+resume or a later command reads is written atomically (:func:`bench.api.files.atomic_write`): a kill
+leaves the previous file or the new one, never half of one. A result file that cannot be read (left
+truncated by an older version) is treated as absent, with a warning, when the model's checkpoint is
+there (the model is finished again from it: no training step, the same weights); without the
+checkpoint the command stops and says what to do, rather than retrain a model whose weights are there.
 
 **Fine-tuning and growing a family.** ``--init WEIGHTS`` starts every model of the command from a
 trained model's weights (fresh optimisers, the command's own learning-rate schedule) instead of at
@@ -58,7 +64,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.api.files import atomic_write, atomic_write_bytes, portable_command, portable_path, sha256_file
+from bench.api.files import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    portable_command,
+    portable_path,
+    sha256_file,
+)
 from bench.api.options import float_list, non_negative_float, option, positive_int
 from bench.api.processes import die_with_parent
 from bench.data.images import ImageLoadError, load_rgb8, source_problem
@@ -292,20 +305,111 @@ def _device_name(device) -> str:
     return f"{device_name('cpu')} ({torch.get_num_threads()} threads)"
 
 
+#: What a per-lambda result file must hold to be used as it is (the keys the family file and the model
+#: card read); one without them is treated as unreadable.
+_RESULT_KEYS = ("lambda", "weights", "sha256", "steps", "best_step", "val_bpp", "val_psnr", "train_seconds", "device")
+
+
+@dataclass(frozen=True)
+class _ModelFiles:
+    """Where the model of one lambda lives in the family folder ``out``."""
+
+    tag: str  # ``lambda0.005``
+    weights: Path  # <out>/<tag>.safetensors: the final weights
+    checkpoint: Path  # <out>/checkpoints/<tag>.pt: the training state, written every --val-every steps
+    result: Path  # <out>/checkpoints/<tag>.json: the model's family entry, written last
+
+    @classmethod
+    def of(cls, out: Path, lmbda: float) -> _ModelFiles:
+        tag = f"lambda{lmbda:g}"
+        checkpoints = out / "checkpoints"
+        return cls(tag, out / f"{tag}.safetensors", checkpoints / f"{tag}.pt", checkpoints / f"{tag}.json")
+
+
+@dataclass
+class _Model:
+    """One lambda's model while it trains: the network on its device, its two optimisers, the random
+    generator of its batches, where it started (``--init``) and ``state``, what a checkpoint keeps:
+    ``step``, ``best`` (the best weights so far, on the CPU), ``best_val``, ``best_step``,
+    ``history`` (one entry per validation), ``seconds`` (wall time of the training so far, resumed runs
+    included) and ``val_seconds`` (its validations')."""
+
+    lmbda: float
+    seed: int
+    device: Any
+    net: Any
+    main_params: list[Any]
+    optimizer: Any
+    aux_optimizer: Any
+    rng: np.random.Generator
+    init_path: Path | None
+    init_modules: list[str] | None
+    state: dict[str, Any]
+
+
 def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
-    """Train (or resume, or skip if finished) the model of ``config.lambdas[index]``; its family entry."""
+    """Train (or resume, or skip if finished) the model of ``config.lambdas[index]``; its family entry,
+    also written (atomically) to ``checkpoints/<tag>.json``, which marks the model finished."""
     import torch
 
     if config.threads:
         torch.set_num_threads(config.threads)
     lmbda = config.lambdas[index]
-    tag = f"lambda{lmbda:g}"
-    weights = config.out / f"{tag}.safetensors"
-    result_path = config.out / "checkpoints" / f"{tag}.json"
-    if weights.is_file() and result_path.is_file():
-        return json.loads(result_path.read_text())
+    files = _ModelFiles.of(config.out, lmbda)
+    finished = _finished_result(config, files)
+    if finished is not None:
+        return finished
+    model = _start_model(config, lmbda, seed=config.seed + index)
+    _resume(config, model, files)
+    _train_steps(config, model, data, index, files.checkpoint)
+    _save_weights(config, model, files.weights)
+    result = _result(config, model, files.weights)
+    atomic_write_text(files.result, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _finished_result(config: TrainConfig, files: _ModelFiles) -> dict[str, Any] | None:
+    """The family entry of a model trained to the end (its weights and result file there), else None.
+
+    A result file that cannot be read (one an older version left truncated when killed while writing
+    it) counts as absent, with a warning, when the model's checkpoint is there: finishing the model from
+    it takes no training step and gives the same weights. Without the checkpoint, :class:`TrainError`:
+    training again from scratch could take hours and replace weights that may already be in use."""
+    if not (files.weights.is_file() and files.result.is_file()):
+        return None
+    result, problem = _read_result(files.result)
+    if result is not None:
+        return result
+    if not files.checkpoint.is_file():
+        raise TrainError(f"{files.result} cannot be read ({problem}) and {files.checkpoint} is gone: delete "
+                         f"{files.weights} to train that model again, or use another --out")  # fmt: skip
+    print(f"{config.family_name()} {files.tag}: {files.result} cannot be read ({problem}); finishing the model "
+          f"again from {files.checkpoint}", file=sys.stderr, flush=True)  # fmt: skip
+    return None
+
+
+def _read_result(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(the per-lambda result in ``path``, "") or (None, why it cannot be read)."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"not valid JSON, truncated? {exc}"
+    if not isinstance(result, dict):
+        return None, "not a JSON object"
+    missing = [key for key in _RESULT_KEYS if key not in result]
+    if missing:
+        return None, f"no {', '.join(missing)}"
+    return result, ""
+
+
+def _start_model(config: TrainConfig, lmbda: float, seed: int) -> _Model:
+    """The model of ``lmbda`` at step 0: random from ``seed`` or loaded from its ``--init`` weights, on
+    the configured device, with fresh optimisers and batch generator."""
+    import torch
+
     device = _device(config.device)
-    seed = config.seed + index
     torch.manual_seed(seed)
     init_path = initial_weights(config, lmbda)
     net = build(config.arch, config.N, config.M)
@@ -316,91 +420,132 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
     aux_params = [p for n, p in net.named_parameters() if n.endswith(".quantiles")]
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=config.aux_lr)
-    rng = np.random.default_rng(seed)
-    # seconds: wall time of the training so far (resumed runs included), val_seconds: its validations'
     state = {"step": 0, "best": None, "best_val": math.inf, "history": [], "seconds": 0.0, "val_seconds": 0.0}
+    return _Model(lmbda, seed, device, net, main_params, optimizer, aux_optimizer, np.random.default_rng(seed),
+                  init_path, init_modules, state)  # fmt: skip
 
-    checkpoint_path = config.out / "checkpoints" / f"{tag}.pt"
-    if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if saved["config"] != _checkpoint_key(config, lmbda, init_path):
-            raise TrainError(f"{checkpoint_path} was written by a different training setup; use another --out")
-        net.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        aux_optimizer.load_state_dict(saved["aux_optimizer"])
-        rng.bit_generator.state = saved["numpy_rng"]
-        torch.set_rng_state(saved["torch_rng"])
-        state = saved["state"]
-        print(f"{config.family_name()} {tag}: resuming from step {state['step']}", file=sys.stderr, flush=True)
 
-    val_crops = _center_crops(data.val, config.val_crop, ARCHITECTURES[config.arch].stride)
+def _resume(config: TrainConfig, model: _Model, files: _ModelFiles) -> None:
+    """Restore ``model`` from its checkpoint, when there is one: weights, optimisers, random states and
+    ``state``; :class:`TrainError` when it was written by another training setup."""
+    import torch
+
+    if not files.checkpoint.is_file():
+        return
+    saved = torch.load(files.checkpoint, map_location=model.device, weights_only=True)
+    if saved["config"] != _checkpoint_key(config, model.lmbda, model.init_path):
+        raise TrainError(f"{files.checkpoint} was written by a different training setup; use another --out")
+    model.net.load_state_dict(saved["model"])
+    model.optimizer.load_state_dict(saved["optimizer"])
+    model.aux_optimizer.load_state_dict(saved["aux_optimizer"])
+    model.rng.bit_generator.state = saved["numpy_rng"]
+    torch.set_rng_state(saved["torch_rng"])
+    model.state = saved["state"]
+    model.state.setdefault("val_seconds", 0.0)  # (checkpoints written before it was recorded)
+    print(f"{config.family_name()} {files.tag}: resuming from step {model.state['step']}", file=sys.stderr, flush=True)
+
+
+def _train_steps(config: TrainConfig, model: _Model, data: _Data, index: int, checkpoint: Path) -> None:
+    """Train ``model`` until its progress (:func:`_progress`) reaches 1, validating and writing the
+    ``checkpoint`` every ``--val-every`` steps and at the last one."""
     from tqdm import tqdm
 
-    bar = tqdm(total=config.steps, initial=state["step"], desc=f"{config.family_name()} {tag}", disable=not config.progress,
-               position=index if config.jobs > 1 else None, leave=True, dynamic_ncols=True)  # fmt: skip
-    running: list[tuple[float, float, float]] = []
+    state = model.state
+    val_crops = _center_crops(data.val, config.val_crop, ARCHITECTURES[config.arch].stride)
+    bar = tqdm(total=config.steps, initial=state["step"], desc=f"{config.family_name()} lambda{model.lmbda:g}",
+               disable=not config.progress, position=index if config.jobs > 1 else None, leave=True,
+               dynamic_ncols=True)  # fmt: skip
+    running: list[tuple[float, float, float]] = []  # (loss, bpp, PSNR) of the last 100 steps
     started = time.perf_counter() - state["seconds"]
-    state.setdefault("val_seconds", 0.0)  # (checkpoints written before it was recorded)
-    net.train()
+    model.net.train()
     while (progress := _progress(config, state["step"], time.perf_counter() - started)) < 1:
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(config, progress)
-        x = _to_tensor(_batch(data.train, rng, config.batch_size, config.crop), device)
-        out = net(x)
-        loss, bpp, mse = _rd_loss(out, x, lmbda)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-        optimizer.step()
-        aux_loss = net.aux_loss()
-        aux_optimizer.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        aux_optimizer.step()
-        state["step"] += 1
-        loss_v, bpp_v, mse_v = loss.item(), bpp.item(), mse.item()
-        running = (running + [(loss_v, bpp_v, 10 * math.log10(1 / max(mse_v, 1e-12)))])[-100:]
+        running = (running + [_train_step(config, model, data.train, progress)])[-100:]
         bar.update(1)
         if state["step"] % 20 == 0:
             mean = np.mean(running, axis=0)
             bar.set_postfix_str(f"loss {mean[0]:.3f} bpp {mean[1]:.3f} PSNR {mean[2]:.2f}", refresh=False)
         last = _progress(config, state["step"], time.perf_counter() - started) >= 1
         if state["step"] % config.val_every == 0 or last:
-            validation_started = time.perf_counter()
-            val = _validate(net, val_crops, lmbda, device)
-            state["val_seconds"] += time.perf_counter() - validation_started
-            state["history"].append(
-                {"step": state["step"], **val, "train_loss": float(np.mean([r[0] for r in running]))}
-            )
-            if val["loss"] < state["best_val"]:
-                state["best_val"] = val["loss"]
-                state["best"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-                state["best_step"] = state["step"]
+            _validate_and_keep_best(model, val_crops, train_loss=float(np.mean([r[0] for r in running])))
             state["seconds"] = time.perf_counter() - started
-            checkpoint = {"config": _checkpoint_key(config, lmbda, init_path), "model": net.state_dict(),
-                          "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
-                          "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                          "state": state}  # fmt: skip
-            atomic_write(checkpoint_path, partial(torch.save, checkpoint))  # torch.save(checkpoint, tmp)
+            _write_checkpoint(config, model, checkpoint)
     bar.close()
 
-    final = build(config.arch, config.N, config.M)
-    final.load_state_dict(state["best"])
-    final.update(force=True)  # the coding tables, computed once and stored with the weights
+
+def _train_step(
+    config: TrainConfig, model: _Model, images: list[np.ndarray], progress: float
+) -> tuple[float, float, float]:
+    """One optimiser step of both losses on a random batch of ``images``; its (loss, bpp, PSNR in dB)."""
+    import torch
+
+    for group in model.optimizer.param_groups:
+        group["lr"] = _lr_at(config, progress)
+    x = _to_tensor(_batch(images, model.rng, config.batch_size, config.crop), model.device)
+    out = model.net(x)
+    loss, bpp, mse = _rd_loss(out, x, model.lmbda)
+    model.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.main_params, 1.0)
+    model.optimizer.step()
+    aux_loss = model.net.aux_loss()
+    model.aux_optimizer.zero_grad(set_to_none=True)
+    aux_loss.backward()
+    model.aux_optimizer.step()
+    model.state["step"] += 1
+    return loss.item(), bpp.item(), 10 * math.log10(1 / max(mse.item(), 1e-12))
+
+
+def _validate_and_keep_best(model: _Model, val_crops: list[np.ndarray], train_loss: float) -> None:
+    """Validate ``model`` at its current step: the result into its history, its weights kept when they
+    are the best so far."""
+    state = model.state
+    validation_started = time.perf_counter()
+    val = _validate(model.net, val_crops, model.lmbda, model.device)
+    state["val_seconds"] += time.perf_counter() - validation_started
+    state["history"].append({"step": state["step"], **val, "train_loss": train_loss})
+    if val["loss"] < state["best_val"]:
+        state["best_val"] = val["loss"]
+        state["best"] = {k: v.detach().cpu().clone() for k, v in model.net.state_dict().items()}
+        state["best_step"] = state["step"]
+
+
+def _write_checkpoint(config: TrainConfig, model: _Model, path: Path) -> None:
+    """Write everything a resume needs to ``path``, atomically (loaded with ``weights_only=True``)."""
+    import torch
+
+    checkpoint = {"config": _checkpoint_key(config, model.lmbda, model.init_path), "model": model.net.state_dict(),
+                  "optimizer": model.optimizer.state_dict(), "aux_optimizer": model.aux_optimizer.state_dict(),
+                  "numpy_rng": model.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                  "state": model.state}  # fmt: skip
+    atomic_write(path, partial(torch.save, checkpoint))  # torch.save(checkpoint, tmp)
+
+
+def _save_weights(config: TrainConfig, model: _Model, path: Path) -> None:
+    """The best weights of ``model`` with their coding tables (``update()``) as a safetensors file at
+    ``path``, written atomically, its header's keys sorted (:func:`_canonical_header`)."""
     from safetensors.torch import save
 
+    final = build(config.arch, config.N, config.M)
+    final.load_state_dict(model.state["best"])
+    final.update(force=True)  # the coding tables, computed once and stored with the weights
     state_dict = final.state_dict()
     # a portable model's integer h_s is stored once, as integers (its float parameters are derived from
     # them when loaded: bench.neural.portable.IntegerConv)
     redundant = {k.removesuffix("_int") for k in state_dict if k.endswith(("weight_int", "bias_int"))}
     tensors = {k: _stored(k, v, config.weights_dtype) for k, v in state_dict.items() if k not in redundant}
-    data = save(tensors, metadata={"family": config.family_name(), "lambda": repr(lmbda)})
-    atomic_write_bytes(weights, _canonical_header(data, weights))  # (with the folder's usual permissions)
+    raw = save(tensors, metadata={"family": config.family_name(), "lambda": repr(model.lmbda)})
+    atomic_write_bytes(path, _canonical_header(raw, path))  # (with the folder's usual permissions)
+
+
+def _result(config: TrainConfig, model: _Model, weights: Path) -> dict[str, Any]:
+    """The family entry of the trained ``model`` (its weights in ``weights``), with its validation history."""
+    state = model.state
     best = next(h for h in state["history"] if h["step"] == state["best_step"])
-    init = init_record(init_path, init_modules)
+    init = init_record(model.init_path, model.init_modules)
     # steps in all, those of the --init model's lineage included (None when they are unknown)
     total_steps = None if init and not init["total_steps"] else state["step"] + (init["total_steps"] if init else 0)
-    result = {
-        "lambda": lmbda,
+    return {
+        "lambda": model.lmbda,
         "weights": weights.name,
         "sha256": sha256_file(weights),
         # the steps it trained: --steps, or fewer when --minutes ran out first
@@ -416,12 +561,10 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
         "val_seconds": round(state["val_seconds"], 1),
         # optimiser steps per second of training, validation left out (data, forward, backward, both optimisers)
         "steps_per_second": round(state["step"] / max(state["seconds"] - state["val_seconds"], 1e-9), 2),
-        "device": _device_name(device),
-        "seed": seed,
+        "device": _device_name(model.device),
+        "seed": model.seed,
         "history": state["history"],
     }
-    result_path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
 
 
 def _canonical_header(raw: bytes, path: Path) -> bytes:
@@ -600,14 +743,21 @@ def _recorded_config(config: TrainConfig) -> dict[str, Any]:
 
 
 def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]]) -> dict[str, Any]:
-    import torch
-
-    from bench.neural import import_compressai
-
-    compressai = import_compressai()
-    command = _command(config)
-    new = [{k: v for k, v in r.items() if k != "history"} for r in results]
+    """Write the family's ``family.json``, ``plugin.py`` and ``MODEL_CARD.md``: the models of this command
+    (``results``) with those of other lambdas the ``--out`` family already had. Each file atomically:
+    a later command (and a resume) reads them back."""
     earlier = _earlier_family(config, data)
+    family = _family_record(config, data, _merged_models(earlier, results), earlier)
+    atomic_write_text(config.out / FAMILY_FILE, json.dumps(family, indent=2) + "\n")
+    atomic_write_text(config.out / "plugin.py", plugin_source(config.family_name()))
+    atomic_write_text(config.out / "MODEL_CARD.md", model_card(family))
+    return family
+
+
+def _merged_models(earlier: dict[str, Any] | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The family's models: this command's ``results`` (without their validation histories) and the
+    ``earlier`` family's models of other lambdas, numbered by ``quality`` (1: the lowest lambda)."""
+    new = [{k: v for k, v in r.items() if k != "history"} for r in results]
     lambdas = {r["lambda"] for r in new}
     kept = [m for m in (earlier or {}).get("models", []) if m["lambda"] not in lambdas]
     for model in kept:  # (families written before models recorded their own command)
@@ -615,13 +765,24 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
         model.setdefault("init", None)
         model.setdefault("total_steps", model["steps"] if model["init"] is None else None)
     merged = sorted([{k: v for k, v in m.items() if k != "quality"} for m in kept] + new, key=lambda m: m["lambda"])
-    models = [{"quality": q, **m} for q, m in enumerate(merged, 1)]
+    return [{"quality": q, **m} for q, m in enumerate(merged, 1)]
+
+
+def _family_record(
+    config: TrainConfig, data: _Data, models: list[dict[str, Any]], earlier: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What ``family.json`` holds: the architecture, the ``models`` and how they were trained."""
+    import torch
+
+    from bench.neural import import_compressai
+
+    compressai = import_compressai()
     commands = [m["command"] for m in models if m.get("command")]
     # every command that trained a model of the family, in the order they ran, with those that trained
     # the --init family before them
     earlier_commands = (earlier or {}).get("training", {}).get("commands", [])
     history = list(dict.fromkeys([*earlier_commands, *_init_family_commands(config), *commands]))
-    family = {
+    return {
         "format": "codec-bench neural family",
         "format_version": 1,
         "name": config.family_name(),
@@ -634,7 +795,7 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
         "kmac_per_pixel": complexity_kmac(config.arch, config.N, config.M),
         "models": models,
         "training": {
-            "command": command,
+            "command": _command(config),
             "commands": history,
             "data": data.description,
             "config": _recorded_config(config),
@@ -643,14 +804,16 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
-    (config.out / FAMILY_FILE).write_text(json.dumps(family, indent=2) + "\n")
-    (config.out / "plugin.py").write_text(
-        '"""This family as a codec: bench run --plugin <this file> --codec ' + config.family_name().lower() + '"""\n'
+
+
+def plugin_source(family_name: str) -> str:
+    """The ``plugin.py`` of a family folder: the family as a codec named ``family_name`` in lower case."""
+    name = family_name.lower()
+    return (
+        f'"""This family as a codec: bench run --plugin <this file> --codec {name}"""\n'
         "from pathlib import Path\n\nfrom bench.neural.codec import make_family_codec\n\n"
-        f"FamilyCodec = make_family_codec(Path(__file__).parent, name={config.family_name().lower()!r})\n"
+        f"FamilyCodec = make_family_codec(Path(__file__).parent, name={name!r})\n"
     )
-    (config.out / "MODEL_CARD.md").write_text(model_card(family))
-    return family
 
 
 def _earlier_family(config: TrainConfig, data: _Data) -> dict[str, Any] | None:

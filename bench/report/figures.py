@@ -96,7 +96,8 @@ KNOWN_STYLES: dict[str, tuple[str, str]] = {
     "cheng2020attn": ("#31a354", "P"),
 }
 _LINESTYLES = {"traditional": "-", "neural": "--", "published": ":"}
-_RC = {
+#: matplotlib rc settings of every figure: 8 pt fonts, thin lines, text kept as text.
+_FIGURE_RC = {
     "font.size": 8,
     "axes.labelsize": 8,
     "legend.fontsize": 6.5,
@@ -114,12 +115,15 @@ _RC = {
 
 @dataclass(frozen=True)
 class Style:
+    """How one curve is drawn: colour (hex), marker, line style, and hollow markers (published curves)."""
+
     color: str
     marker: str
     linestyle: str
     hollow: bool
 
     def kwargs(self) -> dict:
+        """The style as keyword arguments of ``Axes.plot``."""
         return {
             "color": self.color,
             "marker": self.marker,
@@ -129,27 +133,29 @@ class Style:
         }
 
 
-def _alnum(name: str) -> str:
+def _letters_and_digits(name: str) -> str:
+    """``name`` in lower case without anything but letters and digits (``JPEG-XL`` -> ``jpegxl``)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _codec_key(codec: str) -> str:
     """A codec's family key: its name in lower-case letters and digits, without a ``compressai:`` prefix."""
-    return _alnum(codec.split(":", 1)[1] if codec.lower().startswith("compressai:") else codec)
+    return _letters_and_digits(codec.split(":", 1)[1] if codec.lower().startswith("compressai:") else codec)
 
 
-def _family(curve: Curve, measured: set[str]) -> str:
+def _style_family(curve: Curve, measured: set[str]) -> str:
     """Published curves of a codec we measured or know join its family ("JPEG", "BPG 8b 444 ..." -> jpeg,
     bpg); other published curves are their own family, by label."""
     if curve.kind != "published":
         return _codec_key(curve.codec)
-    for candidate in (_codec_key(curve.codec), _alnum(curve.codec.split()[0]) if curve.codec.split() else ""):
+    first_word = curve.codec.split()[0] if curve.codec.split() else ""
+    for candidate in (_codec_key(curve.codec), _letters_and_digits(first_word)):
         if candidate and (candidate in measured or candidate in KNOWN_STYLES):
             return candidate
-    return _alnum(curve.label) or curve.label
+    return _letters_and_digits(curve.label) or curve.label
 
 
-def _hashed(key: str) -> tuple[int, int]:
+def _hashed_style(key: str) -> tuple[int, int]:
     """(colour, marker) indices of a name, the same in every report."""
     h = zlib.crc32(key.encode("utf-8"))
     return h % len(_PALETTE), (h // len(_PALETTE)) % len(_MARKERS)
@@ -168,7 +174,7 @@ def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
         if key in KNOWN_STYLES:
             pair = KNOWN_STYLES[key]
         else:
-            colour, marker = _hashed(key)
+            colour, marker = _hashed_style(key)
             used = {c for c, _ in taken}
             free = [_PALETTE[(colour + i) % len(_PALETTE)] for i in range(len(_PALETTE))]
             free = [c for c in free if c not in used]
@@ -187,7 +193,7 @@ def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
         return pair
 
     # known names first (they never move), then the others by name: collisions resolve the same way each time
-    keyed = [(_family(c, measured), c) for c in curves]
+    keyed = [(_style_family(c, measured), c) for c in curves]
     for key in sorted({k for k, _ in keyed}, key=lambda k: (k not in KNOWN_STYLES, k)):
         claim(key)
     styles: dict[str, Style] = {}
@@ -197,7 +203,7 @@ def assign_styles(curves: Sequence[Curve]) -> dict[str, Style]:
     used: dict[str, set[str]] = {}
     for key, label in sorted((k, c.label) for k, c in keyed if c.kind == "published" and c.label != c.codec):
         family = used.setdefault(key, {pairs[key][1]})
-        start = _hashed(_alnum(label))[1]
+        start = _hashed_style(_letters_and_digits(label))[1]
         options = [_MARKERS[(start + i) % len(_MARKERS)] for i in range(len(_MARKERS))]
         markers[label] = next((m for m in options if m not in family), options[0])
         family.add(markers[label])
@@ -218,7 +224,8 @@ def _axis_label(column: str) -> str:
     return info.axis_label if info else column
 
 
-def _finish(ax, xlabel: str, ylabel: str) -> None:
+def _label_axes(ax, xlabel: str, ylabel: str) -> None:
+    """Label both axes of ``ax`` and draw its grid."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.35)
@@ -278,16 +285,16 @@ def _covers_data(ax, box: Bbox, pad: float) -> bool:
     return False
 
 
-_CORNERS = ("lower right", "upper left", "lower left", "upper right")
+_LEGEND_CORNERS = ("lower right", "upper left", "lower left", "upper right")
 
 
 def _legend_inside(fig: Figure, ax, **kwargs) -> bool:
     """Put the legend in the first corner of ``ax`` where it covers no data; False (and no legend) if none."""
     renderer = _renderer(fig)
-    legend = ax.legend(loc=_CORNERS[0], **kwargs)
+    legend = ax.legend(loc=_LEGEND_CORNERS[0], **kwargs)
     area = ax.get_window_extent(renderer)
     pad = 2 * fig.dpi / 72  # 2 pt of air
-    for corner in _CORNERS:
+    for corner in _LEGEND_CORNERS:
         legend.set_loc(corner)
         box = legend.get_window_extent(renderer)
         fits = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
@@ -325,7 +332,7 @@ def rd_figure(
     shown = [c for c in curves if np.isfinite(c.column(metric)).any()]
     if not shown:
         return None
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_FIGURE_RC):
         w = WIDTHS[width]
         height = w * 0.75
         fig = Figure(figsize=(w, height), layout="constrained")
@@ -351,7 +358,7 @@ def rd_figure(
         if np.isfinite(ymin):
             pad = 0.04 * (ymax - ymin or 1)
             ax.set_ylim(ymin - pad, ymax + pad)
-        _finish(ax, "Rate [bpp]", _axis_label(metric))
+        _label_axes(ax, "Rate [bpp]", _axis_label(metric))
         inside = len(shown) <= 12 and _legend_inside(fig, ax, frameon=True, framealpha=0.9, handlelength=2.6)
         if not inside:
             handles, labels = ax.get_legend_handles_labels()
@@ -382,7 +389,7 @@ def speed_figure(
     shown = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
     if not shown:
         return None
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_FIGURE_RC):
         w = WIDTHS[width]
         height = w * 0.4
         fig = Figure(figsize=(w, height), layout="constrained")
@@ -397,8 +404,8 @@ def speed_figure(
             if max_bpp:
                 ax.set_xlim(0, max_bpp)
             ax.set_title(f"{title} time per image", fontsize=8)
-            _finish(ax, "Rate [bpp]", "Time [s]")
-        fig.suptitle(device_note(shown), fontsize=_RC["legend.fontsize"])
+            _label_axes(ax, "Rate [bpp]", "Time [s]")
+        fig.suptitle(device_note(shown), fontsize=_FIGURE_RC["legend.fontsize"])
         handles, labels = axes[0, 0].get_legend_handles_labels()
         _legend_below(fig, handles, labels, height + 0.15)
     return fig
@@ -418,7 +425,7 @@ def per_image_figure(
     images = sorted(set().union(*(set(c.per_image["image"]) for c in shown)))
     ncols = min(6, len(images))
     nrows = -(-len(images) // ncols)
-    with matplotlib.rc_context({**_RC, "font.size": 6, "xtick.labelsize": 5, "ytick.labelsize": 5}):
+    with matplotlib.rc_context({**_FIGURE_RC, "font.size": 6, "xtick.labelsize": 5, "ytick.labelsize": 5}):
         fig = Figure(figsize=(WIDTHS["double"], 1.25 * nrows + 0.6), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
         for ax, image in zip(axes.flat, images, strict=False):

@@ -51,41 +51,35 @@ import pandas as pd
 
 from bench import __version__
 from bench.analysis.anchors import AnchorError, anchor_curve, find_anchor
-from bench.analysis.bd_table import (
-    DEFAULT_RESAMPLES,
-    bd_table,
-    compared_columns,
-    paired_markdown,
-    to_latex,
-    to_markdown,
-)
+from bench.analysis.bd_table import AGGREGATIONS, DEFAULT_RESAMPLES, bd_table, compared_columns
 from bench.analysis.bdrate import METHODS
 from bench.analysis.curves import (
     Curve,
     CurveError,
-    _run_metadata,
-    _run_metrics,
     curves_from_compressai,
     curves_from_run,
     load_run_records,
+    run_metadata,
+    run_metrics,
     to_compressai,
     unique_labels,
 )
-from bench.analysis.matched import matched_table
-from bench.analysis.matched import to_markdown as matched_markdown
+from bench.analysis.matched import MatchedQuality, matched_table
+from bench.analysis.rate_match import RateMatching
 from bench.analysis.target_rates import (
-    _with_status_counts,
-    markdown_tables,
     per_image_table,
     rate_matching_of,
+    status_counts,
     summary_table,
     write_target_csvs,
 )
+from bench.api.files import atomic_write_text
 from bench.api.metric import Column
 from bench.api.metric_registry import discover_metrics
 from bench.api.options import comma_list, float_or_none, non_negative_int, number_range, option
 from bench.report.figures import (
     WIDTHS,
+    Style,
     assign_styles,
     device_note,
     per_image_figure,
@@ -93,8 +87,10 @@ from bench.report.figures import (
     save_figure,
     speed_figure,
 )
+from bench.report.tables import bd_latex, bd_markdown, matched_markdown, paired_markdown, target_rate_markdown
 
-_PAIRED = (
+#: What the paired-test table of the report page shows.
+_PAIRED_TEST_NOTE = (
     "Per codec and metric: on how many images its per-image BD-rate against the anchor is negative (it needs "
     "fewer bits), and the p-value of the two-sided Wilcoxon signed-rank test of the per-image BD-rates "
     "(`p_value` and `wins` in bd_rate.csv; p = 1 when every per-image BD-rate is exactly 0)."
@@ -208,7 +204,7 @@ def _anchor_names(text: str) -> list[str]:
     return names if names and all(find_anchor(name) for name in names) else []
 
 
-def _stem(curve: Curve) -> str:
+def _published_stem(curve: Curve) -> str:
     """A published curve's file name without ``.json`` (empty for run curves)."""
     return Path(curve.source).stem if curve.kind == "published" else ""
 
@@ -226,7 +222,7 @@ def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
     if exact:
         return exact[0]
     wanted = name.strip().lower()
-    for key in (lambda c: c.label, lambda c: c.codec, _stem):
+    for key in (lambda c: c.label, lambda c: c.codec, _published_stem):
         matches = [c for c in curves if key(c) and key(c).lower() == wanted]
         if len(matches) == 1:
             return matches[0]
@@ -234,7 +230,8 @@ def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
             raise ReportError(
                 f"anchor '{name}' is ambiguous: {', '.join(c.label for c in matches)}; give the exact label"
             )
-    names = list(dict.fromkeys([*(c.label for c in curves), *(_stem(c) for c in curves if _stem(c))]))
+    stems = [stem for c in curves if (stem := _published_stem(c))]
+    names = list(dict.fromkeys([*(c.label for c in curves), *stems]))
     by_lower: dict[str, str] = {}
     for candidate in names:
         by_lower.setdefault(candidate.lower(), candidate)
@@ -243,11 +240,14 @@ def pick_anchor(curves: Sequence[Curve], name: str | None) -> Curve:
     raise ReportError(f"no curve named '{name}'; curves: {', '.join(c.label for c in curves)}{hint}")
 
 
-def _slug(label: str) -> str:
+def _safe_file_stem(label: str) -> str:
+    """``label`` as a file name: each run of characters other than letters, digits, ``.``, ``_`` and ``-``
+    becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
 
 
 def _provenance_lines(curves: Sequence[Curve]) -> list[str]:
+    """A Markdown table of the curves: kind, source (run and command, or file), settings and versions, device."""
     lines = ["| curve | kind | source | settings and versions | device |", "| --- | --- | --- | --- | --- |"]
     for c in curves:
         source = c.provenance.get("run") or c.provenance.get("file") or c.source
@@ -262,6 +262,7 @@ def _provenance_lines(curves: Sequence[Curve]) -> list[str]:
 
 
 def _figure_section(title: str, stem: str, caption: str) -> list[str]:
+    """The page's subsection of one figure: the PNG ``stem.png``, its caption and links to its PDF and SVG."""
     return [
         f"### {title}",
         "",
@@ -272,7 +273,7 @@ def _figure_section(title: str, stem: str, caption: str) -> list[str]:
     ]
 
 
-def _image_caption(curves: Sequence[Curve]) -> str:
+def _images_per_curve_caption(curves: Sequence[Curve]) -> str:
     """A sentence giving each curve's number of images (fewest-most over its points) when the curves, or
     the points of one curve, average different numbers of images; empty otherwise."""
     counts = [(c.label, c.image_counts()) for c in curves]
@@ -307,7 +308,7 @@ def _quality_ranges(columns: Sequence[Column], given: Sequence[tuple[str, float,
     return ranges
 
 
-def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) -> str:
+def _bd_conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) -> str:
     """Sentences on the intervals, the paired test and the fixed ranges of the report's BD values."""
     text = []
     if config.bootstrap:
@@ -315,7 +316,7 @@ def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) 
             f"In brackets: 95% bootstrap percentile intervals over images ({config.bootstrap} resamples, seed "
             f"{config.seed}; columns `ci_low`, `ci_high`, `resamples`, `seed` of bd_rate.csv): mean-curve BD "
             "recomputed from the mean curves of each resample of the images, per-image BD as the mean of the "
-            "resampled per-image values (`bench/bootstrap.py`)."
+            "resampled per-image values (`bench/analysis/bootstrap.py`)."
         )
     fixed = [f"{c.label} {lo:g}–{hi:g}{f' {c.unit}' if c.unit else ''}" for c in columns
              if (r := ranges.get(c.name)) for lo, hi in [r]]  # fmt: skip
@@ -327,45 +328,58 @@ def _conventions(config: ReportConfig, columns: Sequence[Column], ranges: dict) 
     return " ".join(text)
 
 
-def _target_rate_section(runs: Sequence[Path], out: Path, files: list[Path]) -> list[str]:
-    """The report's "At target rates" section for the rate-matched runs among ``runs`` (none: no
-    lines): writes their target_rates CSV files into the report folder ``out`` (prefixed with the run's
-    name when several runs have targets), adds them to ``files``, returns the Markdown lines."""
+@dataclass
+class _Section:
+    """Part of the report page (``lines``, Markdown) and the files written for it."""
+
+    lines: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def _rate_matched_runs(runs: Sequence[Path]) -> list[tuple[Path, RateMatching]]:
+    """The rate-matched runs among ``runs``, with their rate matching."""
     matched = []
     for folder in runs:
-        matching = rate_matching_of(_run_metadata(Path(folder)))
+        matching = rate_matching_of(run_metadata(Path(folder)))
         if matching is not None:
             matched.append((Path(folder), matching))
+    return matched
+
+
+def _target_rate_section(runs: Sequence[Path], out: Path) -> _Section:
+    """The report's "At target rates" section for the rate-matched runs among ``runs`` (none: no lines),
+    and their target_rates CSV files, written into the report folder ``out`` (prefixed with the run's
+    name when several runs have targets)."""
+    matched = _rate_matched_runs(runs)
     if not matched:
-        return []
+        return _Section()
     registry = discover_metrics()
-    lines = ["## At target rates", ""]
+    section = _Section(["## At target rates", ""])
     for folder, matching in matched:
         frame = load_run_records(folder, registry)
-        metrics = _run_metrics(folder, list(frame.columns))
+        metrics = run_metrics(folder, list(frame.columns))
         prefix = f"{folder.name}_" if len(matched) > 1 else ""
         paths = write_target_csvs(frame, matching, metrics, out, prefix)
-        files += list(paths.values())
+        section.files.extend(paths.values())
         per_image = per_image_table(frame, matching, metrics)
-        summary = _with_status_counts(summary_table(per_image, matching, metrics), per_image)
+        summary = summary_table(per_image, matching, metrics)
         targets = ", ".join(f"{t:g}" for t in matching.targets)
-        lines += [
+        section.lines.extend([
             f"Run `{folder.name}`: each codec's knob searched per image for the targets {targets} bpp; a target is "
             f"reached on an image when the chosen rate is within +-{100 * matching.tolerance:g}% of it. Means over "
             "the reached images (so over different images for different codecs when not all are reached); the BD "
-            "tables and RD figures above use, per codec, the targets reached on every image (`bench/target_rates.py`). "
+            "tables and RD figures above use, per codec, the targets reached on every image (`bench/analysis/target_rates.py`). "
             f"Per image: [{paths['target_rates_per_image'].name}]({paths['target_rates_per_image'].name}); "
             f"why targets were not reached: [{paths['target_rates'].name}]({paths['target_rates'].name}).",
             "",
-            *markdown_tables(summary, metrics, registry),
-        ]
-    return lines
+            *target_rate_markdown(summary, status_counts(per_image), metrics, registry),
+        ])  # fmt: skip
+    return section
 
 
-def make_report(config: ReportConfig) -> ReportResult:
-    """Build the report described in the module docstring; returns the BD table and the files."""
-    curves = load_curves(config.runs, config.references, config.offline)
-    anchor = pick_anchor(curves, config.anchor)
+def _report_folder(config: ReportConfig) -> Path:
+    """The report folder (``--out``, else ``<first run>/report``), created; :class:`ReportError` when it
+    cannot be written."""
     out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -376,102 +390,146 @@ def make_report(config: ReportConfig) -> ReportResult:
         raise ReportError(
             f"cannot write the report into {out} ({exc.strerror or exc}); give a writable folder with --out"
         ) from None
-    files: list[Path] = []
+    return out
 
+
+def _report_columns(curves: Sequence[Curve], anchor: Curve, wanted: Sequence[str] | None) -> list[Column]:
+    """The compared columns of the report: those of ``--metric`` (``wanted``), else every one the curves have."""
     columns = compared_columns([anchor, *curves])
-    if config.metrics:
-        columns = _chosen_columns(columns, config.metrics)
-    ranges = _quality_ranges(columns, config.quality_ranges)
-    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method,
-                     resamples=config.bootstrap, seed=config.seed, quality_ranges=ranges,
-                     rate_range=config.rate_range)  # fmt: skip
-    table.to_csv(out / "bd_rate.csv", index=False, float_format="%.10g")
-    markdown = "\n".join(
-        f"#### {agg}\n\n{to_markdown(table, agg, anchor=anchor.label)}" for agg in ("mean-curve", "per-image")
-    )
-    (out / "bd_rate.md").write_text(markdown, encoding="utf-8")
-    (out / "bd_rate.tex").write_text(
-        to_latex(table, "mean-curve", anchor=anchor.label) + "\n" + to_latex(table, "per-image", anchor=anchor.label),
-        encoding="utf-8",
-    )
-    files += [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
-    matched = matched_table(curves, anchor, metrics=[c.name for c in columns])
-    matched.table.to_csv(out / "matched_quality.csv", index=False, float_format="%.10g")
-    files.append(out / "matched_quality.csv")
+    return _chosen_columns(columns, wanted) if wanted else columns
 
-    styles = assign_styles(curves)
-    sections: list[str] = []
+
+def _bd_markdown(table: pd.DataFrame, anchor: str) -> str:
+    """Both aggregations' Markdown tables, each under a ``####`` heading naming it (bd_rate.md)."""
+    return "\n".join(f"#### {agg}\n\n{bd_markdown(table, agg, anchor=anchor)}" for agg in AGGREGATIONS)
+
+
+def _write_bd_tables(table: pd.DataFrame, markdown: str, anchor: str, out: Path) -> list[Path]:
+    """Write bd_rate.csv, bd_rate.md (``markdown``) and bd_rate.tex (both aggregations) into ``out``."""
+    paths = [out / "bd_rate.csv", out / "bd_rate.md", out / "bd_rate.tex"]
+    atomic_write_text(paths[0], table.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(paths[1], markdown)
+    atomic_write_text(paths[2], "\n".join(bd_latex(table, agg, anchor=anchor) for agg in AGGREGATIONS))
+    return paths
+
+
+def _write_matched_csv(matched: MatchedQuality, out: Path) -> list[Path]:
+    """Write matched_quality.csv into ``out``."""
+    path = out / "matched_quality.csv"
+    atomic_write_text(path, matched.table.to_csv(index=False, float_format="%.10g"))
+    return [path]
+
+
+def _rd_figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style],
+                config: ReportConfig, out: Path) -> _Section:  # fmt: skip
+    """An RD figure per compared column that some curve has, and its subsection of the page."""
+    section = _Section()
     for column in columns:
         fig = rd_figure(curves, column.name, styles, width=config.width, max_bpp=config.max_bpp)
         if fig is None:
             continue
         stem = f"rd_{column.name}"
-        files += save_figure(fig, out, stem)
+        section.files.extend(save_figure(fig, out, stem))
         shown = [c for c in curves if np.isfinite(c.column(column.name)).any()]
-        sections += _figure_section(
+        section.lines.extend(_figure_section(
             f"{column.axis_label} against rate",
             stem,
             "Means over the images at each quality setting (images with every metric defined); bpp counts "
             "every byte of each file."
             + (" MS-SSIM in dB is -10 log10(1 - MS-SSIM)." if column.name == "ms_ssim_db" else "")
-            + _image_caption(shown),
-        )
-    fig = speed_figure(curves, styles, width="double", max_bpp=config.max_bpp)
-    if fig is not None:
-        files += save_figure(fig, out, "speed")
-        timed = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
-        sections += _figure_section(
-            "Encoding and decoding time",
-            "speed",
-            "Wall-clock time of one encode/decode call per image (median of repeats), log scale. "
-            f"{device_note(timed)}.",
-        )
-    if config.per_image:
-        for column in columns:
-            fig = per_image_figure(curves, column.name, styles, max_bpp=config.max_bpp)
-            if fig is not None:
-                files += save_figure(fig, out, f"per_image_{column.name}")
-                sections += _figure_section(
-                    f"Per image: {column.label}", f"per_image_{column.name}", "One panel per image."
-                )
+            + _images_per_curve_caption(shown),
+        ))  # fmt: skip
+    return section
 
+
+def _speed_figures(curves: Sequence[Curve], styles: dict[str, Style], config: ReportConfig, out: Path) -> _Section:
+    """The speed figure (none when no curve has times) and its subsection of the page."""
+    fig = speed_figure(curves, styles, width="double", max_bpp=config.max_bpp)
+    if fig is None:
+        return _Section()
+    timed = [c for c in curves if np.isfinite(c.column("encode_s")).any()]
+    caption = (
+        f"Wall-clock time of one encode/decode call per image (median of repeats), log scale. {device_note(timed)}."
+    )
+    return _Section(_figure_section("Encoding and decoding time", "speed", caption), save_figure(fig, out, "speed"))
+
+
+def _per_image_figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style],
+                       config: ReportConfig, out: Path) -> _Section:  # fmt: skip
+    """With ``--per-image``, a small-multiples figure per compared column and its subsection of the page."""
+    section = _Section()
+    for column in columns if config.per_image else ():
+        fig = per_image_figure(curves, column.name, styles, max_bpp=config.max_bpp)
+        if fig is not None:
+            stem = f"per_image_{column.name}"
+            section.files.extend(save_figure(fig, out, stem))
+            section.lines.extend(_figure_section(f"Per image: {column.label}", stem, "One panel per image."))
+    return section
+
+
+def _figures(curves: Sequence[Curve], columns: Sequence[Column], config: ReportConfig, out: Path) -> _Section:
+    """Every figure of the report (RD, speed, per image), in the page's order."""
+    styles = assign_styles(curves)
+    parts = (_rd_figures(curves, columns, styles, config, out), _speed_figures(curves, styles, config, out),
+             _per_image_figures(curves, columns, styles, config, out))  # fmt: skip
+    return _Section([line for part in parts for line in part.lines], [path for part in parts for path in part.files])
+
+
+def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:
+    """Write each run curve in CompressAI's results format into ``out/compressai/``; return the paths."""
     exported = out / "compressai"
+    paths = []
     for curve in curves:
         if curve.kind != "published":
             exported.mkdir(exist_ok=True)
-            path = exported / f"{_slug(curve.label)}.json"
-            path.write_text(json.dumps(to_compressai(curve), indent=2) + "\n", encoding="utf-8")
-            files.append(path)
+            path = exported / f"{_safe_file_stem(curve.label)}.json"
+            atomic_write_text(path, json.dumps(to_compressai(curve), indent=2) + "\n")
+            paths.append(path)
+    return paths
 
+
+def _page_header(anchor: Curve, method: str, table: pd.DataFrame) -> list[str]:
+    """The page's title and the line saying when, by which version and against which anchor."""
     compared = (
-        f"Anchor: **{anchor.label}**; BD interpolation: **{config.method}** (BD-rate over the shared quality range, "
+        f"Anchor: **{anchor.label}**; BD interpolation: **{method}** (BD-rate over the shared quality range, "
         "no extrapolation, each pair of curves over the images both measured at every quality; VCEG-M33 / JVET "
-        "CTC definitions, see `bench/bdrate.py`)."
+        "CTC definitions, see `bench/analysis/bdrate.py`)."
         if len(table)
         else f"No curve other than the anchor **{anchor.label}**: no BD-rates, nothing to compare."
     )
-    page = [
-        "# codec-bench report",
-        "",
-        f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} by codec-bench {__version__}. " + compared,
-        "",
+    generated = f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} by codec-bench {__version__}. "
+    return ["# codec-bench report", "", generated + compared, ""]
+
+
+def _bd_section(table: pd.DataFrame, markdown: str, conventions: str) -> list[str]:
+    """The page's BD-rate section: how the intervals were drawn, the tables (``markdown``), the paired test."""
+    paired = paired_markdown(table)
+    return [
         "## BD-rate",
         "",
-        *([conventions, ""] if (conventions := _conventions(config, columns, ranges)) and len(table) else []),
+        *([conventions, ""] if conventions and len(table) else []),
         markdown,
-        *(["### Paired test across images", "", _PAIRED, "", paired, ""] if (paired := paired_markdown(table)) else []),
+        *(["### Paired test across images", "", _PAIRED_TEST_NOTE, "", paired, ""] if paired else []),
         "Files: [bd_rate.csv](bd_rate.csv), [bd_rate.md](bd_rate.md), [bd_rate.tex](bd_rate.tex).",
         "",
+    ]
+
+
+def _matched_section(matched: MatchedQuality, columns: Sequence[Column]) -> list[str]:
+    """The page's section of matched-quality size ratios."""
+    return [
         "## Matched-quality size ratios",
         "",
         matched_markdown(matched, columns),
         "File: [matched_quality.csv](matched_quality.csv) (one row per codec, metric and anchor setting, and "
-        "`all`; `bench/matched.py`).",
+        "`all`; `bench/analysis/matched.py`).",
         "",
-        "## Figures",
-        "",
-        *sections,
-        *_target_rate_section(config.runs, out, files),
+    ]
+
+
+def _provenance_section(curves: Sequence[Curve]) -> list[str]:
+    """The page's last section: where each curve comes from."""
+    return [
         "## Where the curves come from",
         "",
         *_provenance_lines(curves),
@@ -479,6 +537,37 @@ def make_report(config: ReportConfig) -> ReportResult:
         "Run curves in CompressAI's results format: `compressai/`.",
         "",
     ]
-    (out / "report.md").write_text("\n".join(page), encoding="utf-8")
+
+
+def make_report(config: ReportConfig) -> ReportResult:
+    """Build the report described in the module docstring; returns the BD table and the files."""
+    curves = load_curves(config.runs, config.references, config.offline)
+    anchor = pick_anchor(curves, config.anchor)
+    out = _report_folder(config)
+    columns = _report_columns(curves, anchor, config.metrics)
+    ranges = _quality_ranges(columns, config.quality_ranges)
+    table = bd_table(curves, anchor, metrics=[c.name for c in columns], method=config.method,
+                     resamples=config.bootstrap, seed=config.seed, quality_ranges=ranges,
+                     rate_range=config.rate_range)  # fmt: skip
+    markdown = _bd_markdown(table, anchor.label)
+    files = _write_bd_tables(table, markdown, anchor.label, out)
+    matched = matched_table(curves, anchor, metrics=[c.name for c in columns])
+    files += _write_matched_csv(matched, out)
+    figures = _figures(curves, columns, config, out)
+    files += figures.files
+    files += _export_compressai(curves, out)
+    targets = _target_rate_section(config.runs, out)
+    files += targets.files
+    page = [
+        *_page_header(anchor, config.method, table),
+        *_bd_section(table, markdown, _bd_conventions(config, columns, ranges)),
+        *_matched_section(matched, columns),
+        "## Figures",
+        "",
+        *figures.lines,
+        *targets.lines,
+        *_provenance_section(curves),
+    ]
+    atomic_write_text(out / "report.md", "\n".join(page))
     files.append(out / "report.md")
     return ReportResult(out, anchor.label, table, files)

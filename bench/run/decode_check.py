@@ -10,19 +10,23 @@ measuring process decoded:
 * ``nondeterministic``: at most 1% of the samples differ, by one level at most (GPU convolutions,
   thread-count dependent float rounding): recorded as a warning, the measurements stand;
 * ``different`` or ``error`` (the fresh decoder raised): the codec did not decode from the bytes
-  alone; the runner turns every measurement of that codec and quality into a failure.
+  alone; the runner turns every measurement of that codec and quality into a failure
+  (:func:`apply_checks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from bench.api.records import format_quality
 from bench.api.task import MeasureOptions
+from bench.store.sqlite import Store
 
-__all__ = ["DecodeCheck", "CheckOutcome", "run_checks", "compare"]
+__all__ = ["DecodeCheck", "CheckOutcome", "run_checks", "apply_checks", "compare"]
 
 #: Differences tolerated as non-determinism: share of samples, and largest difference (levels).
 TOLERATED_SHARE = 0.01
@@ -134,3 +138,23 @@ def run_checks(checks: list[DecodeCheck], options: MeasureOptions, timeout: floa
             process.join(5)
             parent.close()
     return outcomes
+
+
+def apply_checks(checks: list[DecodeCheck], options: MeasureOptions, timeout: float, store: Store,
+                 echo: Callable[[str], None]) -> list[str]:  # fmt: skip
+    """Run ``checks`` (:func:`run_checks`) and fail, in ``store``, every measurement of the codecs and
+    qualities whose decoder did not decode from the bytes alone; returns the warnings (non-determinism)."""
+    warnings = []
+    for outcome in run_checks(checks, options, timeout):
+        check = outcome.check
+        where = f"{check.codec} {format_quality(check.quality)} ({check.image})"
+        if outcome.status == "nondeterministic":
+            warnings.append(f"{where}: decoding the same bitstream in a fresh process gave slightly different "
+                            f"pixels: {outcome.detail}")  # fmt: skip
+        elif outcome.failed:
+            error = (f"decoded in a fresh process, the bitstream of {check.image} gave other pixels than in the "
+                     f"measuring process ({outcome.detail}): the decoder does not decode from the bytes alone, so "
+                     "this codec and quality are not measured")  # fmt: skip
+            count = store.invalidate(check.codec, check.quality, "decode-check", error)
+            echo(f"FAILED {where}: {error}; {count} measurement(s) discarded")
+    return warnings

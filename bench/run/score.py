@@ -23,8 +23,15 @@ computed by the same code and versions); ``records.csv``, ``summary.csv`` and ``
 rewritten. Scoring again computes only the values still missing (none: nothing is written): an
 interrupted scoring loses nothing it stored, and a metric the run already has is not computed again
 (the values in a run are never replaced; there is no ``--force``), except for records added later
-without it. Metrics are computed in ``jobs`` worker processes with single-threaded libraries, like
-``bench run``'s, so the values are those ``bench run --metrics`` gives.
+without it.
+
+Each record is a :class:`~bench.api.task.ScoreTask` run by an executor, as ``bench run``'s measurements
+are (:mod:`bench.api.executor`; ``--executor``: ``local`` worker processes, ``jobs`` at a time, by
+default; ``ray``: the nodes of a Ray cluster, which get the files they need from this process, so they
+need not share its file system), with single-threaded libraries, so the values are those ``bench run
+--metrics`` gives. A record whose scoring fails, crashes its worker or runs past ``--timeout`` is
+reported, not stored: scoring again tries it again. ``run.json`` records each scoring (its command,
+executor and, on a cluster, its nodes) among the run's invocations.
 
 Dataset metrics (FID, KID: :class:`bench.api.metric.DatasetMetric`) are scored like the others: the
 features of each decoded image and of its reference go into the store (a record that has the
@@ -34,22 +41,28 @@ features is not scored again), and ``summary.csv`` gets their values per codec a
 from __future__ import annotations
 
 import json
-import signal
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from bench.api.executor import (
+    Executor,
+    ExecutorError,
+    create_executor,
+    executor_field,
+    ray_address_field,
+    run_tasks,
+    timeout_field,
+)
 from bench.api.files import atomic_write_text, folder_name, portable_command, sha256_file
 from bench.api.metric import DatasetMetric, Metric, MetricError
-from bench.api.metric_registry import discover_metrics, feature_extractors, metric_device, resolve_metric_device
+from bench.api.metric_registry import discover_metrics, metric_device, resolve_metric_device
 from bench.api.options import PLUGINS, comma_list, option, positive_int
 from bench.api.plugins import recorded_plugin_files
-from bench.api.processes import die_with_parent
-from bench.api.records import format_quality
-from bench.store.provenance import available_cpus, environment
+from bench.api.processes import catch_sigterm, restore_sigterm
+from bench.api.records import Failure, Scores, format_quality
+from bench.api.task import MeasureOptions, ScoreTask
+from bench.store.provenance import available_cpus, environment, timestamp
 from bench.store.sqlite import describe_differences
 
 __all__ = ["ScoreConfig", "ScoreReport", "ScoreSetupError", "score"]
@@ -82,6 +95,9 @@ class ScoreConfig:
     jobs: int = field(default_factory=available_cpus, metadata=option(
         "-j", "--jobs", parse=positive_int,
         help="worker processes (default: CPUs available, here %(default)s)"))  # fmt: skip
+    timeout: float = timeout_field()
+    executor: str = executor_field()
+    ray_address: str | None = ray_address_field()
     command: str = ""
 
 
@@ -89,8 +105,8 @@ class ScoreConfig:
 class ScoreReport:
     """What a scoring did: ``scored`` records given values now (``from_reconstructions`` of them read
     from saved reconstructions, the others decoded from saved bitstreams), ``already`` records that
-    had every value, ``refused`` codecs (codec -> why), ``failures`` (key, why), whether the run's
-    files were rewritten (``changed``)."""
+    had every value, ``refused`` codecs (codec -> why), ``failures`` (key, "stage: why"), the executor's
+    ``warnings`` (a cluster node refused, ...), whether the run's files were rewritten (``changed``)."""
 
     out: Path
     metrics: list[str]
@@ -99,6 +115,7 @@ class ScoreReport:
     already: int = 0
     refused: dict[str, str] = field(default_factory=dict)
     failures: list[tuple[Key, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
     broken: str = ""
     changed: bool = False
@@ -107,127 +124,6 @@ class ScoreReport:
     def ok(self) -> bool:
         return not self.refused and not self.failures and not self.interrupted and not self.broken
 
-
-@dataclass(frozen=True)
-class _Job:
-    """Score the record ``key`` (``width`` x ``height``, ``bytes`` long) with ``metrics``: the reference
-    image file, and the saved reconstruction or else the saved bitstream."""
-
-    key: Key
-    metrics: tuple[str, ...]
-    reference: str
-    width: int
-    height: int
-    bytes: int
-    reconstruction: str | None = None
-    bitstream: str | None = None
-
-
-# --- in the worker processes -------------------------------------------------------------------
-
-
-class _Scorer:
-    """Scores jobs in one worker process: the metrics, the codecs (for bitstreams), the last references."""
-
-    def __init__(self, plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
-                 metric_device: str = "cpu") -> None:  # fmt: skip
-        self.plugins, self.device, self.half = plugins, device, half
-        self.metrics = {m.name: m for m in discover_metrics(plugins).create(metrics, metric_device)}
-        self._reference_features: dict[str, dict[str, Any]] = {}
-        self._registry = None
-        self._decoders: dict[str, Any] = {}
-        self._references: dict[str, Any] = {}
-
-    def _reference(self, path: str):
-        if path not in self._references:
-            from bench.data.images import load_rgb8
-
-            if len(self._references) >= 2:  # jobs come image by image
-                self._references.pop(next(iter(self._references)))
-            self._references[path] = load_rgb8(path).pixels
-        return self._references[path]
-
-    def _decoder(self, codec: str):
-        if codec not in self._decoders:
-            from bench.api.codec_registry import discover
-
-            if self._registry is None:
-                self._registry = discover(self.plugins)
-            self._decoders[codec] = self._registry.get(codec).create(self.device, self.half)
-        return self._decoders[codec]
-
-    def score(self, job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
-        """(key, per-image metric values, "", features, reference features) or (key, None, why not, {}, {})."""
-        import numpy as np
-
-        stage = "reference"
-        try:
-            reference = self._reference(job.reference)
-            if reference.shape != (job.height, job.width, 3):
-                raise ValueError(f"the reference image is {reference.shape[1]}x{reference.shape[0]}, the run measured "
-                                 f"{job.width}x{job.height}")  # fmt: skip
-            if job.reconstruction:
-                stage = "reconstruction"
-                from PIL import Image
-
-                with Image.open(job.reconstruction) as im:
-                    if im.mode != "RGB":
-                        raise ValueError(f"{job.reconstruction} is a {im.mode} image, not the RGB one the run saved")
-                    decoded = np.asarray(im)
-            else:
-                stage = "decode"
-                data = Path(job.bitstream).read_bytes()
-                if len(data) != job.bytes:
-                    raise ValueError(f"{job.bitstream} has {len(data)} bytes, the run measured {job.bytes}: not the "
-                                     "bitstream the run measured")  # fmt: skip
-                decoded = self._decoder(job.key[0]).decode(data)
-            if not isinstance(decoded, np.ndarray) or decoded.dtype != np.uint8 or decoded.shape != reference.shape:
-                got = f"{decoded.dtype} {decoded.shape}" if isinstance(decoded, np.ndarray) else type(decoded).__name__
-                raise ValueError(f"decoded image is {got}, expected uint8 {reference.shape}")
-            stage = "metrics"
-            values = {
-                name: float(self.metrics[name].compute(reference, decoded))
-                for name in job.metrics
-                if self.metrics[name].per_image
-            }
-            extractors = feature_extractors(self.metrics[name] for name in job.metrics)
-            features = {space: extractor.extract(decoded) for space, extractor in extractors.items()}
-            if job.reference not in self._reference_features:  # jobs come image by image
-                self._reference_features = {job.reference: {}}
-            cached = self._reference_features[job.reference]
-            for space, extractor in extractors.items():
-                if space not in cached:
-                    cached[space] = extractor.extract(reference)
-            return job.key, values, "", features, {space: cached[space] for space in extractors}
-        except BaseException as exc:  # noqa: B036 (a codec calling sys.exit fails this record only)
-            return job.key, None, f"{stage}: {type(exc).__name__}: {exc}", {}, {}
-
-
-_scorer: _Scorer | None = None
-
-
-def _init_worker(
-    plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool, metric_device: str
-) -> None:
-    from bench.executors.measure import pin_threads
-
-    global _scorer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and ends the workers
-    die_with_parent()  # and a killed one takes them with it
-    pin_threads()
-    _scorer = _Scorer(plugins, metrics, device, half, metric_device)
-
-
-def _score_in_worker(job: _Job) -> tuple[Key, dict[str, float] | None, str, dict[str, Any], dict[str, Any]]:
-    assert _scorer is not None, "_init_worker was not called in this process"
-    return _scorer.score(job)
-
-
-# --- in the main process -----------------------------------------------------------------------
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _canonical(value: Any) -> str:
@@ -440,12 +336,8 @@ def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], N
         lock.__exit__(None, None, None)
 
 
-def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[str, ...], metrics: list[Metric],
-           store, report: ScoreReport, progress: bool, echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
-    from bench.run.runner import catch_sigterm, restore_sigterm
-
-    if not store.done():
-        raise ScoreSetupError(f"{out} holds no measurements to score")
+def _check_stored_metrics(out: Path, store, metrics: list[Metric]) -> None:
+    """:class:`ScoreSetupError` when the run holds values of one of ``metrics`` computed by other code."""
     stored = store.metric_descriptions()
     for metric in metrics:
         if stored.get(metric.name) and _canonical(stored[metric.name]) != _canonical(metric.describe()):
@@ -453,67 +345,116 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
             raise ScoreSetupError(f"{out} holds '{metric.name}' values computed by other code or versions "
                                   f"({'; '.join(diffs[:4])}); they are never mixed: score a copy of the run made "
                                   "with the recorded versions, or re-run into a new folder")  # fmt: skip
+
+
+def _nothing_to_score(out: Path, store, plugins: tuple[str, ...], report: ScoreReport,
+                      echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
+    """No record to score: :class:`ScoreSetupError` when codecs or records were refused, else the
+    exports brought up to date if a killed scoring left them stale."""
+    if report.refused or report.failures:
+        why = [f"codec '{codec}': {reason}" for codec, reason in report.refused.items()]
+        why += [f"{c} {format_quality(q)} {i}: {error}" for (c, q, i), error in report.failures[:5]]
+        raise ScoreSetupError(f"{out} cannot be scored with {', '.join(report.metrics)}:\n" + "\n".join(why))
+    report.changed = _exports_stale(out, store)
+    if report.changed:
+        _export(out, store, None, plugins)
+    echo(f"{out} already has {', '.join(report.metrics)} for all {report.already} records: nothing to score")
+    return report
+
+
+def _tasks(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple],
+           references: dict[str, str]) -> list[ScoreTask]:  # fmt: skip
+    """One task per record to score, image by image (each worker keeps the reference it reads)."""
+    tasks = [
+        ScoreTask(record.codec, record.quality, record.image, missing, references[record.image], record.width,
+                  record.height, record.bytes, *(str(p) if p else "" for p in sources[record.key]))
+        for record, missing in pending
+    ]  # fmt: skip
+    return sorted(tasks, key=lambda task: (task.image, task.codec, task.quality))
+
+
+def _executor(config: ScoreConfig, run_config: dict[str, Any], plugins: tuple[str, ...],
+              metrics: list[Metric]) -> Executor:  # fmt: skip
+    """The executor that scores: ``config.executor``, its workers decoding as the run did (its ``--device``
+    and ``--half``) and computing ``metrics`` where the run would."""
+    options = MeasureOptions(plugins=plugins, device=run_config.get("device", "cpu"),
+                             half=bool(run_config.get("half", False)), metrics=tuple(m.name for m in metrics),
+                             metric_device=metric_device(metrics))  # fmt: skip
+    try:
+        return create_executor(config.executor, options, config.jobs, config.timeout, config.ray_address)
+    except ExecutorError as exc:
+        raise ScoreSetupError(str(exc)) from None
+
+
+class _Storing:
+    """Stores each result as it comes (one transaction per record; each metric bound to the run before
+    its first value) and counts it in the report; a failure is reported, not stored."""
+
+    def __init__(self, store, metrics: list[Metric], sources: dict[Key, tuple], report: ScoreReport,
+                 echo: Callable[[str], None]) -> None:  # fmt: skip
+        self.store, self.sources, self.report, self.echo = store, sources, report, echo
+        self.metrics = {metric.name: metric for metric in metrics}
+        self.by_features: dict[str, list[str]] = {}  # feature name -> the dataset metrics computed from them
+        for metric in metrics:
+            if isinstance(metric, DatasetMetric):
+                self.by_features.setdefault(metric.features, []).append(metric.name)
+        self.bound: set[str] = set()
+
+    def __call__(self, result: Scores | Failure) -> None:
+        report, store = self.report, self.store
+        if isinstance(result, Failure):
+            error = f"{result.stage}: {result.error}"
+            report.failures.append((result.key, error))
+            self.echo(f"FAILED {result.codec} {format_quality(result.quality)} {result.image}: {error}")
+            return
+        values, features = result.metrics, result.features
+        for name in [*values, *(n for space in features for n in self.by_features.get(space, ()))]:
+            if name not in self.bound:
+                store.bind_metric(name, self.metrics[name].describe())
+                self.bound.add(name)
+                report.changed = True
+        added = store.add_metric_values(result.key, values) if values else 0
+        added += store.add_features(result.key, features, result.reference_features) if features else 0
+        if added:
+            report.scored += 1
+            report.from_reconstructions += self.sources[result.key][0] is not None
+            report.changed = True
+
+
+def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[str, ...], metrics: list[Metric],
+           store, report: ScoreReport, progress: bool, echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
+    if not store.done():
+        raise ScoreSetupError(f"{out} holds no measurements to score")
+    _check_stored_metrics(out, store, metrics)
     pending, sources = _plan(store, metrics, out, meta, plugins, config, report)
     if not pending:
-        if report.refused or report.failures:
-            why = [f"codec '{codec}': {reason}" for codec, reason in report.refused.items()]
-            why += [f"{c} {format_quality(q)} {i}: {error}" for (c, q, i), error in report.failures[:5]]
-            raise ScoreSetupError(f"{out} cannot be scored with {', '.join(report.metrics)}:\n" + "\n".join(why))
-        report.changed = _exports_stale(out, store)
-        if report.changed:
-            _export(out, store, None, plugins)
-        echo(f"{out} already has {', '.join(report.metrics)} for all {report.already} records: nothing to score")
-        return report
+        return _nothing_to_score(out, store, plugins, report, echo)
     recorded = (store.get_meta("dataset") or {}).get("images") or {
         item["name"]: item["sha256"] for item in (meta.get("dataset") or {}).get("images", [])
     }
     references = _reference_files(config, meta, recorded, {record.image for record, _ in pending})
-    jobs = sorted(
-        (_Job(record.key, missing, references[record.image], record.width, record.height, record.bytes,
-              *(str(p) if p else None for p in sources[record.key])) for record, missing in pending),
-        key=lambda job: (job.key[2], job.key[0], job.key[1]),
-    )  # fmt: skip
-    run_config = meta.get("config") or {}
+    tasks = _tasks(pending, sources, references)
     invocation = {"command": portable_command(config.command, (str(config.run), *config.plugins)), "kind": "score",
-                  "metrics": report.metrics, "started": _now(), "finished": None, "status": "running", "scored": 0,
+                  "metrics": report.metrics, "executor": config.executor,
+                  **({"ray_address": config.ray_address} if config.ray_address is not None else {}),
+                  "timeout_s": config.timeout, "started": timestamp(), "finished": None, "status": "running", "scored": 0,
                   "failed": 0, "environment": environment()}  # fmt: skip
-    bound: set[str] = set()
-
-    by_features: dict[str, list[str]] = {}
-    for metric in metrics:
-        if isinstance(metric, DatasetMetric):
-            by_features.setdefault(metric.features, []).append(metric.name)
-
-    def on_result(key: Key, values: dict[str, float] | None, error: str, features: dict, reference: dict) -> None:
-        if values is None:
-            report.failures.append((key, error))
-            echo(f"FAILED {key[0]} {format_quality(key[1])} {key[2]}: {error}")
-            return
-        for name in [*values, *(n for space in features for n in by_features.get(space, ()))]:
-            if name not in bound:
-                store.bind_metric(name, next(m for m in metrics if m.name == name).describe())
-                bound.add(name)
-                report.changed = True
-        added = store.add_metric_values(key, values) if values else 0
-        added += store.add_features(key, features, reference) if features else 0
-        if added:
-            report.scored += 1
-            report.from_reconstructions += sources[key][0] is not None
-            report.changed = True
-
+    executor = _executor(config, meta.get("config") or {}, plugins, metrics)  # shut down by _run
     previous = catch_sigterm()
     try:
-        _run_jobs(jobs, plugins, tuple(m.name for m in metrics), run_config.get("device", "cpu"),
-                  bool(run_config.get("half", False)), config.jobs, progress, on_result,
-                  metric_device(metrics))  # fmt: skip
+        _run(executor, tasks, _Storing(store, metrics, sources, report, echo), progress)
     except KeyboardInterrupt:
         report.interrupted = True
-    except Exception as exc:  # the scoring itself broke (disk full, ...): what is stored stays
+    except Exception as exc:  # the scoring itself broke (disk full, a cluster gone, ...): what is stored stays
         report.broken = f"{type(exc).__name__}: {exc}"
     finally:
         restore_sigterm(previous)
+        report.warnings += executor.warnings
+        nodes = executor.nodes()
         status = "interrupted" if report.interrupted else "broken" if report.broken else "complete"
-        invocation.update(finished=_now(), status=status, scored=report.scored, failed=len(report.failures))
+        invocation.update(finished=timestamp(), status=status, scored=report.scored, failed=len(report.failures),
+                          **({"nodes": nodes} if nodes else {}),
+                          **({"warnings": report.warnings} if report.warnings else {}))  # fmt: skip
         if report.changed:
             try:
                 _export(out, store, invocation, plugins)
@@ -523,53 +464,18 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     return report
 
 
-def _run_jobs(jobs: list[_Job], plugins: tuple[str, ...], metrics: tuple[str, ...], device: str, half: bool,
-              workers: int, progress: bool, on_result: Callable[[Key, dict | None, str, dict, dict], None],
-              metric_device: str = "cpu") -> None:  # fmt: skip
-    """Score ``jobs`` in ``workers`` processes (started from the measuring workers' fork server), a few
-    ahead of the free workers, handing each result to ``on_result`` as it comes; a worker that dies fails
-    the jobs it held and the others go on in fresh workers."""
+def _run(executor: Executor, tasks: list[ScoreTask], on_result: Callable[[Scores | Failure], None],
+         progress: bool) -> None:  # fmt: skip
+    """Score ``tasks`` on ``executor`` (a few ahead of its free workers), handing each result to
+    ``on_result`` as it comes; the executor is shut down at the end (at once when interrupted)."""
     from tqdm import tqdm
 
-    from bench.executors.local import worker_context
-
-    bar = tqdm(total=len(jobs), unit="img", disable=None if progress else True, desc="bench score", dynamic_ncols=True)
-    todo = list(reversed(jobs))
-    workers = max(1, min(workers, len(jobs)))
+    bar = tqdm(total=len(tasks), unit="img", disable=None if progress else True, desc="bench score", dynamic_ncols=True)
     try:
-        while todo:
-            pool = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_init_worker,
-                                       initargs=(plugins, metrics, device, half, metric_device))  # fmt: skip
-            running: dict[Future, _Job] = {}
-            try:
-                while todo or running:
-                    while todo and len(running) < 2 * workers:
-                        job = todo.pop()
-                        running[pool.submit(_score_in_worker, job)] = job
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = running.pop(future)
-                        try:
-                            key, values, error, features, reference = future.result()
-                        except BrokenProcessPool:
-                            raise
-                        except Exception as exc:
-                            key, values, error = job.key, None, f"worker: {type(exc).__name__}: {exc}"
-                            features, reference = {}, {}
-                        on_result(key, values, error, features, reference)
-                        bar.update(1)
-            except BrokenProcessPool:
-                for job in running.values():
-                    on_result(job.key, None, "worker: the scoring process died (crash in native code, abort or out "
-                                             "of memory) while this record was in it; run bench score again to retry",
-                              {}, {})  # fmt: skip
-                    bar.update(1)
-                running.clear()
-            finally:
-                if running:  # interrupted: end the workers now rather than wait for them
-                    for process in list((getattr(pool, "_processes", None) or {}).values()):
-                        process.kill()
-                pool.shutdown(wait=not running, cancel_futures=True)
+        with executor:
+            for result in run_tasks(executor, tasks):
+                on_result(result)
+                bar.update(1)
     finally:
         bar.close()
 
@@ -597,7 +503,7 @@ def _export(out: Path, store, invocation: dict[str, Any] | None, plugins: tuple[
     """Rewrite records.csv, summary.csv, failures.csv and run.json from the store (``invocation``: this
     scoring, added to the run's invocations)."""
     from bench.analysis.dataset_values import dataset_metric_instances, dataset_values
-    from bench.store.sqlite import write_csvs
+    from bench.store.export import write_csvs
 
     if invocation is not None:
         store.set_meta("invocations", [*(store.get_meta("invocations") or []), invocation])
@@ -610,7 +516,7 @@ def _export(out: Path, store, invocation: dict[str, Any] | None, plugins: tuple[
     conventions = {"bpp": old["bpp"]} if "bpp" in old else {}
     conventions.update({name: desc.get("convention", "") for name, desc in descriptions.items()})
     conventions.update({key: value for key, value in old.items() if key not in conventions})
-    doc.update(metrics=conventions, metric_implementations=descriptions, updated=_now(),
+    doc.update(metrics=conventions, metric_implementations=descriptions, updated=timestamp(),
                invocations=store.get_meta("invocations") or [])  # fmt: skip
     if isinstance(doc.get("results"), dict):
         doc["results"].update(records=len(store.done()), failures=len(store.failures()))
@@ -625,6 +531,7 @@ def format_report(report: ScoreReport) -> str:
              f"reconstructions, {decoded} by decoding saved bitstreams); {report.already} had them already"]  # fmt: skip
     for codec, why in report.refused.items():
         lines.append(f"not scored: {codec}: {why}")
+    lines += [f"warning: {warning}" for warning in report.warnings]
     if report.failures:
         lines.append(f"{len(report.failures)} records could not be scored:")
         for (codec, quality, image), error in report.failures[:10]:

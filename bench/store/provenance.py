@@ -12,11 +12,21 @@ import platform
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment", "git_state", "lock_state", "cpu_model", "available_cpus", "THREAD_ENV", "WORKER_THREADS"]
+__all__ = [
+    "environment",
+    "git_state",
+    "lock_state",
+    "timestamp",
+    "cpu_model",
+    "available_cpus",
+    "THREAD_ENV",
+    "WORKER_THREADS",
+]
 
 #: Environment variables that fix the thread count of numerical libraries; workers set them to 1.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPJ_NUM_THREADS")
@@ -34,6 +44,12 @@ _PACKAGES = (
     "torch",
     "compressai",
 )
+
+
+def timestamp() -> str:
+    """Now, in UTC, as ISO 8601 with milliseconds (``2026-12-06T16:24:00.123+00:00``): when a run or a
+    scoring started and finished."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def available_cpus() -> int:

@@ -13,70 +13,39 @@ dataset metrics such as FID included), ``features`` (per measurement and feature
 of the decoded image that dataset metrics aggregate: float32 rows as raw little-endian bytes),
 ``reference_features`` (the same of each reference image), ``codecs``, ``failures``,
 ``image_failures`` and ``meta``. Stores of schema version 1 (metric values
-as fixed columns of ``records``) are migrated when opened.
-
-:func:`write_csvs` exports ``records.csv``, ``summary.csv`` and ``failures.csv`` in a fixed order
-(codec, then quality, then image), so the files do not depend on the order measurements finished;
-their metric columns are the store's metrics, in order.
+as fixed columns of ``records``) are migrated when opened for writing, and so are class paths of the
+flat layout (:mod:`bench.api.moved`). Its CSV exports: :mod:`bench.store.export`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sqlite3
 from collections import defaultdict
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from bench.api.files import atomic_write
 from bench.api.metric import DEFAULT_METRICS
 from bench.api.moved import current_class_path
-from bench.api.records import Failure, Record, format_quality, is_defined
+from bench.api.records import Failure, Record
 
 __all__ = [
-    "Record",
-    "Failure",
     "Store",
     "StoreConflict",
     "StoreError",
-    "RECORD_COLUMNS",
-    "SUMMARY_COLUMNS",
-    "record_columns",
-    "summary_columns",
-    "write_csvs",
-    "summarise",
-    "format_quality",
+    "SIZE_COLUMNS",
+    "TIME_COLUMNS",
+    "current_description",
+    "describe_differences",
 ]
 
 SCHEMA_VERSION = 2
 
+#: Fields of a record: its key, the image's size, the bitstream's size (bytes) and rate (bits per pixel) ...
 SIZE_COLUMNS = ("codec", "quality", "image", "width", "height", "bytes", "bpp")
+#: ... and the encode and decode times (seconds); the metrics' values are rows of ``metric_values``.
 TIME_COLUMNS = ("encode_s", "decode_s")
-FAILURE_COLUMNS = ("codec", "quality", "image", "stage", "error")
-
-
-#: The learned codecs' own estimate of the rate (bits per pixel from the entropy model's likelihoods,
-#: without headers or the coder's overhead; ``analyze`` returns it): a column of records.csv and
-#: summary.csv next to the real ``bpp`` in runs where any codec gives it, empty for the others.
-ESTIMATE_COLUMN = "estimated_bpp"
-
-
-def record_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
-    """Columns of records.csv for a run with ``metrics``, in order."""
-    return (*SIZE_COLUMNS, *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
-
-
-def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
-    """Columns of summary.csv: codec, quality, number of images, then means over the images."""
-    return ("codec", "quality", "images", "bpp", *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
-
-
-#: Columns of records.csv and summary.csv of a run with the default metrics.
-RECORD_COLUMNS = record_columns()
-SUMMARY_COLUMNS = summary_columns()
 
 
 class StoreConflict(RuntimeError):
@@ -457,6 +426,17 @@ class Store:
             out.append(Record(**fields))
         return out
 
+    def count_records(self) -> int:
+        """How many measurements the store holds."""
+        return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def measured_qualities(self) -> dict[str, list[float]]:
+        """Per codec, the knob values it has records of, in increasing order."""
+        out: dict[str, list[float]] = {}
+        for codec, quality in self._db.execute("SELECT DISTINCT codec, quality FROM records ORDER BY codec, quality"):
+            out.setdefault(codec, []).append(float(quality))
+        return out
+
     def failures(self) -> list[Failure]:
         rows = self._db.execute(
             "SELECT '', NULL, image, 'load', error FROM image_failures "
@@ -503,83 +483,3 @@ def describe_differences(old: Any, new: Any, path: str = "") -> list[str]:
             out += describe_differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
         return out
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if column == "quality":
-        return format_quality(value)
-    if isinstance(value, float):
-        return repr(value)  # shortest text that reads back to the same float; inf, nan as such
-    return str(value)
-
-
-def _row(record: Record) -> dict[str, Any]:
-    """A record as one flat row: size columns, the rate estimate (None when the codec gives none), one
-    column per metric, timings."""
-    row = {c: getattr(record, c) for c in (*SIZE_COLUMNS, *TIME_COLUMNS)}
-    return {**row, ESTIMATE_COLUMN: record.extra.get(ESTIMATE_COLUMN), **record.metrics}
-
-
-def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """Per codec and quality: number of images and the arithmetic mean over them of bpp, each
-    metric and the timings.
-
-    Means are taken over per-image values (mean of per-image PSNR in dB, as CompressAI does), over
-    the images whose every metric is defined: an image with an undefined (NaN) metric, such as the
-    MS-SSIM of an image too small for it, is left out of all the means of its codec and quality, so
-    that every column of a row covers the same images; ``images`` counts them. (``inf``, the PSNR of
-    an identical image, is a value.)
-    """
-    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
-    for rec in records:
-        groups[(rec.codec, float(rec.quality))].append(_row(rec) | {"_defined": is_defined(rec)})
-    rows = []
-    for (codec, quality), recs in sorted(groups.items()):
-        used = [r for r in recs if r["_defined"]]
-        row: dict[str, Any] = {"codec": codec, "quality": quality, "images": len(used)}
-        for col in recs[0]:
-            if col not in ("codec", "quality", "image", "width", "height", "bytes", "_defined"):
-                if any(r[col] is None for r in used):  # the estimate of a codec that gives none
-                    row[col] = None
-                    continue
-                row[col] = math.fsum(r[col] for r in used) / len(used) if used else math.nan
-        rows.append(row)
-    return rows
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(c, row[c]) for c in columns])
-
-    atomic_write(path, write)
-
-
-def write_csvs(
-    store: Store, folder: Path, dataset: dict[tuple[str, float], dict[str, float]] | None = None
-) -> dict[str, Path]:
-    """Write records.csv, summary.csv and failures.csv into ``folder``; return their paths.
-
-    summary.csv has a column for each of the store's dataset metrics after the per-image metrics,
-    with the values of ``dataset`` (per (codec, quality): metric -> value; see
-    :func:`bench.analysis.dataset_values.dataset_values`), empty where it has none."""
-    records = store.records()
-    metrics = store.metrics()
-    per_dataset = store.dataset_metrics()
-    paths = {name: folder / f"{name}.csv" for name in ("records", "summary", "failures")}
-    estimates = any(ESTIMATE_COLUMN in r.extra for r in records)
-    _write_csv(paths["records"], record_columns(metrics, estimates), (_row(r) for r in records))
-    rows = [
-        {**row, **{name: (dataset or {}).get((row["codec"], row["quality"]), {}).get(name) for name in per_dataset}}
-        for row in summarise(records)
-    ]
-    columns = summary_columns(metrics, estimates)
-    columns = (*columns[: -len(TIME_COLUMNS)], *per_dataset, *TIME_COLUMNS)
-    _write_csv(paths["summary"], columns, rows)
-    _write_csv(paths["failures"], FAILURE_COLUMNS, (asdict(f) for f in store.failures()))
-    return paths

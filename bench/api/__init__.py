@@ -16,4 +16,17 @@
 
 Plugins import the codec and metric interfaces by their public names, :mod:`bench.codec` and
 :mod:`bench.metric`.
+
+Words, each with one meaning everywhere in codec-bench:
+
+* a *task* (:class:`~bench.api.task.Task`) is one codec at one knob value on one image; *measuring* it
+  is encoding the image, decoding the bytes alone, computing the metrics and timing both calls;
+* a *record* (:class:`~bench.api.records.Record`) is what one measurement gives and the store keeps
+  (sizes, rate, metric values, times); a *failure* (:class:`~bench.api.records.Failure`) says why a
+  task gave none;
+* a *score task* (:class:`~bench.api.task.ScoreTask`) asks for metrics of a record of a finished run;
+  *scoring* it computes them from the run's saved reconstruction or bitstream (``bench score``) and
+  gives *scores* (:class:`~bench.api.records.Scores`);
+* a *run* is a run folder and everything ``bench run`` measured into it; an *invocation* is one
+  command that wrote into it (``run.json`` lists them).
 """

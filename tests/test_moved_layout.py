@@ -66,6 +66,8 @@ def test_an_old_run_folder_resumes_with_only_what_is_missing(old_run: Path):
     assert kept == [{k: v for k, v in r.items() if k not in timing} for r in before]
     with Store(old_run / "store.sqlite", read_only=True) as store:
         assert store.metric_descriptions()["psnr_rgb"]["class"] == "bench.metrics.fidelity.PsnrRgb"
+        raw = store._db.execute("SELECT description FROM metrics WHERE name='psnr_rgb'").fetchone()[0]
+    assert json.loads(raw)["class"] == "bench.metrics.PsnrRgb"  # not rewritten: 0.1 can still open the folder
     recorded = json.loads((old_run / "run.json").read_text())
     assert recorded["metric_implementations"]["ms_ssim_rgb"]["class"] == "bench.metrics.fidelity.MsSsimRgb"
 

@@ -224,13 +224,14 @@ def small_family(tmp_path_factory, crops, one_torch_thread) -> Path:
 
 
 def cut_writes(monkeypatch, names: set[str]) -> None:
-    """Every write of a file named in ``names`` (or of its temporary ``<name>.tmp``) stops half-way with
-    an OSError, as a full disk or a kill would: half of the bytes are in the file."""
+    """Every write of a file named in ``names`` (or of its temporary ``.<name>.<random>.tmp``) stops
+    half-way with an OSError, as a full disk or a kill would: half of the bytes are in the file."""
     write_text, write_bytes = Path.write_text, Path.write_bytes
 
     def cut(write):
         def cut_write(self, data, *args, **kwargs):
-            if self.name.removesuffix(".tmp") not in names:
+            temporary_of = {n for n in names if self.name.startswith(f".{n}.") and self.name.endswith(".tmp")}
+            if self.name not in names and not temporary_of:
                 return write(self, data, *args, **kwargs)
             write(self, data[: len(data) // 2], *args, **kwargs)
             raise OSError(28, "No space left on device")

@@ -135,7 +135,7 @@ class FaultyMae(Metric):
 
 class InlineExecutor(Executor):
     """Runs each task in this process when its result is asked for, through the worker-side code
-    (``Measurer.measure``), as an executor written for ``bench run`` would: it scores unchanged."""
+    (``Measurer.run``), as an executor written for ``bench run`` would: it scores unchanged."""
 
     name = "inline"
 
@@ -155,7 +155,7 @@ class InlineExecutor(Executor):
 
         measurer = Measurer(self.options)
         while self.queue:
-            yield measurer.measure(self.queue.popleft())
+            yield measurer.run(self.queue.popleft())
 
     def cancel(self) -> None:
         self.queue.clear()

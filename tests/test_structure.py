@@ -258,7 +258,7 @@ class InlineExecutor(Executor):
 
         self.measurer = self.measurer or Measurer(self.options)
         while self.queue:
-            yield self.measurer.measure(self.queue.popleft())
+            yield self.measurer.run(self.queue.popleft())
 
     def cancel(self) -> None:
         self.queue.clear()

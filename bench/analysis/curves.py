@@ -17,7 +17,8 @@ value of every metric of the run is defined (not NaN; ``inf``, e.g. the PSNR of 
 image, counts as defined). Images with an undefined metric (MS-SSIM of an image whose shorter
 side is 160 pixels or less) are left out of all the means of that point, bpp and times included,
 and the ``images`` column of the points says how many images each mean covers. ``summary.csv``
-(:mod:`bench.store.sqlite`), the report and the CompressAI export follow this one rule.
+(:mod:`bench.store.export`), the report and the CompressAI export follow this one rule
+(:func:`bench.api.records.mean_over_defined`).
 
 **Means over the same images.** ``points`` are the curve as measured: each point averages the
 images measured (with every metric defined) at that quality. Comparisons use
@@ -57,6 +58,7 @@ from bench.api.metric import DEFAULT_METRICS, Metric, MetricError
 from bench.api.metric_registry import MetricRegistry, discover_metrics
 from bench.api.plugins import recorded_plugin_files
 from bench.api.records import mean_over_defined
+from bench.store.sqlite import TIME_COLUMNS
 
 __all__ = [
     "Curve",
@@ -71,8 +73,6 @@ __all__ = [
     "mean_points",
     "defined_rows",
 ]
-
-TIME_COLUMNS = ("encode_s", "decode_s")
 
 
 class CurveError(ValueError):

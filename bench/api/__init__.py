@@ -6,8 +6,8 @@
 * :mod:`bench.api.metric`: the metric interface (``Metric``, ``DatasetMetric``, ``DbForm``,
   ``@register_metric``); :mod:`bench.api.metric_registry`: finding metrics and ``compute``.
 * :mod:`bench.api.executor`: the executor interface, the loop that feeds it and the executors' registry;
-  :mod:`bench.api.task`: what an executor is asked (``Task``); :mod:`bench.api.records`: what it hands
-  back (``Record`` or ``Failure``).
+  :mod:`bench.api.task`: what an executor is asked (``Task``, ``ScoreTask``); :mod:`bench.api.records`:
+  what it hands back (``Record``, ``Scores`` or ``Failure``), and the rule of means over images.
 * :mod:`bench.api.plugins`: ``--plugin`` files and entry points, for all three registries.
 * Helpers plugins and the rest of codec-bench share: :mod:`bench.api.files` (atomic writes, hashes,
   the recorded command line), :mod:`bench.api.processes` (child programs that die with their parent),

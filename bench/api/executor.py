@@ -10,8 +10,8 @@ process that ran it:
   gives :class:`~bench.api.records.Scores`.
 
 Executors need not tell them apart: the code that runs a task in a worker process,
-:meth:`bench.executors.measure.Measurer.measure` (or :func:`~bench.executors.measure.init_worker` and
-:func:`~bench.executors.measure.measure_in_worker` in a process pool), takes either; both kinds have
+:meth:`bench.executors.measure.Measurer.run` (or :func:`~bench.executors.measure.init_worker` and
+:func:`~bench.executors.measure.run_in_worker` in a process pool), takes either; both kinds have
 ``codec``, ``quality``, ``image`` and ``key``, which is all an executor needs to fail one. Only an
 executor whose workers do not share this machine's files ships what a task names (a task's staged
 image ``source``; a score task's ``reference``, ``reconstruction`` or ``bitstream``). The commands

@@ -1,7 +1,9 @@
 """Writing files so that a crash never leaves half of one, hashing files, and the command line.
 
-* :func:`atomic_write`: the file appears whole or not at all (written beside it as ``<name>.tmp``,
-  then renamed over it, which POSIX and Windows make atomic on one file system).
+* :func:`atomic_write`: the file appears whole or not at all (written beside it under a name of its
+  own, ``.<name>.<random>.tmp``, then renamed over it, which POSIX and Windows make atomic on one file
+  system; two writers of one file never mix their bytes). Every file codec-bench writes that a later
+  command reads back goes through it (downloads included: :mod:`bench.data.download`).
 * :func:`sha256_file`: the hex sha256 of a file, read in 1 MiB chunks.
 * :func:`command_line`: the invoking ``bench`` command, shell-quoted, for provenance;
   :func:`portable_path` and :func:`portable_command`: paths and commands as recorded in files meant for
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -31,14 +34,15 @@ __all__ = [
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``.
+    """Call ``write(tmp)`` to create and fill a temporary file beside ``path`` (a new name each call;
+    created by ``write``, so with the usual permissions), then rename it to ``path``.
 
     The parent folder is created if needed. If ``write`` raises, ``path`` is left as it was and the
     temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -6,6 +6,11 @@ scripts written for the flat layout (``from bench.external import ExternalCodec`
 :func:`current_class_path` maps a class path recorded in a run's store or ``run.json``
 (``bench.metrics.PsnrRgb``) to where that class lives now (``bench.metrics.fidelity.PsnrRgb``), so a
 run folder made before the move is recognised as measured by the same code.
+
+The old modules that are packages now (``bench.metrics``, ``bench.store``, ``bench.report``) still have
+their public names. Not kept: the text renderers that moved from ``bench.bdtable``, ``bench.matched``
+and ``bench.target_rates`` to :mod:`bench.report.tables` under new names (``bd_markdown``,
+``bd_latex``, ``paired_markdown``, ``matched_markdown``, ``target_rate_markdown``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a task hands back: a :class:`Record` (a measurement), :class:`Scores` (a scoring), or a :class:`Failure`.
+"""What a task hands back (a :class:`Record`, :class:`Scores` or a :class:`Failure`), and the rule of means over images.
 
 Units: ``bytes`` is the size of the whole bitstream; ``bpp = 8 * bytes / (width * height)`` (bits
 per pixel); ``metrics`` maps metric names (see :mod:`bench.api.metric`) to their values (PSNRs in dB,
@@ -97,9 +97,9 @@ def is_defined(record: Record) -> bool:
     """True when every metric of ``record`` has a value (none is NaN; ``inf`` is a value).
 
     Means over images (summaries, curves, BD-rates) use only such records, so that all the means of
-    one codec and quality cover the same images.
+    one codec and quality cover the same images (:func:`mean_over_defined`).
     """
-    return not any(value != value for value in record.metrics.values())
+    return not any(_is_nan(value) for value in record.metrics.values())
 
 
 def mean_over_defined(
@@ -109,18 +109,26 @@ def mean_over_defined(
     ``rows`` (one per image) have every metric of ``metrics`` defined (no NaN; ``inf`` is a value), and
     the arithmetic mean over exactly those rows of each of ``columns`` (``math.fsum``: correctly rounded),
     so that all the means of one codec and quality cover the same images. A column that is None in one
-    of those rows (a codec's rate estimate, for a codec that gives none) has the mean None; with no
-    such row every mean is NaN.
+    of those rows (a codec's rate estimate, for a codec that gives none) has the mean None; a NaN in a
+    column makes its mean NaN, as do ``inf`` and ``-inf`` together; with no such row every mean is NaN.
     """
     used = [row for row in rows if not any(_is_nan(row.get(name)) for name in metrics)]
     means: dict[str, float | None] = {}
     for column in columns:
         values = [row[column] for row in used]
-        if any(value is None for value in values):
-            means[column] = None
-        else:
-            means[column] = math.fsum(values) / len(values) if values else math.nan
+        means[column] = None if any(value is None for value in values) else _mean(values)
     return len(used), means
+
+
+def _mean(values: list[float]) -> float:
+    """The correctly rounded mean of ``values`` (NaN for none; NaN or inf as plain float arithmetic gives
+    them where ``math.fsum`` refuses: ``inf - inf``, overflow)."""
+    if not values:
+        return math.nan
+    try:
+        return math.fsum(values) / len(values)
+    except (ValueError, OverflowError):
+        return sum(values) / len(values)
 
 
 def _is_nan(value: Any) -> bool:

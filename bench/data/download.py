@@ -3,10 +3,10 @@
 :func:`download_file` fetches a URL (``https://``, ``http://``, ``file://``; proxies from the usual
 environment variables) into ``dest``:
 
-* it streams into a temporary file in ``dest``'s own folder (``.<name>.<random>.part``, unique, so
-  that two processes fetching the same file do not mix their bytes) and renames it to ``dest`` only
-  once it is complete and its hash checked; on any failure, Ctrl-C included, the temporary file is
-  removed and ``dest`` is left as it was (absent, for a cache);
+* it streams into a temporary file in ``dest``'s own folder and renames it to ``dest`` only once it is
+  complete and its hash checked (:func:`bench.api.files.atomic_write`: a name of its own, so two
+  processes fetching the same file do not mix their bytes); on any failure, Ctrl-C included, the
+  temporary file is removed and ``dest`` is left as it was (absent, for a cache);
 * complete means every byte the server announced (``Content-Length``) arrived: fewer bytes, or a
   connection cut while reading, is refused;
 * the hash convention is torch hub's: the hex digits (8 or more) after the last ``-`` of the file
@@ -23,16 +23,14 @@ Every failure is a :class:`DownloadError` whose message is one line naming the U
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from bench.api.files import sha256_file
+from bench.api.files import atomic_write, sha256_file
 
 __all__ = ["DOWNLOAD_TIMEOUT_S", "DownloadError", "download_file", "hash_prefix", "hub_checkpoints"]
 
@@ -83,29 +81,21 @@ def download_file(
         raise DownloadError(f"not downloading {url}: downloading is switched off (--offline)")
     dest = Path(dest)
     expected = (sha256 if sha256 is not None else hash_prefix(dest.name) or "").lower()
-    fd, tmp = _temporary_beside(dest, url)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with _open(url, timeout) as response:
-                _stream(response, out, url, dest.parent, desc or dest.name, progress)
+
+    def fetch(tmp: Path) -> None:
+        with open(tmp, "wb") as out, _open(url, timeout) as response:
+            _stream(response, out, url, dest.parent, desc or dest.name, progress)
         if expected:
             said = "the hash in its file name" if sha256 is None else "the expected sha256"
             _check_sha256(tmp, expected, url, said)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
 
-
-def _temporary_beside(dest: Path, url: str) -> tuple[int, Path]:
-    """A new, unique temporary file in ``dest``'s folder (made if needed): (its descriptor, its path)."""
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as exc:
+        atomic_write(dest, fetch)
+    except (
+        OSError
+    ) as exc:  # the folder or the file cannot be made, written or renamed (network errors are DownloadErrors)
         raise DownloadError(f"cannot save {url} in {dest.parent}: {exc.strerror or exc}") from None
-    return fd, Path(name)
+    return dest
 
 
 def _open(url: str, timeout: float):

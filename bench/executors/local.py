@@ -3,7 +3,7 @@
 Workers start from a fork server that has already imported the measuring code (:mod:`bench.executors.measure`,
 the codecs and the metrics), never by forking the runner's process, so each starts in milliseconds
 and inherits no thread-pool state. Each worker runs one task at a time (a measurement or a scoring:
-:func:`bench.executors.measure.measure_in_worker` takes either) with single-threaded libraries
+:func:`bench.executors.measure.run_in_worker` takes either) with single-threaded libraries
 (:func:`bench.executors.measure.init_worker`), so the executor always knows which task a worker holds:
 
 * a worker that dies (a crash in a codec's native code, an abort, ``os._exit``, the out-of-memory
@@ -72,7 +72,7 @@ def _worker_main(conn, options: MeasureOptions) -> None:
             return
         if task is None:
             return
-        conn.send(measure.measure_in_worker(task))
+        conn.send(measure.run_in_worker(task))
 
 
 class _Worker:
@@ -173,7 +173,7 @@ class LocalExecutor(Executor):
                     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
                     finished.append(Failure(
                         task.codec, task.quality, task.image, "worker",
-                        f"the worker process died while measuring this image ({how}: crash in native code, abort, "
+                        f"the worker process died while running this task ({how}: crash in native code, abort, "
                         "os._exit or out of memory)",
                     ))  # fmt: skip
                     self._replace(worker)

@@ -1,7 +1,7 @@
 """What a worker process does with one task: measure a codec at a quality on an image, or score a record.
 
 This is what the processes that run tasks execute, whichever executor started them
-(:mod:`bench.api.executor`): :meth:`Measurer.measure` takes either kind of task. Measuring is
+(:mod:`bench.api.executor`): :meth:`Measurer.run` takes either kind of task. Measuring is
 encode, decode from the bytes, metrics; scoring (``bench score``) is the metrics between a reference
 image and the image a finished run decoded (its saved reconstruction, or its saved bitstream decoded
 again). Timing conventions:
@@ -41,14 +41,15 @@ from bench.api.task import MeasureOptions, ScoreTask, Task
 from bench.data.images import load_rgb8
 from bench.store.provenance import THREAD_ENV, WORKER_THREADS
 
-__all__ = ["Measurer", "pin_threads", "init_worker", "measure_in_worker"]
+__all__ = ["Measurer", "pin_threads", "init_worker", "run_in_worker"]
 
 # A fork server imports this module once for all its workers: load the built-in codecs and metrics here too.
 for _module in (*bench_codecs.BUILTIN_MODULES, *BUILTIN_METRIC_MODULES):
     importlib.import_module(_module)
 
-#: Reference images a process keeps decoded while scoring (score tasks come image by image).
-KEPT_REFERENCES = 2
+#: Reference images (bench score) and their dataset-metric features (both) a process keeps: tasks come
+#: image by image, so the last few suffice and memory does not grow with the dataset.
+KEPT_REFERENCES = 4
 
 
 def pin_threads() -> None:
@@ -105,9 +106,14 @@ class Measurer:
         self, name: str, image: np.ndarray, extractors: dict[str, DatasetMetric] | None = None
     ) -> dict[str, np.ndarray]:
         """The features of the reference image ``name`` by feature name, for ``extractors`` (default:
-        every dataset metric's); each extracted once per image in this process."""
+        every dataset metric's); each extracted once per image in this process (for the last
+        ``KEPT_REFERENCES`` images: tasks come image by image)."""
         extractors = self.extractors if extractors is None else extractors
-        found = self._reference_features.setdefault(name, {})
+        found = self._reference_features.get(name)
+        if found is None:  # tasks come image by image: keep the last few images' features only
+            if len(self._reference_features) >= KEPT_REFERENCES:
+                self._reference_features.pop(next(iter(self._reference_features)))
+            found = self._reference_features[name] = {}
         for space, extractor in extractors.items():
             if space not in found:
                 found[space] = extractor.extract(image)
@@ -139,13 +145,16 @@ class Measurer:
         codec = pair[0] if pair is not None else self._decoders.get(name)
         return None if codec is None else dict(codec.versions())
 
-    def measure(self, task: Task | ScoreTask, pixels: np.ndarray | None = None) -> Record | Scores | Failure:
-        """Measure ``task``: its image's ``pixels`` when the executor hands them over (H x W x 3
-        uint8; Ray: from the object store), else mapped from the file ``task.source``. A
-        :class:`~bench.api.task.ScoreTask` is scored instead (:meth:`score`): executors call this one
-        method whatever the task."""
+    def run(self, task: Task | ScoreTask, pixels: np.ndarray | None = None) -> Record | Scores | Failure:
+        """Run ``task`` whatever its kind: measure a :class:`~bench.api.task.Task` (:meth:`measure`), score
+        a :class:`~bench.api.task.ScoreTask` (:meth:`score`). Executors call this one method."""
         if isinstance(task, ScoreTask):
             return self.score(task)
+        return self.measure(task, pixels)
+
+    def measure(self, task: Task, pixels: np.ndarray | None = None) -> Record | Failure:
+        """Measure ``task``: its image's ``pixels`` when the executor hands them over (H x W x 3
+        uint8; Ray: from the object store), else mapped from the file ``task.source``."""
         stage = "setup"
         try:
             image = self._pixels(task) if pixels is None else pixels
@@ -178,7 +187,7 @@ class Measurer:
 
             stage = "metrics"
             start = time.perf_counter()
-            scores = {metric.name: float(metric.compute(image, decoded)) for metric in self.metrics}
+            values = {metric.name: float(metric.compute(image, decoded)) for metric in self.metrics}
             features = {space: extractor.extract(decoded) for space, extractor in self.extractors.items()}
             reference_features = self.reference_features(task.image, image) if features else {}
             metrics_s = time.perf_counter() - start
@@ -210,7 +219,7 @@ class Measurer:
             height=height,
             bytes=len(data),
             bpp=8.0 * len(data) / (width * height),
-            metrics=scores,
+            metrics=values,
             encode_s=statistics.median(encode_runs),
             decode_s=statistics.median(decode_runs),
             extra=extra,
@@ -299,7 +308,8 @@ def init_worker(options: MeasureOptions) -> None:
     _measurer = Measurer(options)
 
 
-def measure_in_worker(task: Task | ScoreTask) -> Record | Scores | Failure:
-    """Run ``task`` (measure it, or score it) in a process that :func:`init_worker` prepared."""
+def run_in_worker(task: Task | ScoreTask) -> Record | Scores | Failure:
+    """Run ``task`` (measure it, or score it: :meth:`Measurer.run`) in a process that :func:`init_worker`
+    prepared."""
     assert _measurer is not None, "init_worker was not called in this process"
-    return _measurer.measure(task)
+    return _measurer.run(task)

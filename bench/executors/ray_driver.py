@@ -425,7 +425,7 @@ class RayExecutor(Executor):
             else:
                 continue
             inputs = {path: self._inputs[path][0] for task in batch for path in _input_files(task)}
-            actor.stream = actor.handle.measure.remote(batch, inputs)
+            actor.stream = actor.handle.run_batch.remote(batch, inputs)
             actor.batch, actor.since = batch, time.monotonic()
 
     def _poll(self, timeout: float) -> None:
@@ -494,7 +494,7 @@ class RayExecutor(Executor):
             except ray.exceptions.RayActorError as exc:
                 self._finished += self._handle_lost_actor(actor, exc)
                 return
-            except ray.exceptions.RayError as exc:  # measure() itself raised (a codec's errors are failures)
+            except ray.exceptions.RayError as exc:  # run_batch() itself raised (a codec's errors are failures)
                 tasks, actor.batch = actor.batch, []
                 self._finished += self._fail_or_isolate(tasks, "worker", f"the Ray worker failed: {one_line(str(exc))}")
                 return
@@ -547,7 +547,7 @@ class RayExecutor(Executor):
         crashed = isinstance(exc, ray.exceptions.ActorDiedError) and not getattr(exc, "preempted", False)
         dead = node_dead if node_dead is not None else not self._node_alive(actor.node)
         if crashed and not dead:
-            return self._fail_or_isolate(tasks, "worker", "the Ray worker process died while measuring this image "
+            return self._fail_or_isolate(tasks, "worker", "the Ray worker process died while running this task "
                                          "(crash in native code, abort, os._exit or out of memory)")  # fmt: skip
         if not dead:  # the connection broke: no new actor there until Ray has made up its mind about the node
             self._suspect[actor.node] = time.monotonic() + SUSPECT_S
@@ -559,7 +559,7 @@ class RayExecutor(Executor):
             else:
                 failures += self._hand_back(task, Failure(
                     task.codec, task.quality, task.image, "worker",
-                    f"the Ray worker measuring this image was lost {MAX_LOST} times (its node died or the connection "
+                    f"the Ray worker running this task was lost {MAX_LOST} times (its node died or the connection "
                     "to it broke)",
                 ))  # fmt: skip
         self._requeue(again)

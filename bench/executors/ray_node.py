@@ -229,7 +229,7 @@ class NodeWorker:
 
         return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), **describe_node(self.gpu)}
 
-    def measure(self, tasks: list[Task | ScoreTask], inputs: dict[str, Any]) -> Iterator[list[Outcome]]:
+    def run_batch(self, tasks: list[Task | ScoreTask], inputs: dict[str, Any]) -> Iterator[list[Outcome]]:
         """Run ``tasks`` in order (measure a :class:`Task`, score a :class:`ScoreTask`), yielding their
         :class:`Outcome` objects in order, in groups: a group goes as soon as ``FLUSH_S`` seconds have
         passed since the last one (so a task that takes that long is handed back on its own, at once),

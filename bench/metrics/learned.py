@@ -34,7 +34,7 @@ description, so CPU and GPU values are never mixed in one run), one image at a t
 **Weights** live in torch's hub cache (``$TORCH_HOME/hub/checkpoints``, by default
 ``~/.cache/torch/hub/checkpoints``; torchvision's files under torchvision's own names, shared with it)
 and are downloaded on first use by ``bench run``, ``bench score`` (in their main process, before
-measuring) and :func:`bench.api.metric.compute`, never with ``--offline``. Every file is checked before it
+measuring) and :func:`bench.metric.compute`, never with ``--offline``. Every file is checked before it
 is loaded: torchvision's against the sha256 prefix its name carries (as torch hub checks it), the
 others against their whole sha256. A metric whose weights are missing, or differ, is unavailable, and
 its reason names the files and their URLs; it is never computed with other weights. ``run.json``

@@ -57,7 +57,6 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,7 @@ from bench.data.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
 from bench.neural.family import FAMILY_FILE
+from bench.store.provenance import timestamp
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
 
@@ -801,7 +801,7 @@ def _family_record(
             "config": _recorded_config(config),
             "torch": torch.__version__,
             "compressai": compressai.__version__,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "finished": timestamp("seconds"),
         },
     }
 

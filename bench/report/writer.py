@@ -42,7 +42,6 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Sequence
 
@@ -88,6 +87,7 @@ from bench.report.figures import (
     speed_figure,
 )
 from bench.report.tables import bd_latex, bd_markdown, matched_markdown, paired_markdown, target_rate_markdown
+from bench.store.provenance import timestamp
 
 #: What the paired-test table of the report page shows.
 _PAIRED_TEST_NOTE = (
@@ -497,7 +497,7 @@ def _page_header(anchor: Curve, method: str, table: pd.DataFrame) -> list[str]:
         if len(table)
         else f"No curve other than the anchor **{anchor.label}**: no BD-rates, nothing to compare."
     )
-    generated = f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} by codec-bench {__version__}. "
+    generated = f"Generated {timestamp('seconds')} by codec-bench {__version__}. "
     return ["# codec-bench report", "", generated + compared, ""]
 
 

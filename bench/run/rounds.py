@@ -39,7 +39,7 @@ class TargetRounds:
     retry_timeouts: bool
     stems: dict[str, str]
     staging: Path
-    decoders: int
+    decode_threads: int
     on_image: OnImage
     pending: dict[str, list[Task]]
     checked: set[tuple[str, float]]
@@ -101,6 +101,6 @@ class TargetRounds:
             if name in self._staged:
                 yield from (replace(task, source=self._staged[name]) for task in tasks)
         folder = self.staging / f"round{number}"
-        for task in staged_tasks(self.items, fresh, folder, self.decoders, self._on_round_image):
+        for task in staged_tasks(self.items, fresh, folder, self.decode_threads, self._on_round_image):
             self._staged[task.image] = task.source
             yield task

@@ -145,13 +145,11 @@ def run(config: RunConfig, *, progress: bool = True, echo: Callable[[str], None]
     out = make_run_folder(config, plan.dataset.name)
     with RunLock(out), open_store(out / "store.sqlite") as store:
         remove_stale_staging(out)
-        session = RunSession(config, plan, out, store, echo, progress, clock)
-        session.begin()
-        return session.measure_and_export()
+        return RunSession(config, plan, out, store, echo, progress, clock).run()
 
 
 class RunSession:
-    """One invocation of ``bench run`` writing into one run folder (whose lock it holds)."""
+    """One invocation of ``bench run`` writing into one run folder (whose lock it holds): :meth:`run`."""
 
     def __init__(self, config: RunConfig, plan: RunPlan, out: Path, store: Store, echo: Callable[[str], None],
                  progress: bool, clock: float) -> None:  # fmt: skip
@@ -162,7 +160,7 @@ class RunSession:
         self.staging = out / f".staging-{os.getpid()}"
         self.stems = output_stems(plan.items)
         self.checked: set[tuple[str, float]] = set()  # (codec, quality) chosen for a decoding check
-        self.pending: dict[str, list[Task]] = {}  # image -> tasks not yet handed back (this round)
+        self.pending: dict[str, list[Task]] = {}  # image -> tasks planned (the sweep, or the current round)
         self.wanted: list[Task] = []  # every task of the sweep, measured before or not
         self.checks: list[DecodeCheck] = []
         self.warnings: list[str] = []
@@ -175,8 +173,13 @@ class RunSession:
         self.executor: Executor | None = None
         self.bar: tqdm | None = None
 
+    def run(self) -> RunReport:
+        """Set up (:class:`RunSetupError` when the store refuses), measure, export, report."""
+        self._begin()
+        return self._measure_and_export()
+
     # -- before measuring --------------------------------------------------------------------------
-    def begin(self) -> None:
+    def _begin(self) -> None:
         """Bind the dataset, codecs and metrics to the store (refusing to mix other versions), record
         this invocation, write run.json, plan the tasks and create the executor."""
         self._bind()
@@ -285,13 +288,13 @@ class RunSession:
         shutil.rmtree(self.staging / "check", ignore_errors=True)
         (self.staging / "check").mkdir(parents=True, exist_ok=True)
 
-    def _tasks(self, decoders: int) -> Iterator[Task] | Iterator[Iterator[Task]]:
-        """The staged tasks of the sweep, or (rate matching) the staged tasks of each round."""
+    def _tasks(self, decode_threads: int) -> Iterator[Task] | Iterator[Iterator[Task]]:
+        """The staged tasks of the sweep, or (rate matching) an iterator of each round's staged tasks."""
         if not self.config.target_bpp:
-            return staged_tasks(self.plan.items, self.pending, self.staging, decoders, self._store_image)
+            return staged_tasks(self.plan.items, self.pending, self.staging, decode_threads, self._store_image)
         self.rounds = TargetRounds(
             self.store, self.plan.items, self.plan.codecs, self.config.target_bpp, self.config.retry_timeouts,
-            self.stems, self.staging, decoders, self._store_image, self.pending, self.checked,
+            self.stems, self.staging, decode_threads, self._store_image, self.pending, self.checked,
         )  # fmt: skip
         return iter(self.rounds)
 
@@ -309,10 +312,10 @@ class RunSession:
                 self._check_decoding()  # before the next round
         self._check_decoding()
 
-    def measure_and_export(self) -> RunReport:
+    def _measure_and_export(self) -> RunReport:
         """Measure what is pending, then export the results, even after Ctrl-C, SIGTERM or a broken run."""
-        decoders = max(1, available_cpus() - self.config.jobs)  # the CPUs the workers leave free
-        tasks = self._tasks(decoders)
+        decode_threads = max(1, available_cpus() - self.config.jobs)  # the CPUs the workers leave free
+        tasks = self._tasks(decode_threads)
         setup_s = time.perf_counter() - self.clock
         interrupted, broken = False, ""
         previous_sigterm = catch_sigterm()

@@ -125,7 +125,6 @@ class ScoreReport:
         return not self.refused and not self.failures and not self.interrupted and not self.broken
 
 
-
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -232,7 +231,8 @@ class _Codecs:
     def problem(self, name: str) -> str | None:
         """Why the codec ``name`` cannot decode the run's bitstreams here, or None."""
         from bench.api.codec_registry import RegistryError, discover
-        from bench.run.runner import RunSetupError, select_codecs
+        from bench.run.config import RunSetupError
+        from bench.run.selection import select_codecs
 
         try:
             if self._registry is None:
@@ -308,7 +308,8 @@ def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], N
 
     Raises :class:`ScoreSetupError` when nothing can be scored; returns what was done otherwise.
     """
-    from bench.run.runner import RunLock, RunSetupError
+    from bench.run.config import RunSetupError
+    from bench.run.folder import RunLock
     from bench.store.sqlite import Store, StoreConflict, StoreError
 
     out = Path(config.run)
@@ -386,7 +387,7 @@ def _executor(config: ScoreConfig, run_config: dict[str, Any], plugins: tuple[st
         raise ScoreSetupError(str(exc)) from None
 
 
-class _Storing:
+class _ScoreWriter:
     """Stores each result as it comes (one transaction per record; each metric bound to the run before
     its first value) and counts it in the report; a failure is reported, not stored."""
 
@@ -442,7 +443,7 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     executor = _executor(config, meta.get("config") or {}, plugins, metrics)  # shut down by _run
     previous = catch_sigterm()
     try:
-        _run(executor, tasks, _Storing(store, metrics, sources, report, echo), progress)
+        _run(executor, tasks, _ScoreWriter(store, metrics, sources, report, echo), progress)
     except KeyboardInterrupt:
         report.interrupted = True
     except Exception as exc:  # the scoring itself broke (disk full, a cluster gone, ...): what is stored stays

@@ -46,10 +46,10 @@ _PACKAGES = (
 )
 
 
-def timestamp() -> str:
-    """Now, in UTC, as ISO 8601 with milliseconds (``2026-12-06T16:24:00.123+00:00``): when a run or a
-    scoring started and finished."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def timestamp(timespec: str = "milliseconds") -> str:
+    """Now, in UTC, as ISO 8601 to ``timespec`` (``2026-12-06T16:24:00.123+00:00``): when a run, a
+    scoring, a training or a report was made."""
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def available_cpus() -> int:

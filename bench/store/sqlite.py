@@ -13,8 +13,9 @@ dataset metrics such as FID included), ``features`` (per measurement and feature
 of the decoded image that dataset metrics aggregate: float32 rows as raw little-endian bytes),
 ``reference_features`` (the same of each reference image), ``codecs``, ``failures``,
 ``image_failures`` and ``meta``. Stores of schema version 1 (metric values
-as fixed columns of ``records``) are migrated when opened for writing, and so are class paths of the
-flat layout (:mod:`bench.api.moved`). Its CSV exports: :mod:`bench.store.export`.
+as fixed columns of ``records``) are migrated when opened for writing; the class paths stored by the
+flat 0.1 layout are read as where those classes live now (:func:`current_description`, without
+rewriting the store). Its CSV exports: :mod:`bench.store.export`.
 """
 
 from __future__ import annotations
@@ -181,7 +182,6 @@ class Store:
             _migrate_v1(db)
             found = (str(SCHEMA_VERSION),)
         db.executescript(_SCHEMA)
-        _migrate_class_paths(db)
         if found is None:
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(found[0]) != SCHEMA_VERSION:
@@ -452,22 +452,6 @@ def current_description(description: dict[str, Any]) -> dict[str, Any]:
     if isinstance(description.get("class"), str):
         return {**description, "class": current_class_path(description["class"])}
     return description
-
-
-def _migrate_class_paths(db: sqlite3.Connection) -> None:
-    """Rewrite the stored descriptions whose class has moved since they were stored (idempotent)."""
-    with db:
-        db.execute("BEGIN")
-        for table in ("codecs", "metrics"):
-            for name, text in db.execute(f"SELECT name, description FROM {table}").fetchall():
-                if text is None:
-                    continue
-                old = json.loads(text)
-                new = current_description(old)
-                if new != old:
-                    db.execute(
-                        f"UPDATE {table} SET description=? WHERE name=?", (json.dumps(new, sort_keys=True), name)
-                    )
 
 
 def _per_image(description: str | None) -> bool:

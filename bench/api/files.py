@@ -30,6 +30,7 @@ __all__ = [
     "portable_path",
     "portable_command",
     "folder_name",
+    "file_stem",
 ]
 
 
@@ -107,6 +108,13 @@ def portable_command(command: str, paths: tuple[str | Path, ...]) -> str:
         elif equals and option.startswith("-") and value in absolute:
             args[i] = f"{option}={absolute[value]}"
     return " ".join(shlex.quote(a) for a in args)
+
+
+def file_stem(image: str, shared: bool) -> str:
+    """The stem under which an image's saved bitstreams and reconstructions are named: the image's own
+    stem, or its whole name with the dots made ``_`` (``a_png``, ``a_jpg``) when ``shared``, i.e. when
+    several images of the dataset have that stem."""
+    return image.replace(".", "_") if shared else Path(image).stem
 
 
 def folder_name(name: str) -> str:

@@ -150,6 +150,16 @@ class Metric(abc.ABC):
         }
 
     @classmethod
+    def heading(cls) -> str:
+        """How a printed table heads this metric's column: ``label (unit)``, or the label alone."""
+        return f"{cls.label} ({cls.unit})" if cls.unit else cls.label
+
+    @classmethod
+    def number_format(cls) -> str:
+        """The format of its values in printed tables: 2 decimals for values in dB, else 4."""
+        return ".2f" if cls.unit == "dB" else ".4f"
+
+    @classmethod
     def columns(cls) -> list[Column]:
         """The curve columns of this metric: its values, then their dB form if it has one."""
         out = [Column(cls.name, cls.label, cls.unit, cls.axis_label, cls.name, cls.higher_is_better)]

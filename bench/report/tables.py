@@ -364,11 +364,11 @@ def _metric_headers(metrics: Sequence[str], registry: MetricRegistry | None) -> 
     """(name, header, number format) of each metric's column in the target-rate tables."""
     out = []
     for name in metrics:
-        label, unit = name, ""
         if registry is not None and name in registry:
             cls = registry.get(name)
-            label, unit = cls.label, cls.unit
-        out.append((name, f"{label} ({unit})" if unit else label, ".2f" if unit == "dB" else ".4f"))
+            out.append((name, cls.heading(), cls.number_format()))
+        else:  # a metric not found here (a plugin's): its name, 4 decimals
+            out.append((name, name, ".4f"))
     return out
 
 

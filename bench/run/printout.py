@@ -47,9 +47,7 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
             by_codec.setdefault(row["codec"], []).append(row)
     width = max([12, *(len(c) for c in by_codec)])
     columns = [
-        (m.name, f"{m.label} ({m.unit})" if m.unit else m.label, ".2f" if m.unit == "dB" else ".4f")
-        for m in metrics
-        if m.per_image or any(m.name in row for row in rows)
+        (m.name, m.heading(), m.number_format()) for m in metrics if m.per_image or any(m.name in row for row in rows)
     ]
     widths = {name: max(len(title), 13 if fmt == ".2f" else 15) for name, title, fmt in columns}
     estimates = any(row.get("estimated_bpp") is not None for crows in by_codec.values() for row in crows)

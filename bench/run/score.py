@@ -54,7 +54,7 @@ from bench.api.executor import (
     run_tasks,
     timeout_field,
 )
-from bench.api.files import atomic_write_text, folder_name, portable_command, sha256_file
+from bench.api.files import atomic_write_text, file_stem, folder_name, portable_command, sha256_file
 from bench.api.metric import DatasetMetric, Metric, MetricError
 from bench.api.metric_registry import discover_metrics, metric_device, resolve_metric_device
 from bench.api.options import PLUGINS, comma_list, option, positive_int
@@ -203,10 +203,9 @@ def _reference_files(config: ScoreConfig, meta: dict[str, Any], recorded: dict[s
 
 
 def _stem_candidates(image: str, shared: bool) -> list[str]:
-    """File stems the run may have saved ``image``'s files under (see ``bench run``): its stem, or its
-    whole name with the dot replaced when several images of the dataset share that stem."""
-    whole = image.replace(".", "_")
-    return [whole, Path(image).stem] if shared else [Path(image).stem, whole]
+    """File stems the run may have saved ``image``'s files under (:func:`~bench.api.files.file_stem`):
+    the one the dataset as it is now gives first, then the other (the dataset may have changed)."""
+    return [file_stem(image, shared), file_stem(image, not shared)]
 
 
 def _saved_file(folder: Path, stems: list[str], extension: str | None) -> Path | None:

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from bench.api.files import file_stem
 from bench.api.records import Record
 from bench.api.task import Task
 from bench.data.datasets import DatasetImage
@@ -68,10 +69,7 @@ def output_stems(items: list[DatasetImage]) -> dict[str, str]:
     """File stems for saved bitstreams and reconstructions: the image's stem, or its whole name with
     the dot replaced (``a_png``, ``a_jpg``) when several images of the dataset share a stem."""
     stems = Counter(Path(item.name).stem for item in items)
-    return {
-        item.name: Path(item.name).stem if stems[Path(item.name).stem] == 1 else item.name.replace(".", "_")
-        for item in items
-    }
+    return {item.name: file_stem(item.name, stems[Path(item.name).stem] > 1) for item in items}
 
 
 def mark_for_decode_check(task: Task, checked: set[tuple[str, float]], staging: Path) -> Task:

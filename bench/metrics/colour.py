@@ -1,7 +1,7 @@
 """Colour metrics on RGB uint8 images: PSNR-YUV (6:1:1) and CIEDE2000.
 
 Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first argument is the
-reference, the second the decoded image. Checked in ``tests/test_metrics_colour_structure.py``; speed
+reference, the second the decoded image. Checked in ``tests/metrics/test_colour.py``; speed
 in ``tests/perf/metric_speed.py``.
 
 * ``psnr_yuv``: ``10 log10(255^2 / MSE_YUV)`` in dB with ``MSE_YUV = (6 MSE_Y + MSE_Cb + MSE_Cr) / 8``,

@@ -1,7 +1,7 @@
 """The JPEG XL project's metrics on RGB uint8 images: SSIMULACRA 2 and Butteraugli (max and 3-norm).
 
 Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255], taken as sRGB; the first
-argument is the reference, the second the decoded image. Checked in ``tests/test_metrics_jxl.py``.
+argument is the reference, the second the decoded image. Checked in ``tests/metrics/test_jxl.py``.
 
 * ``ssimulacra2``: SSIMULACRA 2.1 (Jon Sneyers, Cloudinary; the April 2023 version) exactly as libjxl
   defines it (``tools/ssimulacra2.cc``, the ``ssimulacra2`` program of libjxl 0.8 and later), computed

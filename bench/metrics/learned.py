@@ -1,7 +1,7 @@
 """Learned perceptual metrics on RGB uint8 images: LPIPS (AlexNet, v0.1) and DISTS, with their published weights.
 
 The networks are built here in torch (the authors' packages are not imported) and compute what those
-packages compute with the same weights (checked in ``tests/test_metrics_learned.py``: to 1e-5 relative
+packages compute with the same weights (checked in ``tests/metrics/test_learned.py``: to 1e-5 relative
 on Kodak crops). Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first
 argument is the reference, the second the decoded image. Both are distances: lower is better, 0 for
 identical images. Computed in float32 on the metric's device (``bench run --device``: the CPU by default,

@@ -1,6 +1,6 @@
 """Perceptual full-reference metrics on RGB uint8 images: FSIMc, IW-SSIM and NLPD.
 
-Each equals a public reference implementation (checked in ``tests/test_metrics_perceptual.py``: to
+Each equals a public reference implementation (checked in ``tests/metrics/test_perceptual.py``: to
 1e-5 relative on Kodak/JPEG pairs; for IW-SSIM see below where piq's float32 arithmetic is off) and is
 computed several times faster (``tests/perf/metric_speed_perceptual.py``).
 Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first argument is the

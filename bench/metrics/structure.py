@@ -1,7 +1,7 @@
 """Structural metrics on RGB uint8 images: SSIM, VIF (pixel domain) and GMSD.
 
 Each equals a reference implementation that the field uses, computed faster with separable OpenCV
-filters (checked in ``tests/test_metrics_colour_structure.py``; speed in ``tests/perf/metric_speed.py``).
+filters (checked in ``tests/metrics/test_structure_metrics.py``; speed in ``tests/perf/metric_speed.py``).
 Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first argument is the
 reference, the second the decoded image.
 

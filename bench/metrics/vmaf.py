@@ -3,7 +3,7 @@
 Inputs are ``H x W x 3`` ``uint8`` RGB arrays with values in [0, 255]; the first argument is the
 reference, the second the decoded image. Both metrics are computed by their maintained
 implementations, installed from PyPI; neither is re-implemented here. Checked in
-``tests/test_metrics_vmaf.py``.
+``tests/metrics/test_vmaf.py``.
 
 * ``vmaf``: VMAF with the model ``vmaf_v0.6.1`` (libvmaf's default model, trained for 1080p video on
   an HDTV viewed from three times its height), computed by libvmaf through the ``libvmaf`` filter of

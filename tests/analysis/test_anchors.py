@@ -1,11 +1,9 @@
-"""Published anchors by name: the catalogue, the hash-checked download (from a local server) and the report."""
+"""Published anchors by name (bench/analysis/anchors.py): the catalogue, the hash-checked download (from a
+local server, tests/http_server.py) and the report."""
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,19 +17,13 @@ PUBLISHED = SHARED / "reference" / "compressai"
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(http_server, tmp_path, monkeypatch):
     """CompressAI's results/image/ folder served on 127.0.0.1 (from ../shared), an empty anchor cache."""
     require((PUBLISHED / "kodak" / "vtm.json").is_file(), f"CompressAI's published results not in {PUBLISHED}")
-    served = tmp_path / "served"
-    served.symlink_to(PUBLISHED)
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("BENCH_ANCHORS_URL", f"http://127.0.0.1:{httpd.server_port}/")
+    served = http_server(folder=PUBLISHED)
+    monkeypatch.setenv("BENCH_ANCHORS_URL", served.url())
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    yield served
-    httpd.shutdown()
+    return served
 
 
 def test_the_catalogue_names_every_published_kodak_file_once_with_its_hash():
@@ -57,20 +49,13 @@ def test_an_anchor_is_downloaded_once_checked_and_then_used_offline(server):
         fetch_anchor("vtm2")
 
 
-def test_a_file_that_does_not_match_its_hash_is_refused_and_not_cached(server, tmp_path, monkeypatch):
+def test_a_file_that_does_not_match_its_hash_is_refused_and_not_cached(server, http_server, tmp_path, monkeypatch):
     fake = tmp_path / "fake" / "kodak"
     fake.mkdir(parents=True)
     (fake / "vtm.json").write_text('{"name": "VTM", "results": {"bpp": [1], "psnr-rgb": [99]}}')
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(fake.parent))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("BENCH_ANCHORS_URL", f"http://127.0.0.1:{httpd.server_port}")
-    try:
-        with pytest.raises(AnchorError, match="sha256"):
-            fetch_anchor("vtm")
-    finally:
-        httpd.shutdown()
+    monkeypatch.setenv("BENCH_ANCHORS_URL", http_server(folder=fake.parent).base)
+    with pytest.raises(AnchorError, match="sha256"):
+        fetch_anchor("vtm")
     assert not list((tmp_path / "cache").rglob("vtm.json"))
 
 

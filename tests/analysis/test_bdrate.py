@@ -1,4 +1,5 @@
-"""BD-rate and BD-metric: published reference values, the reference implementation, and edge cases."""
+"""BD-rate and BD-metric (bench/analysis/bdrate.py): published reference values, the reference
+implementation, edge cases, and fixed ranges instead of the overlap."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from bench.analysis.bdrate import (
     InvalidPointsError,
     NonMonotonicError,
     NoOverlapError,
+    OutsideRangeError,
     SmallOverlapWarning,
     TooFewPointsError,
     bd_compare,
     bd_metric,
     bd_rate,
 )
+from conftest import require_module
 
 # JCTVC-E137 test data (kbit/s, Y-PSNR dB) with the BD-rates of the JCT-VC common-test-conditions Excel
 # sheet (PCHIP), as reproduced to full precision in Netflix VMAF's test suite
@@ -42,6 +45,7 @@ JCTVC_E137 = [
         -0.018779823450567612 * 100,
     ),
 ]
+
 
 # Curves of FAU-LMS's bjontegaard examples (libx265 presets) and CompressAI's published Kodak JPEG/WebP.
 FAU_EXAMPLES = [
@@ -78,7 +82,7 @@ def reference_cases(compressai_reference):
 @pytest.mark.parametrize("method", METHODS)
 def test_all_methods_agree_with_the_reference_implementation(method, compressai_reference):
     """FAU-LMS's bjontegaard (its PCHIP matches the JVET Excel sheet to 10 decimals) on every case."""
-    bjontegaard = pytest.importorskip("bjontegaard")
+    bjontegaard = require_module("bjontegaard", "the reference BD-rate implementation")
     for anchor_r, anchor_q, test_r, test_q in reference_cases(compressai_reference):
         kwargs = {"method": method, "require_matching_points": False}
         with warnings.catch_warnings():
@@ -184,3 +188,20 @@ def test_metrics_where_lower_is_better_get_bd_values_in_their_own_direction():
     assert result.bd_rate == pytest.approx(-50.0, abs=1e-9) and result.bd_metric < 0
     unsigned = _compare(anchor, test, "ciede2000", "pchip", "CIEDE2000", "")
     assert math.isnan(unsigned.bd_rate) and "increase" in unsigned.note
+
+
+# --- fixed ranges -----------------------------------------------------------------------------------------
+
+
+def test_a_fixed_range_equal_to_the_overlap_gives_the_overlap_bd():
+    ra, qa, rt, qt = [0.2, 0.5, 1.0, 2.0], [28.0, 31.0, 34.0, 38.0], [0.15, 0.4, 0.9, 1.5], [29.0, 32.0, 35.0, 37.0]
+    overlap = bd_compare(ra, qa, rt, qt)
+    fixed = bd_compare(ra, qa, rt, qt, quality_range=(29.0, 37.0), rate_range=(0.2, 1.5))
+    assert fixed.bd_rate == pytest.approx(overlap.bd_rate, abs=1e-12)
+    assert fixed.bd_metric == pytest.approx(overlap.bd_metric, abs=1e-12)
+    narrower = bd_rate(ra, qa, rt, qt, quality_range=(30.0, 33.0))
+    assert narrower != pytest.approx(overlap.bd_rate, abs=1e-3)
+    with pytest.raises(OutsideRangeError, match=r"the test curve covers quality 29\.\.37, not the range 30\.\.38"):
+        bd_rate(ra, qa, rt, qt, quality_range=(30.0, 38.0))
+    with pytest.raises(OutsideRangeError, match=r"the anchor curve covers rate 0\.2\.\.2, not the range 0\.1\.\.1"):
+        bd_metric(ra, qa, rt, qt, rate_range=(0.1, 1.0))

@@ -1,5 +1,6 @@
-"""Metrics over a whole dataset (FID, KID: ``DatasetMetric``) through the run, the store, ``bench
-score`` and the report, with a small plugin metric whose values are easy to compute by hand.
+"""Values of metrics over a whole dataset (FID, KID: ``DatasetMetric``; bench/analysis/dataset_values.py)
+through the run, ``bench score``, the curves and the report, with a small plugin metric whose values are
+easy to compute by hand.
 
 ``mean_shift``: the distance between the mean colours of all 32 x 32 blocks of the references and
 of the decoded images; ``spread_ratio``: the ratio of their standard deviations. Both aggregate
@@ -8,7 +9,6 @@ the same features (``block_means``), which are stored once per record.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -20,13 +20,11 @@ import pytest
 from PIL import Image
 
 from bench.analysis.curves import curves_from_run
-from bench.api.metric import DatasetMetric, Metric, register_metric
-from bench.api.records import Record
 from bench.report.writer import ReportConfig, make_report
 from bench.run.runner import RunConfig, run
 from bench.run.score import ScoreConfig, score
 from bench.store.sqlite import Store
-from conftest import write_synthetic_images
+from conftest import read_csv, without_timings, write_synthetic_images
 
 PLUGIN = """
 import numpy as np
@@ -66,8 +64,8 @@ class SpreadRatio(_BlockMeans):
         return float(dist.astype(np.float64).std() / ref.astype(np.float64).std())
 """
 
+
 QUALITIES = (30, 70)
-TIMING = ("encode_s", "decode_s")
 
 
 def block_means(image: np.ndarray) -> np.ndarray:
@@ -87,11 +85,6 @@ def by_hand(run_folder: Path, images: Path, codec: str, quality: int, names: lis
     )
     ref, dist = ref.astype(np.float64), dist.astype(np.float64)
     return float(np.linalg.norm(ref.mean(0) - dist.mean(0))), float(dist.std() / ref.std())
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +133,7 @@ def test_bench_score_adds_dataset_metrics_to_a_run_with_the_values_bench_run_com
     config = ScoreConfig(run=folder, metrics=("mean_shift", "spread_ratio"), plugins=(str(setup["plugin"]),), jobs=1)
     report = score(config, progress=False, echo=lambda text: None)
     assert report.ok and report.scored == 12
-
-    def strip(rows):
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-
-    assert strip(read_csv(folder / "summary.csv")) == strip(read_csv(setup["with"] / "summary.csv"))
+    assert without_timings(read_csv(folder / "summary.csv")) == without_timings(read_csv(setup["with"] / "summary.csv"))
     again = score(config, progress=False, echo=lambda text: None)
     assert again.ok and again.scored == 0 and again.already == 12 and not again.changed
 
@@ -188,52 +177,3 @@ def test_a_dataset_value_is_not_given_over_images_whose_features_are_missing(set
     db.close()
     jpeg = next(c for c in curves_from_run(folder) if c.codec == "jpeg").points.set_index("quality")
     assert math.isnan(jpeg.loc[30, "mean_shift"]) and math.isfinite(jpeg.loc[70, "mean_shift"])
-
-
-def test_the_store_keeps_features_with_their_record_and_drops_them_with_it(tmp_path):
-    with Store(tmp_path / "store.sqlite") as store:
-        features = {"f": np.arange(6, dtype=np.float32).reshape(2, 3)}
-        reference = {"f": np.ones((2, 3), np.float32)}
-        record = Record("c", 1.0, "a.png", 8, 8, 10, 1.25, {"psnr_rgb": 30.0}, 0.1, 0.1, {}, features, reference)
-        store.add_record(record)
-        np.testing.assert_array_equal(store.features("f", "c")[1.0, "a.png"], features["f"])
-        assert store.features("f", "c")[1.0, "a.png"].dtype == np.float32
-        np.testing.assert_array_equal(store.reference_features("f")["a.png"], reference["f"])
-        empty = {"f": np.zeros((0, 3), np.float32)}  # an image too small for any feature
-        store.add_record(Record("c", 2.0, "a.png", 8, 8, 10, 1.25, {"psnr_rgb": 31.0}, 0.1, 0.1, {}, empty, reference))
-        assert store.features("f", "c")[2.0, "a.png"].shape == (0, 3)
-        assert store.invalidate("c", 1.0, "decode-check", "differs") == 1
-        assert store.feature_keys("f") == {("c", 2.0, "a.png")}
-        assert store.add_features(("c", 9.0, "a.png"), features, reference) == 0  # no such record
-    with sqlite3.connect(tmp_path / "store.sqlite") as db:  # a store from before the feature tables
-        db.execute("DROP TABLE features")
-        db.execute("DROP TABLE reference_features")
-    db.close()
-    with Store(tmp_path / "store.sqlite", read_only=True) as old:
-        assert old.features("f", "c") == {} and old.reference_features("f") == {} and old.feature_keys("f") == set()
-
-
-def test_a_metric_over_a_whole_dataset_must_be_a_dataset_metric_that_names_its_features():
-    class Whole(Metric):
-        name = "whole"
-        label = axis_label = "W"
-        per_image = False
-
-        def compute(self, ref, dist):
-            return 0.0
-
-    with pytest.raises(TypeError, match="subclass DatasetMetric"):
-        register_metric(Whole)
-
-    class Nameless(DatasetMetric):
-        name = "nameless"
-        label = axis_label = "N"
-
-        def extract(self, image):
-            return np.zeros((0, 1), np.float32)
-
-        def aggregate(self, ref, dist):
-            return 0.0
-
-    with pytest.raises(TypeError, match="must name its features"):
-        register_metric(Nameless)

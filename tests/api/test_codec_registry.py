@@ -1,4 +1,4 @@
-"""Discovery of codecs: built-ins, entry points of installed packages and plugin files."""
+"""Discovery of codecs (bench/api/codec_registry.py): built-ins, entry points of installed packages and plugin files."""
 
 from __future__ import annotations
 
@@ -10,23 +10,16 @@ import pytest
 
 from bench.api.codec import Codec, Knob, register_codec
 from bench.api.codec_registry import ENTRY_POINT_GROUP, RegistryError, discover
-from conftest import REPO, bench_cli
-
-
-def readme_plugin() -> str:
-    """The plugin example of the README's 'Adding a codec' section."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Adding a codec", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+from conftest import bench_cli, readme_example
 
 
 def test_readme_plugin_example_is_short():
-    assert len(readme_plugin().strip().splitlines()) < 40
+    assert len(readme_example("Adding a codec").strip().splitlines()) < 40
 
 
 def test_readme_plugin_example_loads_lists_and_runs(tmp_path, small_dataset):
     plugin = tmp_path / "jpeg444.py"
-    plugin.write_text(readme_plugin())
+    plugin.write_text(readme_example("Adding a codec"))
     listing = bench_cli("codecs", "--plugin", str(plugin))
     assert listing.returncode == 0, listing.stderr
     assert re.search(rf"jpeg444\s+available \(traditional, plugin {re.escape(str(plugin))}\)", listing.stdout)

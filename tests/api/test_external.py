@@ -1,4 +1,4 @@
-"""The external-program mechanism behind bpg and jpegxl-cli, exercised with real programs."""
+"""The external-program mechanism behind bpg and jpegxl-cli (bench/api/external.py), exercised with real programs."""
 
 from __future__ import annotations
 

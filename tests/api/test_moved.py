@@ -1,9 +1,8 @@
 """What was written before the move into packages keeps working: old run folders, old plugin.py files,
-old module paths (``tests/data/flat_layout/README.md`` says how the fixtures were made)."""
+old module paths (bench/api/moved.py; ``tests/fixtures/flat_layout/README.md`` says how the fixtures were made)."""
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import shutil
@@ -19,14 +18,9 @@ from bench.report.writer import ReportConfig, make_report
 from bench.run.runner import RunConfig, run
 from bench.run.score import ScoreConfig, score
 from bench.store.sqlite import Store
-from conftest import REPO
+from conftest import FIXTURES, read_csv
 
-FIXTURE = REPO / "tests" / "data" / "flat_layout"
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+FIXTURE = FIXTURES / "flat_layout"
 
 
 @pytest.fixture
@@ -53,14 +47,14 @@ def test_the_fixture_was_recorded_under_the_old_module_paths():
 
 
 def test_an_old_run_folder_resumes_with_only_what_is_missing(old_run: Path):
-    before = _rows(old_run / "records.csv")
+    before = read_csv(old_run / "records.csv")
     report = run(
         RunConfig(dataset=str(old_run.parent / "images"), codecs=("jpeg", "webp"), qualities=(30, 70, 90),
                   out=old_run, jobs=1, save_reconstructions=True, save_bitstreams=True),
         progress=False, echo=lambda text: None,
     )  # fmt: skip
     assert report.ok and report.measured_now == 4  # quality 90 of 2 codecs x 2 images; nothing refused
-    after = _rows(old_run / "records.csv")
+    after = read_csv(old_run / "records.csv")
     timing = ("encode_s", "decode_s")
     kept = [{k: v for k, v in r.items() if k not in timing} for r in after if r["quality"] != "90"]
     assert kept == [{k: v for k, v in r.items() if k not in timing} for r in before]
@@ -78,7 +72,7 @@ def test_an_old_run_folder_reports_and_is_scored(old_run: Path, tmp_path: Path):
     images = str(old_run.parent / "images")  # run.json recorded it relative to where the run started
     scored = score(ScoreConfig(run=old_run, metrics=("psnr_yuv",), dataset=images, jobs=1), progress=False, echo=print)
     assert scored.ok and scored.scored == 8 and scored.from_reconstructions == 8
-    rows = _rows(old_run / "records.csv")
+    rows = read_csv(old_run / "records.csv")
     assert all(float(row["psnr_yuv"]) > 25 for row in rows)
 
 

@@ -1,4 +1,4 @@
-"""Every built-in codec: real bitstreams that decode from the bytes alone, rate following the knob."""
+"""Every built-in codec (bench_codecs): real bitstreams that decode from the bytes alone, rate following the knob."""
 
 from __future__ import annotations
 
@@ -11,20 +11,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.api.codec import Codec, Knob
+from bench.api.codec import Codec
 from bench.api.codec_registry import discover
 from bench.metrics.fidelity import psnr
 from conftest import IN_CI, require
 
 REGISTRY = discover(use_entry_points=False)
+
+
 BUILTIN = [entry.name for entry in REGISTRY.entries()]
+
+
 #: Codecs whose programs or weights cannot be had here or in CI (no internet); their plumbing is tested
-#: without them (test_codecs, test_external, test_neural).
+#: without them (tests/codecs/, tests/api/test_external.py, tests/neural/).
 OPTIONAL = {"bpg"} | {name for name in BUILTIN if name.startswith("compressai:")}
-#: The VVC codecs: VTM takes a minute per Kodak image, so tests/test_vvc_codecs.py specifies them on crops.
+
+
+#: The VVC codecs: VTM takes a minute per Kodak image, so tests/codecs/test_vvc.py specifies them on crops.
 VVC = {"vtm", "vtm-compressai", "vvc"}
+
+
 #: The codecs the generic coding tests below run.
 CODED = [name for name in BUILTIN if name not in VVC]
+
+
 #: The first bytes of each format, proving the bitstream is the real thing.
 SIGNATURES = {
     "jpeg": b"\xff\xd8\xff",
@@ -183,13 +193,6 @@ def test_qualities_outside_the_knob_range_are_rejected(name):
     knob = REGISTRY.get(name).cls.knob
     with pytest.raises(ValueError, match="outside the valid range"):
         knob.check(knob.high + 1)
-
-
-def test_knob_orders_from_lowest_to_highest_rate():
-    assert Knob("q", 0, 100, (50, 10), rate_grows=True).ordered([50, 10, 50]) == [10, 50]
-    assert Knob("d", 0, 25, (1.0,), rate_grows=False, integer=False).ordered([1.0, 3.0, 0.5]) == [3.0, 1.0, 0.5]
-    with pytest.raises(ValueError, match="whole number"):
-        Knob("q", 0, 100, (5,)).check(5.5)
 
 
 def test_bpg_explains_how_to_get_it_when_missing(monkeypatch):

@@ -1,4 +1,5 @@
-"""Any CompressAI checkpoint is a codec, no code: ``bench run --codec compressai:<arch>:<path>``.
+"""Any CompressAI checkpoint is a codec (bench_codecs/compressai_checkpoint.py), no code:
+``bench run --codec compressai:<arch>:<path>``.
 
 The checkpoints are trained here for a few steps with CompressAI's own pieces, the way its
 ``examples/train.py`` trains and saves them (the pip package has no ``examples/``), and measured
@@ -20,13 +21,18 @@ from PIL import Image
 
 from bench.api.codec_registry import discover
 from bench.neural.bitstream import unpack
-from conftest import bench_cli
+from conftest import bench_cli, require_module
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("compressai")
+torch = require_module("torch", "trains the checkpoints")
+require_module("compressai", "the checkpoints' models and its eval_model")
+
 
 ARCH = "bmshj2018-hyperprior"
+
+
 CLASS = "bench_codecs.compressai_checkpoint.Checkpoints_bmshj2018_hyperprior"
+
+
 # Named so that their paths sort against their rates (0.1 gives the higher rate): an order by path fails.
 LAMBDAS = {"checkpoint_lmbda100e-3.pth.tar": 0.1, "checkpoint_lmbda18e-4.pth.tar": 0.0018}
 

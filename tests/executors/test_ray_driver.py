@@ -1,6 +1,7 @@
-"""`bench run --executor ray`: the same measurements as the local executor, on the nodes of a real Ray
-cluster started on this machine (tests/ray_cluster.py: a head and a second node, one CPU each, the second
-declaring a GPU to Ray, which it does not need to have: Ray schedules by what nodes declare), with
+"""`bench run --executor ray` (bench/executors/ray_driver.py): the same measurements as the local executor,
+on the nodes of a real Ray cluster started on this machine (conftest's ``cluster``, tests/ray_cluster.py: a
+head and a second node, one CPU each, the second declaring a GPU to Ray, which it does not need to have:
+Ray schedules by what nodes declare; one cluster for the whole session), with
 the local executor's guarantees: a node killed in the middle of a run or a killed driver loses and
 duplicates nothing, a task's failures and timeouts are recorded as locally, nodes with other versions
 are refused, plugins and trained families reach the workers by themselves. `bench score --executor ray`
@@ -8,8 +9,6 @@ gives the local executor's values, from files the nodes get from the driver."""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -22,13 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, data_root, require
-
-ray_installed = importlib.util.find_spec("ray") is not None
-if ray_installed:
-    from ray_cluster import ENV, LocalCluster, wait_for_nodes
-
-TIMING = {"encode_s", "decode_s"}
+from conftest import REPO, TIMING, data_root, read_csv
+from ray_cluster import ENV, wait_for_nodes
 
 PLUGIN = '''
 import ctypes, io, os, time
@@ -111,6 +105,7 @@ class ColourShift(DatasetMetric):
         return float(np.linalg.norm(ref.astype(np.float64).mean(0) - dist.astype(np.float64).mean(0)))
 """
 
+
 #: The driver (a ``bench`` prelude) moves each file of a score task away once it has read it: a node
 #: that read the driver's files instead of what the driver sent would find none.
 FILES_ONLY_ON_THE_DRIVER = (
@@ -124,11 +119,6 @@ FILES_ONLY_ON_THE_DRIVER = (
     "            os.rename(path, path + '.hidden')\n"
     "driver.RayExecutor.submit = submit_then_hide\n"
 )
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def store_rows(out: Path, sql: str) -> list[tuple]:
@@ -153,15 +143,6 @@ def rows_so_far(out: Path, sql: str) -> list[tuple]:
         raise
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    require(ray_installed, "Ray is not installed (pip install 'codec-bench[ray]')")
-    with LocalCluster(head_cpus=1) as running:
-        running.add_node(cpus=1, gpus=1)
-        wait_for_nodes(running.address, 2)
-        yield running
-
-
 @pytest.fixture
 def plugin(tmp_path) -> str:
     path = tmp_path / "plugins" / "faults.py"
@@ -179,12 +160,12 @@ def test_two_nodes_measure_exactly_what_the_local_executor_measures(cluster, tmp
     assert on_ray.returncode == 0, on_ray.stderr
 
     def without_timings(folder: Path) -> list[dict]:
-        return sorted(({k: v for k, v in r.items() if k not in TIMING} for r in rows(folder / "records.csv")),
+        return sorted(({k: v for k, v in r.items() if k not in TIMING} for r in read_csv(folder / "records.csv")),
                       key=lambda r: (r["codec"], r["quality"], r["image"]))  # fmt: skip
 
     assert len(without_timings(tmp_path / "ray")) == 24
     assert without_timings(tmp_path / "ray") == without_timings(tmp_path / "local")
-    assert rows(tmp_path / "ray" / "failures.csv") == []
+    assert read_csv(tmp_path / "ray" / "failures.csv") == []
     doc = json.loads((tmp_path / "ray" / "run.json").read_text())
     assert doc["config"]["executor"] == "ray" and len(doc["nodes"]) == 2  # both nodes measured ...
     assert set(nodes_of_records(tmp_path / "ray")) == set(doc["nodes"])  # ... and each row names its node
@@ -213,11 +194,11 @@ def test_bench_score_on_two_nodes_gives_the_values_of_the_local_executor(cluster
     assert len(list(small_dataset.glob("*.hidden"))) == 4 and not list((tmp_path / "ray").rglob("*.png"))
 
     def without_timings(folder: Path, name: str) -> list[dict]:
-        return [{k: v for k, v in r.items() if k not in TIMING} for r in rows(folder / name)]
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in read_csv(folder / name)]
 
     for name in ("records.csv", "summary.csv"):  # per-image values; the dataset metric's, from the features
         assert without_timings(tmp_path / "ray", name) == without_timings(tmp_path / "local", name)
-    assert "colour_shift" in rows(tmp_path / "ray" / "summary.csv")[0]
+    assert "colour_shift" in read_csv(tmp_path / "ray" / "summary.csv")[0]
     invocation = json.loads((tmp_path / "ray" / "run.json").read_text())["invocations"][-1]
     assert (invocation["kind"], invocation["executor"], invocation["scored"]) == ("score", "ray", 16)
     assert invocation["nodes"] and json.loads((tmp_path / "local" / "run.json").read_text())["invocations"][-1][
@@ -258,9 +239,9 @@ def test_a_node_killed_mid_run_loses_and_duplicates_nothing(cluster, tmp_path, s
     cluster.kill(third)
     stdout, stderr = driver.communicate(timeout=120)
     assert driver.returncode == 0, stderr
-    records = rows(out / "records.csv")
+    records = read_csv(out / "records.csv")
     assert len(records) == 24 and len({(r["codec"], r["quality"], r["image"]) for r in records}) == 24
-    assert rows(out / "failures.csv") == []
+    assert read_csv(out / "failures.csv") == []
     (invocation,) = json.loads((out / "run.json").read_text())["invocations"]
     assert invocation["measured"] == 24  # every result was handed to the store once: none measured twice
     assert len(json.loads((out / "run.json").read_text())["nodes"]) == 3
@@ -283,7 +264,7 @@ def test_a_killed_driver_resumes_with_only_what_is_missing(cluster, tmp_path, sm
     assert first < 12
     again = bench(*args)
     assert again.returncode == 0, again.stderr
-    records = rows(out / "records.csv")
+    records = read_csv(out / "records.csv")
     assert len(records) == 12 and len({(r["quality"], r["image"]) for r in records}) == 12
     last = json.loads((out / "run.json").read_text())["invocations"][-1]
     assert last["measured"] == 12 - first  # only what was missing
@@ -299,11 +280,11 @@ def test_failures_timeouts_and_plugins_on_the_workers(cluster, tmp_path, small_d
                    "--executor", "ray", "--ray-address", cluster.address, "--timeout", "4", "--out", str(out),
                    "--save-bitstreams", "--no-report", "--no-progress")  # fmt: skip
     assert result.returncode == 1, result.stderr
-    failures = {f["image"]: f for f in rows(out / "failures.csv")}
+    failures = {f["image"]: f for f in read_csv(out / "failures.csv")}
     assert {name: f["stage"] for name, f in failures.items()} == {"hangs.png": "timeout", "crashes.png": "worker"}
     assert "no result after 4 s" in failures["hangs.png"]["error"]
     assert "worker process died" in failures["crashes.png"]["error"]
-    assert len(rows(out / "records.csv")) == 4  # the other images were measured
+    assert len(read_csv(out / "records.csv")) == 4  # the other images were measured
     assert sorted(p.name for p in (out / "bitstreams" / "faulty" / "40").iterdir()) == [
         "crop01.bin",
         "crop04.bin",
@@ -332,7 +313,7 @@ def test_a_node_with_other_versions_is_refused_not_mixed(cluster, tmp_path, smal
     assert len(result.stderr.strip().splitlines()) == 1
     assert "no node of the Ray cluster can measure for this run" in result.stderr
     assert "versions differ from the driver's: numpy" in result.stderr and "(driver: 0.0)" in result.stderr
-    assert not (out / "records.csv").exists() or rows(out / "records.csv") == []
+    assert not (out / "records.csv").exists() or read_csv(out / "records.csv") == []
 
 
 def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path, small_dataset):
@@ -356,49 +337,3 @@ def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path,
     assert result.stderr.strip() == (
         "bench run: --executor ray needs Ray, which is not installed: pip install 'codec-bench[ray]'"
     )
-
-
-def test_a_trained_family_travels_with_its_plugin_file(tmp_path):
-    from bench.api.codec_registry import discover
-    from bench.executors.ray_node import pack_plugin, unpack_plugins
-
-    family = tmp_path / "my-family"
-    shutil.copytree(REPO / "bench_codecs" / "weights" / "factorized-small", family)
-    (family / "plugin.py").write_text(
-        "from pathlib import Path\nfrom bench.neural.codec import make_family_codec\n"
-        "FamilyCodec = make_family_codec(Path(__file__).parent, name='my-family')\n"
-    )
-    packed = pack_plugin(family / "plugin.py")
-    assert {name for name, _ in packed.files} >= {"plugin.py", "family.json", "lambda0.0018.safetensors"}
-    (copy,) = unpack_plugins([packed], tmp_path / "node")  # what a node does with it
-    shutil.rmtree(family)  # the node has nothing of the driver's files
-    registry = discover([copy])
-    assert registry.get("my-family").unavailable_reason() is None
-    assert unpack_plugins([packed], tmp_path / "node") == (copy,)  # once per node
-    lone = tmp_path / "lone" / "plugin.py"
-    lone.parent.mkdir()
-    lone.write_text("x = 1\n")
-    (lone.parent / "big.bin").write_bytes(b"0" * 1000)
-    assert [name for name, _ in pack_plugin(lone).files] == ["plugin.py"]  # not a family: the file alone
-
-
-def test_version_differences_name_each_package():
-    from bench.executors.ray_node import version_differences
-
-    driver = {"python": "3.11.7", "packages": {"numpy": "1.26.4", "torch": "2.5"}, "libraries": {"libwebp": "1.6"},
-              "codec_bench_files": "a" * 64}  # fmt: skip
-    assert version_differences(driver, dict(driver)) == []
-    node = {**driver, "packages": {"numpy": "1.26.3"}, "codec_bench_files": "b" * 64}
-    assert version_differences(driver, node) == [
-        "numpy 1.26.3 (driver: 1.26.4)",
-        "torch missing (driver: 2.5)",
-        f"codec_bench_files {'b' * 12} (driver: {'a' * 12})",
-    ]
-
-
-def test_a_cluster_address_is_refused_by_the_local_executor():
-    from bench.api.executor import ExecutorError, create_executor
-    from bench.api.task import MeasureOptions
-
-    with pytest.raises(ExecutorError, match="takes no cluster address .--ray-address is for --executor ray"):
-        create_executor("local", MeasureOptions(), 1, address="head:6379")

@@ -1,4 +1,4 @@
-"""fid_patch and kid_patch: the patches of neuralcompression's update_patch_fid, the features of
+"""fid_patch and kid_patch (bench/metrics/fid.py): the patches of neuralcompression's update_patch_fid, the features of
 torch-fidelity's Inception, FID and KID equal to torchmetrics' on them, the weights fetched and checked.
 
 The published Inception weights cannot be downloaded here, so the tests make their own: torch-fidelity's
@@ -8,7 +8,7 @@ plain dict of tensors, no ``num_batches_tracked``) under the published name in a
 ``$TORCH_HOME``; the metric classes are pointed at it (its URL on a local server, the first 8 hex digits
 of its sha256, as the published file is checked), and the references (torch-fidelity, torchmetrics) load the same file. References get what their users give
 them: ``uint8`` NCHW patches made as ``update_patch_fid`` makes them. A local HTTP server on 127.0.0.1
-plays GitHub's release host.
+plays GitHub's release host (tests/http_server.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import io
 import itertools
 import json
 import math
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -45,19 +43,18 @@ from bench.metrics.fid import (
     polynomial_mmd2,
 )
 from bench.metrics.learned import WeightsError, WeightsFile
-from conftest import bench_cli
+from conftest import bench_cli, jpeg_roundtrip, relative, require_module
 
-torch = pytest.importorskip("torch")
-tfi = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
-tm_fid = pytest.importorskip("torchmetrics.image.fid")
-tm_kid = pytest.importorskip("torchmetrics.image.kid")
+torch = require_module("torch", "the features' network")
+tfi = require_module("torch_fidelity.feature_extractor_inceptionv3", "the reference features (torch-fidelity)")
+tm_fid = require_module("torchmetrics.image.fid", "the reference FID (torchmetrics)")
+tm_kid = require_module("torchmetrics.image.kid", "the reference KID (torchmetrics)")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
+
 
 # Features: ours are torch-fidelity's to the bit (the same float32 operations on the same batches);
 # asserted to 1e-5 of their largest value. FID and KID: see each test.
 FEATURE_TOL = 1e-5
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
 
 
 def reference_patches(image: np.ndarray) -> torch.Tensor:
@@ -76,19 +73,7 @@ def reference_patches(image: np.ndarray) -> torch.Tensor:
     return torch.round(torch.cat(out) * 255.0).to(torch.uint8)
 
 
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-def relative(ours: float, theirs: float) -> float:
-    return abs(ours - theirs) / abs(theirs)
-
-
 # ------------------------------------------------------------------------------------ test weights
-
-
 @pytest.fixture(scope="module")
 def inception_bytes(kodim01, kodak_dir) -> bytes:
     """A random torch-fidelity Inception v3 saved as the published file is; batch-norm statistics of
@@ -118,46 +103,10 @@ def inception_bytes(kodim01, kodak_dir) -> bytes:
     return buffer.getvalue()
 
 
-class WeightsServer(ThreadingHTTPServer):
-    """Serves ``files`` (name -> bytes) under /w/; records every name asked for in ``requests``."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: WeightsServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        name = self.path.removeprefix("/w/")
-        self.server.requests.append(name)
-        data = self.server.files.get(name)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def server(inception_bytes):
-    """A server on 127.0.0.1 holding the test weights under the published name."""
-    srv = WeightsServer()
-    srv.files[INCEPTION_V3_FID.name] = inception_bytes
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+def server(http_server, inception_bytes):
+    """A server on 127.0.0.1 holding the test weights under the published name (under /w/)."""
+    return http_server({INCEPTION_V3_FID.name: inception_bytes}, prefix="w")
 
 
 @pytest.fixture
@@ -208,8 +157,6 @@ class Given(torch.nn.Module):
 
 
 # --------------------------------------------------------------------------------------- conventions
-
-
 def test_metrics_are_registered_with_their_conventions():
     registry = discover_metrics(use_entry_points=False)
     fid, kid = registry.get("fid_patch"), registry.get("kid_patch")
@@ -279,8 +226,6 @@ def test_an_image_without_patches_has_no_features_and_needs_no_weights(hub):
 
 
 # ------------------------------------------------------------------------------------------ features
-
-
 def test_features_are_torch_fidelitys_and_torchmetrics_without_antialias(cached, kodim01):
     """Our features are those of torch-fidelity's extractor and of torchmetrics' Inception with
     ``antialias=False`` on update_patch_fid's patches; torchmetrics' default resize gives others."""
@@ -316,7 +261,7 @@ def test_fid_and_kid_equal_torchmetrics_on_kodak_crops(cached, kodim01, kodak_di
     """
     other = np.asarray(Image.open(kodak_dir / "kodim23.png").convert("RGB"))
     refs = [np.ascontiguousarray(kodim01[:512, :640]), np.ascontiguousarray(other[:300, :400])]
-    dists = [jpeg(ref, 5) for ref in refs]
+    dists = [jpeg_roundtrip(ref, 5) for ref in refs]
     fid_metric, kid_metric = FidPatch(), KidPatch()
     ref_features = np.concatenate([fid_metric.extract(r) for r in refs])
     dist_features = np.concatenate([fid_metric.extract(d) for d in dists])
@@ -351,8 +296,6 @@ def test_fid_and_kid_equal_torchmetrics_on_kodak_crops(cached, kodim01, kodak_di
 
 
 # ---------------------------------------------------------------------------------------- aggregates
-
-
 def random_features(n: int, m: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two independent sets of non-negative float32 features like pool3's, the second one shifted."""
     rng = np.random.default_rng(seed)
@@ -463,8 +406,6 @@ def test_features_of_other_sizes_are_refused(cls):
 
 
 # ------------------------------------------------------------------------------------------ weights
-
-
 def test_weights_are_downloaded_on_first_use_checked_and_recorded(hub, server, weights, kodim01):
     registry = discover_metrics(use_entry_points=False)
     reason = registry.ready("fid_patch", offline=True)

@@ -1,8 +1,8 @@
-"""Metric conventions: CompressAI's PSNR, BT.709 Y-PSNR, and MS-SSIM equal to pytorch_msssim."""
+"""Fidelity metrics (bench/metrics/fidelity.py): CompressAI's PSNR, BT.709 Y-PSNR, and MS-SSIM equal to
+pytorch_msssim."""
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 
@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from bench.metrics.fidelity import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr, psnr_y
+from conftest import jpeg_roundtrip, require_module
 
-torch = pytest.importorskip("torch")
-pytorch_msssim = pytest.importorskip("pytorch_msssim")
+torch = require_module("torch", "the reference MS-SSIM's tensors")
+pytorch_msssim = require_module("pytorch_msssim", "the reference MS-SSIM")
 
 
 def reference_ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -21,12 +22,6 @@ def reference_ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     ta = torch.from_numpy(a.copy()).float().permute(2, 0, 1)[None]
     tb = torch.from_numpy(b.copy()).float().permute(2, 0, 1)[None]
     return pytorch_msssim.ms_ssim(ta, tb, data_range=255).item()
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def test_psnr_is_one_mse_over_all_channels_with_peak_255():

@@ -1,4 +1,4 @@
-"""SSIMULACRA 2 and Butteraugli (bench/metrics_jxl.py) equal libjxl's own programs.
+"""SSIMULACRA 2 and Butteraugli (bench/metrics/jxl.py) equal libjxl's own programs.
 
 ``ssimulacra2`` is our float64 port of libjxl's ``tools/ssimulacra2.cc``. Its reference is libjxl's
 ``ssimulacra2`` program, which Debian 12 does not have (its libjxl-devtools is libjxl 0.7, older than
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -49,33 +48,7 @@ from bench.metrics.jxl import (
     recursive_gaussian_kernel,
     ssimulacra2,
 )
-from conftest import bench_cli, require
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def kodak(kodak_dir):
-    """Kodak images by name, read once."""
-    cache: dict[str, np.ndarray] = {}
-
-    def get(name: str) -> np.ndarray:
-        if name not in cache:
-            cache[name] = np.asarray(Image.open(kodak_dir / f"{name}.png").convert("RGB"))
-        return cache[name]
-
-    return get
-
-
-def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    top, left, height, width = box
-    return np.ascontiguousarray(image[top : top + height, left : left + width])
+from conftest import bench_cli, crop, jpeg_roundtrip, require
 
 
 def run_program(path: str, tmp_path: Path, ref: np.ndarray, dist: np.ndarray, *args: str) -> str:
@@ -89,7 +62,6 @@ def run_program(path: str, tmp_path: Path, ref: np.ndarray, dist: np.ndarray, *a
 
 
 # ----------------------------------------------------------------------------------------- SSIMULACRA 2
-
 #: (Kodak image, (top, left, height, width), JPEG quality, sha256 prefix of the decoded JPEG, what
 #: libjxl 0.11.2's ``ssimulacra2`` printed). Crops of 128 x 192, 101 x 157 (odd), and of 8 to 16 pixels a
 #: side (2 or 3 scales: libjxl computes a scale while the previous one has both sides of at least 8).
@@ -131,8 +103,12 @@ SSIMULACRA2_REFERENCE = [
     ("kodim23", (228, 392, 16, 16), 50, "20c026da0e9ea0f6", 87.87549749),
     ("kodim23", (228, 392, 16, 16), 90, "07c9780a63b3f2be", 92.37755064),
 ]
+
+
 #: Largest differences measured against those values: 4.5e-4 up to 13 pixels a side, 0.04995 above.
 TINY_TOLERANCE, TOLERANCE = 5e-4, 0.05
+
+
 #: Against another build of the program (its float32 arithmetic depends on the SIMD target).
 LIVE_TINY_TOLERANCE, LIVE_TOLERANCE = 2e-3, 0.2
 
@@ -220,8 +196,6 @@ def test_ssimulacra2_below_8_pixels_is_nan_with_the_reason(shape, kodak):
 
 
 # ------------------------------------------------------------------------------------------- Butteraugli
-
-
 @pytest.fixture
 def butteraugli_main() -> str:
     """The program the metrics use: PATH, or $BENCH_BUTTERAUGLI_MAIN."""
@@ -286,10 +260,9 @@ exit ${FAKE_STATUS:-0}
 
 
 @pytest.fixture
-def fake_program(tmp_path, monkeypatch) -> Path:
-    program = tmp_path / "fake_butteraugli"
-    program.write_text(FAKE_PROGRAM)
-    program.chmod(0o755)
+def fake_butteraugli(fake_program, tmp_path, monkeypatch) -> Path:
+    """FAKE_PROGRAM as $BENCH_BUTTERAUGLI_MAIN; returns the file it counts its calls in."""
+    program = fake_program("fake_butteraugli", FAKE_PROGRAM)
     calls = tmp_path / "calls.txt"
     monkeypatch.setenv("BENCH_BUTTERAUGLI_MAIN", str(program))
     monkeypatch.setenv("FAKE_CALLS", str(calls))
@@ -297,17 +270,17 @@ def fake_program(tmp_path, monkeypatch) -> Path:
     return calls
 
 
-def test_both_butteraugli_metrics_cost_one_program_call(fake_program):
+def test_both_butteraugli_metrics_cost_one_program_call(fake_butteraugli):
     rng = np.random.default_rng(3)
     ref = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     dist = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     metrics = discover_metrics(use_entry_points=False).create(["butteraugli", "butteraugli_3norm"])
     assert [m.compute(ref, dist) for m in metrics] == [1.25, 0.375]
-    assert fake_program.read_text().count("call") == 1
+    assert fake_butteraugli.read_text().count("call") == 1
     other = dist.copy()
     other[0, 0, 0] ^= 1  # another pair: another call
     assert [m.compute(ref, other) for m in metrics] == [1.25, 0.375]
-    assert fake_program.read_text().count("call") == 2
+    assert fake_butteraugli.read_text().count("call") == 2
 
 
 @pytest.mark.parametrize(
@@ -320,7 +293,7 @@ def test_both_butteraugli_metrics_cost_one_program_call(fake_program):
         ({"FAKE_SLEEP": "5"}, r"^butteraugli_main did not finish within 0.5 s$"),
     ],
 )  # fmt: skip
-def test_a_failing_program_gives_a_one_line_error(env, message, fake_program, monkeypatch):
+def test_a_failing_program_gives_a_one_line_error(env, message, fake_butteraugli, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ref, dist = np.full((16, 16, 3), 9, np.uint8), np.full((16, 16, 3), 10, np.uint8)
@@ -346,8 +319,6 @@ def test_a_missing_program_makes_the_metrics_unavailable(monkeypatch, tmp_path):
 
 
 # ------------------------------------------------------------------------------- registry, bench metrics
-
-
 def test_metrics_are_registered_with_their_conventions_and_the_program(butteraugli_main):
     registry = discover_metrics(use_entry_points=False)
     expected = {  # name: (higher is better, words the convention must state)

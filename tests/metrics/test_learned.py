@@ -1,5 +1,6 @@
-"""Learned metrics: LPIPS equal to the lpips package and DISTS to DISTS_pytorch with the same weights,
-and their weights fetched on first use, hash-checked, never used when missing or different.
+"""Learned metrics (bench/metrics/learned.py): LPIPS equal to the lpips package and DISTS to DISTS_pytorch
+with the same weights, and their weights fetched on first use, hash-checked, never used when missing or
+different.
 
 The published weights cannot be downloaded here, so the tests make their own: random AlexNet and VGG16
 ``features`` saved as torchvision saves whole models, random LPIPS linear layers and DISTS alpha/beta,
@@ -17,9 +18,7 @@ import io
 import json
 import math
 import textwrap
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -41,20 +40,21 @@ from bench.metrics.learned import (
     WeightsFile,
     load_weights,
 )
-from conftest import bench_cli
+from conftest import bench_cli, jpeg_roundtrip, relative, require_module
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
-lpips_package = pytest.importorskip("lpips")
-dists_package = pytest.importorskip("DISTS_pytorch.DISTS_pt")
+torch = require_module("torch", "the networks")
+torchvision = require_module("torchvision", "the AlexNet and VGG16 trunks (of lpips and DISTS_pytorch too)")
+lpips_package = require_module("lpips", "the reference LPIPS")
+dists_package = require_module("DISTS_pytorch.DISTS_pt", "the reference DISTS")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
+
 
 # Asserted: 1e-5 relative; the largest differences seen on these pairs are 3.2e-7 (LPIPS) and 0 (DISTS):
 # the same float32 operations in the same order. A slip in a convention (a constant, a layer) shows.
 REL = 1e-5
+
+
 SIZES = [(64, 96), (67, 101)]
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
 
 
 def saved(state: dict) -> bytes:
@@ -89,48 +89,10 @@ def weights() -> dict[str, bytes]:
     }
 
 
-class WeightsServer(ThreadingHTTPServer):
-    """Serves ``files`` (name -> bytes) under /w/; records every name asked for in ``requests``."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/w"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: WeightsServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        name = self.path.removeprefix("/w/")
-        self.server.requests.append(name)
-        if name not in self.server.files:
-            self.send_error(404)
-            return
-        data = self.server.files[name]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def server():
-    srv = WeightsServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+def server(http_server):
+    """The weights' hosts (tests/http_server.py): files under /w/, the test weights put there by ``files``."""
+    return http_server(prefix="w")
 
 
 @pytest.fixture
@@ -167,19 +129,13 @@ def cached(hub, files, weights) -> Path:
     return hub
 
 
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
 def pairs(kodak_crop: np.ndarray, size: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Two crops of kodim01 of ``size`` (H x W), each with its JPEG at q10 and q50."""
     h, w = size
     out = []
     for y, x in ((0, 0), (150, 250)):
         ref = np.ascontiguousarray(kodak_crop[y : y + h, x : x + w])
-        out += [(ref, jpeg(ref, 10)), (ref, jpeg(ref, 50))]
+        out += [(ref, jpeg_roundtrip(ref, 10)), (ref, jpeg_roundtrip(ref, 50))]
     return out
 
 
@@ -223,13 +179,7 @@ def reference_dists(files: dict[str, WeightsFile], monkeypatch):
     return score
 
 
-def relative(ours: float, theirs: float) -> float:
-    return abs(ours - theirs) / abs(theirs)
-
-
 # ------------------------------------------------------------------------------------- computation
-
-
 def test_metrics_are_registered_with_their_conventions():
     registry = discover_metrics(use_entry_points=False)
     lp, di = registry.get("lpips"), registry.get("dists")
@@ -275,7 +225,7 @@ def test_identical_images_give_zero(cached, kodak_crop):
 def test_lpips_below_its_size_limit_is_nan_with_the_reason_where_the_package_fails(cached, files, kodak_crop):
     reference = reference_lpips(files)
     ref = np.ascontiguousarray(kodak_crop[:LPIPS_MIN_SIDE, :80])
-    dist = jpeg(ref, 20)
+    dist = jpeg_roundtrip(ref, 20)
     assert relative(compute("lpips", ref, dist), reference(ref, dist)) <= REL
     small, small_dist = ref[:-1], dist[:-1]
     with pytest.raises(RuntimeError, match="too small"):
@@ -287,11 +237,9 @@ def test_lpips_below_its_size_limit_is_nan_with_the_reason_where_the_package_fai
 
 
 # ------------------------------------------------------------------------------------------ weights
-
-
 def test_weights_are_downloaded_on_first_use_checked_and_kept(hub, server, files, kodak_crop):
     ref = np.ascontiguousarray(kodak_crop[:64, :96])
-    dist = jpeg(ref, 30)
+    dist = jpeg_roundtrip(ref, 30)
     with pytest.raises(MetricError) as offline:
         compute("lpips", ref, dist, offline=True)
     message = str(offline.value)
@@ -339,7 +287,7 @@ def test_a_cached_file_with_another_sha256_is_refused_never_used(cached, files, 
     with pytest.raises(MetricError, match="sha256"):
         compute("lpips", ref, ref)  # fetching does not replace it
     with pytest.raises(WeightsError, match="sha256"):
-        Lpips().compute(ref, jpeg(ref, 30))  # as a worker computes it: refused too
+        Lpips().compute(ref, jpeg_roundtrip(ref, 30))  # as a worker computes it: refused too
 
 
 def test_weights_that_do_not_fit_are_refused(cached, files, weights, kodak_crop):
@@ -373,7 +321,6 @@ def test_bench_metrics_lists_them_with_why_not(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- bench run
-
 PLUGIN = """
 from bench.api.metric import register_metric
 from bench.metrics.learned import Dists, Lpips, WeightsFile
@@ -436,36 +383,6 @@ def test_bench_run_fetches_the_weights_and_records_their_sha256(tmp_path, monkey
     lines = scored.stderr.strip().splitlines()
     assert scored.returncode == 2 and len(lines) == 1, scored.stderr
     assert ALEXNET.name in lines[0] and ALEXNET.url in lines[0] and LPIPS_ALEX_V01.url in lines[0]
-
-
-# --- the device the networks run on ------------------------------------------------------------
-
-
-def test_network_metrics_take_the_run_device_and_record_it_the_others_stay_on_the_cpu():
-    from bench.api.metric import Metric
-    from bench.api.metric_registry import metric_device, resolve_metric_device
-
-    registry = discover_metrics()
-    lpips, psnr, fid = registry.create(["lpips", "psnr_rgb", "fid_patch"], "cuda:1")
-    assert (lpips.device, psnr.device, fid.device) == ("cuda:1", "cpu", "cuda:1")
-    assert Metric.describe(lpips)["device"] == "cuda:1"  # (the base description: no weights needed)
-    assert "device" not in psnr.describe()
-    assert metric_device([psnr, lpips]) == "cuda:1" and metric_device([psnr]) == "cpu"
-    # no network among the metrics: the device asked for does not matter
-    assert resolve_metric_device(registry, ["psnr_rgb", "ms_ssim_rgb"], "cuda") == "cpu"
-    assert resolve_metric_device(registry, ["lpips"], "cpu") == "cpu"
-
-
-def test_a_gpu_asked_for_network_metrics_where_there_is_none_is_refused_naming_them():
-    import torch
-
-    from bench.api.metric_registry import resolve_metric_device
-
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(MetricError, match=r"metrics lpips, dists: device 'cuda' was asked for but torch sees no"):
-        resolve_metric_device(discover_metrics(), ["psnr_rgb", "lpips", "dists"], "cuda")
-    assert resolve_metric_device(discover_metrics(), ["lpips"], "auto") == "cpu"
 
 
 def test_the_networks_compute_on_the_device_they_are_given(cached, kodak_crop):

@@ -1,4 +1,5 @@
-"""Perceptual metrics: FSIMc and IW-SSIM equal to piq, NLPD equal to plenoptic, on Kodak/JPEG pairs.
+"""Perceptual metrics (bench/metrics/perceptual.py): FSIMc and IW-SSIM equal to piq, NLPD equal to
+plenoptic, on Kodak/JPEG pairs.
 
 The references get what their users give them: NCHW float32 RGB tensors in [0, 1], the distorted image
 first and the reference second for piq (``piq.fsim(x, y)``: x the prediction, y the target), and
@@ -8,34 +9,31 @@ plenoptic's NLPD the luma 0.299 R + 0.587 G + 0.114 B of those tensors, one chan
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 from scipy import ndimage
 
 from bench.api.metric_registry import discover_metrics
 from bench.metrics.perceptual import FSIM_MIN_SIDE, IW_SSIM_MIN_SIDE, NLPD_MIN_SIDE
-from conftest import bench_cli
+from conftest import bench_cli, jpeg_roundtrip, require_module
 
-torch = pytest.importorskip("torch")
-piq = pytest.importorskip("piq")
+torch = require_module("torch", "the references' tensors")
+piq = require_module("piq", "the reference FSIM and IW-SSIM")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
+
 
 # Required: 1e-4 relative. Asserted: 1e-5, ten times the largest difference seen on these pairs, so
 # that a small slip in a convention (a filter's exponent, a padding) still shows.
 REL = 1e-5
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # (conftest: quicker on a busy machine)
-
-
 @pytest.fixture(scope="module")
 def plenoptic():
-    return pytest.importorskip("plenoptic")
+    return require_module("plenoptic", "the reference NLPD")
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +41,6 @@ def metrics():
     """The three metrics, created the way ``bench run`` creates them."""
     registry = discover_metrics(use_entry_points=False)
     return {m.name: m for m in registry.create(["fsim", "iw_ssim", "nlpd"])}
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def tensor(image: np.ndarray) -> torch.Tensor:

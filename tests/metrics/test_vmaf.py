@@ -1,4 +1,4 @@
-"""VMAF and PSNR-HVS / PSNR-HVS-M (bench/metrics_vmaf.py) equal their implementations' own outputs.
+"""VMAF and PSNR-HVS / PSNR-HVS-M (bench/metrics/vmaf.py) equal their implementations' own outputs.
 
 ``vmaf`` runs libvmaf through an ffmpeg built with it (the one ``imageio-ffmpeg`` ships, or
 ``$BENCH_FFMPEG``); it converts RGB to BT.709 full-range YCbCr 4:4:4 itself. Its values are compared
@@ -36,33 +36,7 @@ import bench.metrics.vmaf as mv
 from bench.api.metric import MetricError
 from bench.api.metric_registry import compute, discover_metrics
 from bench.metrics.vmaf import PSNR_HVS_MIN_SIDE, VMAF_MIN_SIDE, VmafError, bt709_yuv444, psnr_hvs_hvsm, vmaf
-from conftest import bench_cli, require
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def kodak(kodak_dir):
-    """Kodak images by name, read once."""
-    cache: dict[str, np.ndarray] = {}
-
-    def get(name: str) -> np.ndarray:
-        if name not in cache:
-            cache[name] = np.asarray(Image.open(kodak_dir / f"{name}.png").convert("RGB"))
-        return cache[name]
-
-    return get
-
-
-def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    top, left, height, width = box
-    return np.ascontiguousarray(image[top : top + height, left : left + width])
+from conftest import bench_cli, crop, jpeg_roundtrip, require
 
 
 def _case_id(case) -> str:
@@ -77,7 +51,6 @@ def pair(kodak, case) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -------------------------------------------------------------------------------------------------- VMAF
-
 ZSCALE = "zscale=matrix=709:range=full,format=yuv444p"
 
 
@@ -123,6 +96,8 @@ def luma_ties(image: np.ndarray) -> int:
 VMAF_CASES = [("kodim23", (0, 0, 512, 768), 50), ("kodim03", (0, 0, 512, 768), 30),
               ("kodim01", (128, 192, 128, 192), 30), ("kodim23", (138, 212, 101, 157), 70),
               ("kodim13", (200, 300, 33, 33), 10), ("kodim20", (100, 0, 33, 768), 90)]  # fmt: skip
+
+
 #: zimg computes in float32 and rounds luma that lies exactly halfway its own way (we round half up): on
 #: kodim23 (207 such pixels of 393,216, 42 of which zimg rounds down) that moves VMAF by 0.0028. The conversion
 #: slips it guards against move it more: the BT.601 matrix by 0.05 to 2.9 on these pairs, limited range
@@ -220,10 +195,9 @@ exit ${FAKE_STATUS:-0}
 
 
 @pytest.fixture
-def fake_ffmpeg(tmp_path, monkeypatch) -> Path:
-    program = tmp_path / "fake_ffmpeg"
-    program.write_text(FAKE_FFMPEG)
-    program.chmod(0o755)
+def fake_ffmpeg(fake_program, tmp_path, monkeypatch) -> Path:
+    """FAKE_FFMPEG as $BENCH_FFMPEG; returns the file it counts its calls in."""
+    program = fake_program("fake_ffmpeg", FAKE_FFMPEG)
     calls = tmp_path / "calls.txt"
     monkeypatch.setenv("BENCH_FFMPEG", str(program))
     monkeypatch.setenv("FAKE_CALLS", str(calls))
@@ -258,7 +232,7 @@ def test_a_failing_program_gives_a_one_line_error(env, message, fake_ffmpeg, mon
     assert "\n" not in str(raised.value)
 
 
-def test_no_ffmpeg_with_libvmaf_makes_vmaf_unavailable(monkeypatch, tmp_path):
+def test_no_ffmpeg_with_libvmaf_makes_vmaf_unavailable(monkeypatch, tmp_path, fake_program):
     monkeypatch.delenv("BENCH_FFMPEG", raising=False)
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if imageio-ffmpeg were not installed
@@ -269,9 +243,10 @@ def test_no_ffmpeg_with_libvmaf_makes_vmaf_unavailable(monkeypatch, tmp_path):
     assert "Debian's ffmpeg package (Debian 12 and 13) is built without libvmaf" in reason
     with pytest.raises(MetricError, match="metric 'vmaf' is not available here: no ffmpeg found"):
         compute("vmaf", np.zeros((40, 40, 3), np.uint8), np.zeros((40, 40, 3), np.uint8))
-    plain = tmp_path / "ffmpeg"  # an ffmpeg on PATH without libvmaf, as Debian's
-    plain.write_text('#!/bin/sh\necho " .. vmafmotion        V->V       Calculate the VMAF Motion score."\n')
-    plain.chmod(0o755)
+    # an ffmpeg on PATH without libvmaf, as Debian's
+    plain = fake_program(
+        "ffmpeg", '#!/bin/sh\necho " .. vmafmotion        V->V       Calculate the VMAF Motion score."\n'
+    )
     reason = registry.unavailable_reason("vmaf")
     assert reason.startswith(f"the ffmpeg found ({plain}) has no libvmaf filter: pip install imageio-ffmpeg")
     monkeypatch.setenv("BENCH_FFMPEG", str(plain))
@@ -283,8 +258,6 @@ def test_no_ffmpeg_with_libvmaf_makes_vmaf_unavailable(monkeypatch, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- PSNR-HVS(-M)
-
-
 @pytest.fixture
 def package():
     """``psnr_hvsm.numpy`` and ``psnr_hvsm.compute_all_metrics`` (hushing what it prints on import)."""
@@ -306,6 +279,8 @@ def package_values(package, ref: np.ndarray, dist: np.ndarray) -> tuple[float, f
 #: Kodak crops of multiples of 8 and of other sizes (the last rows and columns are left out), whole images
 PSNR_HVS_CASES = [(name, box, quality) for name in ("kodim01", "kodim23") for quality in (10, 50, 90)
                   for box in ((128, 192, 256, 384), (138, 212, 101, 157), (228, 392, 8, 13))]  # fmt: skip
+
+
 PSNR_HVS_CASES += [("kodim13", (0, 0, 512, 768), 30), ("kodim20", (0, 0, 512, 768), 70)]
 
 
@@ -388,8 +363,6 @@ def test_a_missing_package_makes_the_psnr_hvs_metrics_unavailable(monkeypatch):
 
 
 # ------------------------------------------------------------------------------- registry, bench metrics
-
-
 def test_metrics_are_registered_with_their_conventions_and_versions(ffmpeg, package):
     registry = discover_metrics(use_entry_points=False)
     expected = {  # name: words the convention must state

@@ -1,4 +1,4 @@
-"""Portable entropy coding (bench.neural.portable): the integer hyper-synthesis gives bit-identical
+"""Portable entropy coding (bench/neural/portable.py): the integer hyper-synthesis gives bit-identical
 table indices and means whatever the thread count, oneDNN setting or summation order, where the float
 one does not; bitstreams decode to the same latents across those settings; bench train builds it."""
 
@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from bench.api.codec_registry import load_plugin_file
-from conftest import bench_cli
+from conftest import bench_cli, require_module
 
-pytest.importorskip("compressai")
+require_module("compressai", "the float models compared and the entropy coders")
 import torch  # noqa: E402
 
-from bench.neural.architectures import ARCHITECTURES, build, train_architecture  # noqa: E402
+from bench.neural.architectures import build  # noqa: E402
 from bench.neural.portable import (  # noqa: E402
     IntegerConv,
     PortableMeanScaleHyperprior,
@@ -43,12 +43,16 @@ def cpu_setting(threads: int, mkldnn: bool):
 
 #: The perturbations: a reference setting and settings that change how float convolutions sum.
 REFERENCE = (2, True)
+
+
 PERTURBED = {
     "1 thread": (1, True),
     "4 threads": (4, True),
     "oneDNN off": (2, False),
     "oneDNN off, 1 thread": (1, False),
 }
+
+
 #: z shapes for which oneDNN's float convolutions depend on the thread count on this kind of CPU
 THREAD_SENSITIVE_SHAPES = [(1, 32, 24, 32), (1, 32, 16, 16), (1, 32, 8, 12)]
 
@@ -311,7 +315,7 @@ def test_a_float_mean_scale_model_desynchronises_across_the_same_settings(kodak_
     assert wrong.max() > 1 and np.count_nonzero(wrong > 1) > wrong.size // 100
 
 
-# -- bench train builds the portable models; old families still load as float ----------------------
+# -- bench train builds the portable models; a float family desynchronises -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -322,16 +326,6 @@ def mean_scale_family(tmp_path_factory, crops) -> Path:
                        "--crop", "64", "--threads", "1", "--device", "cpu", "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     return out
-
-
-def test_bench_train_arch_names():
-    assert train_architecture("hyperprior") == "portable-hyperprior"
-    assert train_architecture("mean-scale") == "portable-mean-scale"
-    assert train_architecture("mean-scale-float") == "mean-scale-float"
-    assert isinstance(build("portable-mean-scale", 8, 8), PortableMeanScaleHyperprior)
-    assert type(build("hyperprior", 8, 8)).__name__ == "ScaleHyperprior"  # a family.json's old name: float
-    assert type(build("mean-scale-float", 8, 8)).__name__ == "MeanScaleHyperprior"
-    assert ARCHITECTURES["portable-hyperprior"].portable and not ARCHITECTURES["hyperprior"].portable
 
 
 def test_bench_train_mean_scale_makes_a_portable_family_that_round_trips(mean_scale_family, kodak_crop):
@@ -368,26 +362,6 @@ def test_bench_train_mean_scale_makes_a_portable_family_that_round_trips(mean_sc
         assert np.abs(other.astype(int) - decoded.astype(int)).max() <= 1
     estimate = encoder.analyze(kodak_crop, 2)["estimated_bits"]
     assert 0 < estimate < 8 * len(encoder.encode(kodak_crop, 2)) + 8 * 64
-
-
-def test_integer_weights_are_stored_in_int16_only_when_every_one_fits():
-    from bench.neural.train import _stored
-
-    small = torch.tensor([[-32767, 5], [32767, 0]], dtype=torch.int32)
-    large = torch.tensor([-32768, 40000], dtype=torch.int32)
-    assert _stored("h_s.layers.0.weight_int", small, "float16").dtype == torch.int16
-    assert torch.equal(_stored("h_s.layers.0.weight_int", small, "float16").to(torch.int32), small)
-    assert _stored("h_s.layers.2.weight_int", large, "float16").dtype == torch.int32
-    assert _stored("h_s.layers.0.bias_int", torch.tensor([3], dtype=torch.int64), "float16").dtype == torch.int64
-    assert _stored("g_a.0.weight", torch.ones(2), "float16").dtype == torch.float16
-
-
-def test_verify_passes_on_a_portable_family(mean_scale_family, small_dataset):
-    result = bench_cli("verify", "tinyms", "--plugin", str(mean_scale_family / "plugin.py"), "--dataset",
-                       str(small_dataset), "--max-images", "2")  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "MISMATCH" not in result.stdout and "DESYNC" not in result.stdout
-    assert "decodable everywhere: yes; entropy-decoded symbols identical in 16 of 16 decodes" in result.stdout
 
 
 def test_verify_reports_the_desync_of_a_float_family(tmp_path, kodak_crop):
@@ -433,41 +407,3 @@ def test_verify_reports_the_desync_of_a_float_family(tmp_path, kodak_crop):
     assert "1 of 1 identical  floatms: encoded on cpu, decoded on cpu (as bench run measures" in out
     assert "MISMATCH  floatms crop-q1: encoded on cpu, decoded on cpu (1 thread, oneDNN off): DESYNC:" in out
     assert "decodable everywhere: NO" in out
-
-
-def test_a_family_json_naming_hyperprior_still_loads_the_float_model(tmp_path, kodak_crop):
-    """family.json files written before the portable models name the float models 'hyperprior'."""
-    from safetensors.torch import save_file
-
-    from bench.api.files import sha256_file
-    from bench.neural.codec import make_family_codec
-
-    torch.manual_seed(0)
-    net = build("hyperprior-float", 8, 8)
-    net.update(force=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "q1.safetensors"))
-    family = {"format": "codec-bench neural family", "format_version": 1, "name": "old", "architecture": "hyperprior",
-              "N": 8, "M": 8, "models": [{"quality": 1, "lambda": 0.01, "weights": "q1.safetensors",
-                                          "sha256": sha256_file(tmp_path / "q1.safetensors")}]}  # fmt: skip
-    (tmp_path / "family.json").write_text(json.dumps(family))
-    codec = make_family_codec(tmp_path, name="old-hyperprior", module=__name__)()
-    assert type(codec.model(1)).__name__ == "ScaleHyperprior"
-    data = codec.encode(kodak_crop, 1)
-    assert codec.decode(data).shape == kodak_crop.shape
-
-
-def test_verify_tells_a_desync_from_float_means_computed_slightly_differently():
-    """A float mean-scale model's y_hat = symbol + mean: in another setting the means can differ in
-    their last bits with every symbol identical (decodable); a symbol that differs is a desync."""
-    from bench.run.verify import SYMBOL_STEP, _compare
-
-    pixels = np.zeros((4, 4, 3), np.uint8)
-    y_hat = np.array([[1.25, -2.5], [0.0, 3.0625]], np.float32)
-    same = _compare((pixels, y_hat), (pixels, y_hat.copy()))
-    assert not same.desync and same.latents_off == 0
-    means_off = _compare((pixels, y_hat), (pixels, y_hat + np.float32(3e-6)))
-    assert not means_off.desync and means_off.latents_off == 4 and means_off.latents_max_off < SYMBOL_STEP
-    other_symbol = y_hat.copy()
-    other_symbol[0, 1] -= 1
-    desync = _compare((pixels, y_hat), (pixels, other_symbol))
-    assert desync.desync and desync.latents_differ == 1

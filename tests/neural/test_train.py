@@ -1,4 +1,5 @@
-"""Learned codecs: bench train (a tiny family), its bitstreams, resuming, verify, the CompressAI zoo."""
+"""`bench train` (bench/neural/train.py): a complete family, resuming, files written whole, time limits,
+fine-tuning, and what it records."""
 
 from __future__ import annotations
 
@@ -10,31 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from bench.api.codec import CodecError
-from bench.api.codec_registry import discover, load_plugin_file
+from bench.api.codec_registry import load_plugin_file
 from bench.api.files import sha256_file
-from bench.neural.bitstream import ENTROPY_PORTABLE_V1, BitstreamError, Header, pack, unpack
 from bench.neural.family import NeuralFamily
-from conftest import bench_cli
+from conftest import TINY, bench_cli, gradient, pillow_bytes, require_module
 from sessions import session_processes, wait_until_gone
 
-pytest.importorskip("compressai")
-
-TINY = ["--arch", "hyperprior", "--N", "8", "--M", "8", "--batch-size", "2", "--crop", "64", "--threads", "1",
-        "--device", "cpu", "--no-progress"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny_family(tmp_path_factory, crops) -> Path:
-    out = tmp_path_factory.mktemp("family") / "tiny"
-    result = bench_cli("train", "--data", str(crops), "--out", str(out), "--lambdas", "0.05,0.01", "--steps", "4",
-                       "--val-every", "2", *TINY)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "use it with: bench run --plugin" in result.stdout
-    return out
+require_module("compressai", "bench train's models (CompressAI's layers and entropy coders)")
+import torch  # noqa: E402
 
 
 def test_the_plugin_file_of_a_family_imports_only_from_bench(tiny_family):
@@ -45,35 +31,6 @@ def test_the_plugin_file_of_a_family_imports_only_from_bench(tiny_family):
     modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert "bench.neural.codec" in modules
     assert all(m == "pathlib" or m == "bench" or m.startswith("bench.") for m in modules), modules
-
-
-def test_bitstream_round_trip_and_damage():
-    header = Header(b"\x01\x02\x03\x04", 3, 512, 768)
-    groups = [[b"abc" * 100], [b"", b"z"]]
-    data = pack(header, groups)
-    assert unpack(data) == (header, groups)
-    assert data[:4] == b"CBN2" and data[9] == 0x00  # float entropy model, replicate padding
-    assert len(data) == 4 + 4 + 1 + 1 + 2 + 2 + 1 + (1 + 2 + 300) + (1 + 1 + 0 + 1 + 1)
-    with pytest.raises(BitstreamError, match="bad magic"):
-        unpack(b"JUNK" + data[4:])
-    with pytest.raises(BitstreamError, match="truncated"):
-        unpack(data[:-5])
-    with pytest.raises(BitstreamError, match="unexpected bytes"):
-        unpack(data + b"\0")
-    with pytest.raises(BitstreamError, match="format version '3'.*reads versions 1, 2"):
-        unpack(b"CBN3" + data[4:])
-    with pytest.raises(BitstreamError, match="unknown coding byte 0x07"):
-        unpack(data[:9] + b"\x07" + data[10:])
-    portable = Header(b"\x01\x02\x03\x04", 3, 512, 768, ENTROPY_PORTABLE_V1, "compressai")
-    assert pack(portable, groups)[9] == 0x11 and unpack(pack(portable, groups)) == (portable, groups)
-
-
-def test_format_1_files_are_still_read():
-    groups = [[b"abc"]]
-    version_1 = b"CBN1" + b"\x01\x02\x03\x04" + bytes([3]) + b"\x80\x04\x80\x06" + b"\x01\x01\x03abc"
-    header, read = unpack(version_1)
-    assert read == groups and (header.version, header.entropy, header.padding) == (1, None, None)
-    assert (header.model_id, header.quality, header.height, header.width) == (b"\x01\x02\x03\x04", 3, 512, 768)
 
 
 def test_train_writes_a_complete_family(tiny_family):
@@ -97,87 +54,6 @@ def test_train_writes_a_complete_family(tiny_family):
     raw = (tiny_family / family["models"][0]["weights"]).read_bytes()
     keys = list(json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")]))
     assert keys == sorted(keys)
-
-
-def test_the_family_codec_round_trips_from_bytes_alone(tiny_family, kodak_crop):
-    module = load_plugin_file(tiny_family / "plugin.py")
-    codec_cls = module.FamilyCodec
-    assert codec_cls.name == "tiny" and codec_cls.kind == "neural" and codec_cls.knob.sweep == (1, 2)
-    encoder, decoder = codec_cls(), codec_cls()
-    data = encoder.encode(kodak_crop, 2)
-    header, groups = unpack(data)
-    assert (header.quality, header.height, header.width) == (2, 256, 384)
-    decoded = decoder.decode(data)
-    assert decoded.shape == kodak_crop.shape and decoded.dtype == np.uint8
-    assert encoder.analyze(kodak_crop, 2)["estimated_bits"] > 0
-    odd = np.ascontiguousarray(kodak_crop[:101, :77])  # padding to the stride, cropped after decoding
-    assert decoder.decode(encoder.encode(odd, 1)).shape == odd.shape
-
-
-def test_bitstreams_name_their_model(tiny_family, kodak_crop):
-    codec = load_plugin_file(tiny_family / "plugin.py").FamilyCodec()
-    header, groups = unpack(codec.encode(kodak_crop, 1))
-    forged = pack(Header(b"\xde\xad\xbe\xef", header.quality, header.height, header.width), groups)
-    with pytest.raises(CodecError, match="made by model deadbeef.*different weights"):
-        codec.decode(forged)
-    # the family is portable (--arch hyperprior): a file claiming compressai's float entropy model, or
-    # another padding, is refused rather than decoded into garbage
-    for entropy, padding, message in (
-        (0, "replicate", "coded with compressai's float entropy model.*decodes with portable integer"),
-        (1, "compressai", "padded 'compressai'.*pads 'replicate'"),
-    ):
-        other = pack(Header(header.model_id, header.quality, header.height, header.width, entropy, padding), groups)
-        with pytest.raises(CodecError, match=message):
-            codec.decode(other)
-    assert codec.decode(pack(header, groups)).shape == kodak_crop.shape
-
-
-def test_portable_families_refuse_half_precision(tiny_family, kodak_crop):
-    codec = load_plugin_file(tiny_family / "plugin.py").FamilyCodec(half=True)
-    with pytest.raises(CodecError, match="half precision is for compressai's float models"):
-        codec.encode(kodak_crop, 1)
-
-
-def test_verify_decodes_identically_in_a_fresh_process(tiny_family, small_dataset):
-    result = bench_cli("verify", "tiny", "--plugin", str(tiny_family / "plugin.py"), "--dataset", str(small_dataset),
-                       "--max-images", "2")  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "MISMATCH" not in out and "DESYNC" not in out
-    # the measuring setting and the CPU's perturbations, each in its own fresh process
-    assert "4 of 4 identical  tiny: encoded on cpu, decoded on cpu (as bench run measures" in out
-    assert "decoded on cpu (1 thread, oneDNN off)" in out and "threads, oneDNN off)" in out
-    assert "summary of tiny: 4 files, decoded 16 times in fresh processes" in out
-    assert "decodable everywhere: yes; entropy-decoded symbols identical in 16 of 16 decodes" in out
-
-
-def test_run_records_real_size_and_the_model_estimate(tiny_family, small_dataset, tmp_path):
-    out = tmp_path / "run"
-    result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", str(tiny_family / "plugin.py"),
-                       "--codec", "tiny,jpeg", "--quality", "1,2", "--out", str(out), "--no-progress",
-                       "--no-report")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    # the model's own estimate of the rate next to the real one, in the CSVs and the printed table
-    import csv
-
-    with open(out / "summary.csv", newline="") as fh:
-        summary = {(r["codec"], r["quality"]): r for r in csv.DictReader(fh)}
-    assert list(next(iter(summary.values())))[:5] == ["codec", "quality", "images", "bpp", "estimated_bpp"]
-    for quality in ("1", "2"):
-        assert 0 < float(summary["tiny", quality]["estimated_bpp"]) < float(summary["tiny", quality]["bpp"])
-        assert summary["jpeg", quality]["estimated_bpp"] == ""  # jpeg gives no estimate
-    assert "est. bpp" in result.stdout
-    from bench.store.sqlite import Store
-
-    with Store(out / "store.sqlite") as store:
-        records = store.records()
-        settings = store.codec_descriptions()["tiny"]["settings"]
-    records = [r for r in records if r.codec == "tiny"]
-    assert len(records) == 2 * 4
-    for record in records:
-        assert record.extra["estimated_bits"] > 0 and record.bytes > 0
-    assert settings["device"] == "cpu" and settings["threads"] == 1 and settings["padding"].startswith("replicate")
-    assert settings["kmac_per_pixel"]["decoder"] > 0
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
@@ -481,64 +357,43 @@ def test_fine_tuning_refuses_weights_or_families_that_do_not_fit(tiny_family, cr
     )
 
 
-def test_zoo_codecs_say_which_file_to_place_where(monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    reason = discover(use_entry_points=False).get("compressai:bmshj2018-hyperprior").unavailable_reason()
-    assert f"not in {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in reason
-    assert "bmshj2018-hyperprior-1-7eb97409.pth.tar from https://compressai.s3.amazonaws.com/models/v1/" in reason
+def test_train_records_data_and_out_as_given(tmp_path):
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for i in range(3):
+        (data / f"i{i}.png").write_bytes(pillow_bytes(gradient(64, 64, seed=i), "PNG"))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = bench_cli("train", "--data", "../imgs", "--out", "fam", "--lambdas", "0.01", "--steps", "1",
+                       "--val-every", "1", "--arch", "factorized", "--N", "8", "--M", "8", "--batch-size", "1",
+                       "--crop", "64", "--threads", "1", "--device", "cpu", "--no-progress", cwd=work, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    family = json.loads((work / "fam" / "family.json").read_text())
+    assert family["training"]["data"]["folder"] == "../imgs"
+    assert family["training"]["config"]["data"] == "../imgs" and family["training"]["config"]["out"] == "fam"
+    card = (work / "fam" / "MODEL_CARD.md").read_text()
+    for text in (json.dumps(family), card):
+        assert str(tmp_path) not in text
+    assert "- ../imgs: " in card
+    # an absolute --data is recorded relative to the directory the command ran in
+    out2 = work / "fam2"
+    result = bench_cli("train", "--data", str(data), "--out", str(out2), "--lambdas", "0.01", "--steps", "1",
+                       "--val-every", "1", "--arch", "factorized", "--N", "8", "--M", "8", "--batch-size", "1",
+                       "--crop", "64", "--threads", "1", "--device", "cpu", "--no-progress", cwd=work, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    family = json.loads((out2 / "family.json").read_text())
+    assert family["training"]["data"]["folder"] == "../imgs" and family["training"]["config"]["out"] == "fam2"
+    assert str(tmp_path) not in json.dumps(family) and str(tmp_path) not in (out2 / "MODEL_CARD.md").read_text()
+    assert os.sep not in family["training"]["config"]["out"]
 
 
-def test_zoo_codec_loads_checkpoints_from_the_hub_cache(monkeypatch, tmp_path, kodak_crop):
-    """Checkpoints laid out as CompressAI publishes them (here a small untrained model in that format:
-    this checks the loading and coding path, not CompressAI's results)."""
-    import torch
-    from compressai.models import ScaleHyperprior
+def test_integer_weights_are_stored_in_int16_only_when_every_one_fits():
+    from bench.neural.train import _stored
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    cls = discover(use_entry_points=False).get("compressai:bmshj2018-hyperprior").cls
-    torch.manual_seed(0)
-    net = ScaleHyperprior(N=8, M=8)
-    net.update(force=True)
-    for q in range(1, 9):
-        path = cls.checkpoint(q)[1]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(net.state_dict(), path)
-    assert cls.unavailable_reason() is None
-    codec = cls()
-    data = codec.encode(kodak_crop, 1)
-    assert unpack(data)[0].model_id == bytes.fromhex("7eb97409")
-    assert cls().decode(data).shape == kodak_crop.shape
-
-
-def test_readme_own_model_plugin_runs_and_verifies(tmp_path, small_dataset):
-    """The plugin example of the README's 'Benchmark your own model' section, with a small compressai
-    model standing in for the user's ``my_package.MyModel``."""
-    import re
-
-    import torch
-    from compressai.models import ScaleHyperprior
-    from safetensors.torch import save_file
-
-    from conftest import REPO
-
-    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Benchmark your own model", 1)[1]
-    plugin = tmp_path / "mymodel.py"
-    plugin.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
-    (tmp_path / "my_package.py").write_text(
-        "from compressai.models import ScaleHyperprior\n\n\nclass MyModel(ScaleHyperprior):\n"
-        "    def __init__(self):\n        super().__init__(N=8, M=8)\n"
-    )
-    for q in (1, 2, 3):
-        torch.manual_seed(q)
-        net = ScaleHyperprior(N=8, M=8)
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / f"q{q}.safetensors"))
-    env = {"PYTHONPATH": str(tmp_path)}
-    out = tmp_path / "run"
-    result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", str(plugin), "--codec", "mymodel",
-                       "--quality", "1,3", "--max-images", "1", "--out", str(out), "--no-report", env=env)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert len((out / "records.csv").read_text().strip().splitlines()) == 1 + 2
-    verify = bench_cli("verify", "mymodel", "--plugin", str(plugin), "--dataset", str(small_dataset),
-                       "--max-images", "1", "--quality", "2", "--no-perturb", env=env)  # fmt: skip
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "1 of 1 identical  mymodel: encoded on cpu" in verify.stdout
+    small = torch.tensor([[-32767, 5], [32767, 0]], dtype=torch.int32)
+    large = torch.tensor([-32768, 40000], dtype=torch.int32)
+    assert _stored("h_s.layers.0.weight_int", small, "float16").dtype == torch.int16
+    assert torch.equal(_stored("h_s.layers.0.weight_int", small, "float16").to(torch.int32), small)
+    assert _stored("h_s.layers.2.weight_int", large, "float16").dtype == torch.int32
+    assert _stored("h_s.layers.0.bias_int", torch.tensor([3], dtype=torch.int64), "float16").dtype == torch.int64
+    assert _stored("g_a.0.weight", torch.ones(2), "float16").dtype == torch.float16

@@ -1,9 +1,12 @@
-"""The reporter: BD tables, figures, report page, CompressAI import/export, several runs at once."""
+"""The report (bench/report/writer.py): BD tables, figures, report page, CompressAI export, several runs
+at once, means over the same images, published anchors, matched-quality ratios, chosen metrics."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,19 +14,11 @@ import pytest
 from PIL import Image
 
 from bench.analysis.bd_table import BD_COLUMNS
-from bench.analysis.curves import curves_from_compressai, curves_from_run, to_compressai
-from bench.report.figures import assign_styles
-from bench.report.writer import ReportConfig, ReportError, make_report
-from bench.run.runner import RunConfig, run
-from conftest import bench_cli
-
-
-@pytest.fixture
-def small_run(tmp_path, small_dataset):
-    out = tmp_path / "small-run"
-    run(RunConfig(dataset=str(small_dataset), codecs=("jpeg", "webp"), qualities=(10, 30, 60, 90), out=out, jobs=2),
-        progress=False, echo=lambda s: None)  # fmt: skip
-    return out
+from bench.analysis.bdrate import bd_compare
+from bench.analysis.matched import MATCHED_COLUMNS
+from bench.report.writer import ReportConfig, ReportError, load_curves, make_report, pick_anchor
+from conftest import bench_cli, quiet_run, read_csv
+from rd_data import MATCHED_SETTINGS, bd_row, matched_run_folder
 
 
 def test_report_writes_tables_figures_and_page(tmp_path, small_run, compressai_reference):
@@ -61,32 +56,6 @@ def test_report_writes_tables_figures_and_page(tmp_path, small_run, compressai_r
     exported = json.loads((out / "compressai" / "webp.json").read_text())
     # CompressAI's keys, and the metrics CompressAI does not compute under codec-bench's names
     assert set(exported["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "psnr_y", "encoding_time", "decoding_time"}
-
-
-def test_our_jpeg_and_compressai_jpeg_share_a_colour_but_not_a_line_style(small_run, compressai_reference):
-    curves = curves_from_run(small_run) + [curves_from_compressai(compressai_reference / "jpeg.json")]
-    styles = assign_styles(curves)
-    assert styles["jpeg"].color == styles["JPEG"].color
-    assert styles["jpeg"].linestyle == "-" and styles["JPEG"].linestyle == ":" and styles["JPEG"].hollow
-    assert styles["webp"].color != styles["jpeg"].color
-    assert assign_styles(list(reversed(curves))) == styles  # the same whatever the order
-
-
-def test_compressai_files_round_trip(small_run, tmp_path):
-    (curve,) = [c for c in curves_from_run(small_run) if c.codec == "webp"]
-    path = tmp_path / "webp.json"
-    path.write_text(json.dumps(to_compressai(curve)))
-    back = curves_from_compressai(path)
-    for column in ("bpp", "psnr_rgb", "ms_ssim_rgb", "psnr_y", "encode_s", "decode_s"):
-        np.testing.assert_allclose(back.column(column), curve.column(column), rtol=1e-12)
-
-
-def test_paper_files_with_ms_ssim_in_db_are_read(compressai_reference):
-    curve = curves_from_compressai(compressai_reference / "paper-elic2022_ms-ssim.json")
-    assert curve.kind == "published" and np.isfinite(curve.column("ms_ssim_db")).all()
-    np.testing.assert_allclose(-10 * np.log10(1 - curve.column("ms_ssim_rgb")), curve.column("ms_ssim_db"))
-    assert np.isnan(curve.column("psnr_rgb")).all()
-    assert list(curve.column("bpp")) == sorted(curve.column("bpp"))
 
 
 def test_a_published_curve_can_be_the_anchor(tmp_path, small_run, compressai_reference):
@@ -137,39 +106,136 @@ def test_cli_report_and_export(tmp_path, small_run, compressai_reference):
     assert exported.returncode == 0 and json.loads((tmp_path / "exp" / "jpeg.json").read_text())["name"] == "jpeg"
 
 
-def test_bench_run_ends_with_a_report(tmp_path, small_dataset):
-    out = tmp_path / "r"
-    result = bench_cli("run", "--dataset", str(small_dataset), "--codec", "jpeg,webp", "--quality", "20,50,80",
-                       "--out", str(out), "--no-progress")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert f"report: {out}/report/report.md (BD-rates against jpeg)" in result.stdout
-    assert (out / "report" / "rd_psnr_rgb.png").is_file() and (out / "report" / "bd_rate.tex").is_file()
+QUALITIES = (10, 30, 60, 90)
 
 
-def test_an_export_cut_while_writing_leaves_the_previous_file_whole(tmp_path, monkeypatch):
-    """``bench export`` writes each ``<codec>.json`` atomically: `bench report --reference` reads it back."""
-    import argparse
-    from pathlib import Path
+# --- means over the same images (issue 8) -------------------------------------------------------------------
 
-    from bench.cli.export import handle
-    from conftest import REPO
 
-    run_folder = tmp_path / "run"
-    shutil.copytree(REPO / "tests" / "data" / "flat_layout" / "run", run_folder)
-    out = tmp_path / "exp"
-    out.mkdir()
-    (out / "jpeg.json").write_text("{}\n")
-    write_text = Path.write_text
+def test_a_copy_of_the_anchor_that_failed_on_one_image_has_a_bd_rate_of_zero(trust_run, tmp_path):
+    result = make_report(ReportConfig(runs=(trust_run,), out=tmp_path / "rep"))
+    table = pd.read_csv(tmp_path / "rep" / "bd_rate.csv")
+    for aggregation in ("mean-curve", "per-image"):
+        for metric in ("psnr_rgb", "ms_ssim_db", "psnr_y"):
+            row = bd_row(table, "jpegcopy", metric, aggregation)
+            assert abs(row.bd_rate) < 1e-9 and abs(row.bd_metric) < 1e-9, row
+            assert row.images == 3
+            assert "3 of the 5 images" in row.note and "crop23.png" in row.note and "tiny.png" in row.note
+        webp = bd_row(table, "webp", "psnr_rgb", aggregation)
+        assert webp.images == 4 and "4 of the 5 images" in webp.note and "tiny.png" in webp.note
+    assert result.anchor == "jpeg"
+    md = (tmp_path / "rep" / "bd_rate.md").read_text()
+    assert re.search(r"\| jpegcopy \| 3 \|", md) and re.search(r"\| webp \| 4 \|", md)
+    tex = (tmp_path / "rep" / "bd_rate.tex").read_text()
+    assert "Images" in tex and re.search(r"jpegcopy & 3 &", tex)
+    page = (tmp_path / "rep" / "report.md").read_text()
+    assert "jpeg 4, jpegcopy 3, webp 4" in page  # the RD figures' captions: images per curve
 
-    def cut_write(self, data, *args, **kwargs):  # half of the bytes, then the disk is full
-        if self.name.startswith("jpeg.json"):
-            write_text(self, data[: len(data) // 2], *args, **kwargs)
-            raise OSError(28, "No space left on device")
-        return write_text(self, data, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", cut_write)
-    assert handle(argparse.Namespace(run=run_folder, codec=["jpeg"], out=out)) == 2
-    monkeypatch.undo()
-    assert (out / "jpeg.json").read_text() == "{}\n" and sorted(p.name for p in out.iterdir()) == ["jpeg.json"]
-    assert handle(argparse.Namespace(run=run_folder, codec=["jpeg"], out=out)) == 0
-    assert json.loads((out / "jpeg.json").read_text())["name"] == "jpeg"
+def test_mixed_max_images_runs_are_compared_over_the_images_both_measured(tmp_path, small_dataset):
+    out = tmp_path / "mixed"
+    quiet_run(dataset=str(small_dataset), codecs=("jpeg",), qualities=QUALITIES, out=out, jobs=2, max_images=2)
+    quiet_run(dataset=str(small_dataset), codecs=("webp",), qualities=QUALITIES, out=out, jobs=2)
+    table = make_report(ReportConfig(runs=(out,), out=tmp_path / "rep")).table
+    row = bd_row(table, "webp")
+    assert row.images == 2 and "2 of the 4 images" in row.note
+    records = pd.read_csv(out / "records.csv")
+    both = records[records.image.isin(["crop01.png", "crop04.png"])]
+    means = {c: both[both.codec == c].groupby("quality")[["bpp", "psnr_rgb"]].mean() for c in ("jpeg", "webp")}
+    expected = bd_compare(means["jpeg"].bpp, means["jpeg"].psnr_rgb, means["webp"].bpp, means["webp"].psnr_rgb)
+    assert row.bd_rate == pytest.approx(expected.bd_rate, abs=1e-9)
+
+
+def test_published_comparisons_state_the_number_of_images(trust_run, tmp_path, compressai_reference):
+    refs = (compressai_reference / "jpeg.json", compressai_reference / "paper-elic2022_mse.json")
+    table = make_report(ReportConfig(runs=(trust_run,), references=refs, out=tmp_path / "rep")).table
+    jpeg = bd_row(table, "JPEG")
+    assert jpeg.images == 4
+    assert "run curve over 4 images compared with a published curve (number of images not stated" in jpeg.note
+    elic = bd_row(table, "elic2022")
+    assert "run curve over 4 images compared with a published curve (Kodak: 24 images)" in elic.note
+
+
+def test_cli_report_with_a_broken_reference_says_so_in_one_line(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps({"name": "Broken", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30, "x"]}}))
+    result = bench_cli("report", "--reference", str(path), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "broken.json" in result.stderr
+
+
+# --- --anchor by file stem, suggestions ---------------------------------------------------------------
+
+
+def test_the_anchor_can_be_a_published_file_stem_and_unknown_names_get_suggestions(compressai_reference):
+    refs = [compressai_reference / f for f in ("jpeg.json", "bpg_444_x265_ycbcr.json", "webp.json", "vtm.json")]
+    curves = load_curves((), refs)
+    for name in ("bpg_444_x265_ycbcr", "BPG_444_X265_YCBCR", "bpg 8b 444 x265 YCBCR", "BPG 8b 444 x265 ycbcr"):
+        assert pick_anchor(curves, name).label == "BPG 8b 444 x265 ycbcr", name
+    assert pick_anchor(curves, "VTM").label == pick_anchor(curves, "vtm").label == "VTM"
+    with pytest.raises(ReportError, match=r"no curve named 'bpg_444_x265'.*did you mean.*bpg_444_x265_ycbcr"):
+        pick_anchor(curves, "bpg_444_x265")
+    with pytest.raises(ReportError, match=r"no curve named 'wepb'.*did you mean.*WebP"):
+        pick_anchor(curves, "wepb")
+
+
+# --- matched-quality ratios, report options ----------------------------------------------------------------
+
+
+def test_the_report_writes_matched_quality_csv_and_the_sentence(tmp_path: Path, monkeypatch):
+    import bench.report.writer as report
+
+    monkeypatch.setattr(report, "rd_figure", lambda *a, **k: None)  # figures are tested in test_figures.py
+    monkeypatch.setattr(report, "speed_figure", lambda *a, **k: None)
+    run = matched_run_folder(tmp_path / "run", ("jpeg", 1.0), ("avif", 0.5))
+    paper = tmp_path / "paper.json"
+    paper.write_text(json.dumps({"name": "paper", "results": {"bpp": [0.2, 0.5, 1.0], "psnr-rgb": [28, 31, 34]}}))
+    result = report.make_report(report.ReportConfig(runs=(run,), references=(paper,), out=tmp_path / "out",
+                                                    bootstrap=0))  # fmt: skip
+    assert tmp_path / "out" / "matched_quality.csv" in result.files
+    table = pd.read_csv(tmp_path / "out" / "matched_quality.csv", keep_default_na=False)
+    assert list(table.columns) == list(MATCHED_COLUMNS)
+    assert set(table.codec) == {"avif"}  # the published curve is skipped
+    assert len(table) == 2 * (1 + len(MATCHED_SETTINGS))  # PSNR-RGB and MS-SSIM-dB: "all" and one row per setting
+    page = (tmp_path / "out" / "report.md").read_text()
+    assert "## Matched-quality size ratios" in page
+    assert (
+        "At equal PSNR-RGB, avif files are 0.50x the size of jpeg's (geometric mean of 20 ratios over 5 images; "
+        "10th-90th percentile 0.50-0.50); smaller on 5 of 5 images." in page
+    )
+    assert "| avif | MS-SSIM-dB | 0.50 | 0.50–0.50 | 20 (0) | 5/5 images |" in page
+    assert "Published curves have no per-image data and are not compared here: paper." in page
+
+
+def test_report_options_reach_the_table(tmp_path: Path):
+    from bench.report.writer import _quality_ranges, quality_range
+
+    assert quality_range("30,36") == ("", 30.0, 36.0) and quality_range("psnr_rgb=30,36") == ("psnr_rgb", 30.0, 36.0)
+    from bench.api.metric_registry import discover_metrics
+
+    registry = discover_metrics()
+    columns = [registry.get(name).compared_column() for name in ("psnr_rgb", "ms_ssim_rgb")]
+    assert _quality_ranges(columns, [("ms_ssim_rgb", 10.0, 14.0)]) == {"ms_ssim_db": (10.0, 14.0)}
+    assert _quality_ranges(columns, [("", 1.0, 2.0)]) == {"psnr_rgb": (1.0, 2.0), "ms_ssim_db": (1.0, 2.0)}
+
+
+# --- bench report --metric ---------------------------------------------------------------------
+
+
+def test_report_shows_only_the_metrics_asked_for(saved_runs, tmp_path):
+    made = make_report(ReportConfig(runs=(saved_runs["reference"],), out=tmp_path / "report", metrics=("psnr_y",)))
+    assert set(made.table["metric"]) == {"psnr_y"}
+    assert (tmp_path / "report" / "rd_psnr_y.png").is_file() and not (tmp_path / "report" / "rd_psnr_rgb.png").exists()
+    assert "rd_psnr_rgb" not in (tmp_path / "report" / "report.md").read_text()
+    both = make_report(
+        ReportConfig(runs=(saved_runs["reference"],), out=tmp_path / "both", metrics=("psnr_y", "psnr_rgb"))
+    )
+    assert list(dict.fromkeys(both.table["metric"])) == ["psnr_y", "psnr_rgb"]  # in the order asked
+    with pytest.raises(ReportError, match=r"--metric: no curve has ssim_rgbb; the curves' metrics: psnr_rgb, psnr_y"):
+        make_report(ReportConfig(runs=(saved_runs["reference"],), out=tmp_path / "bad", metrics=("ssim_rgbb",)))
+
+
+def test_bench_report_takes_the_metric_option(saved_runs, tmp_path):
+    done = bench_cli("report", str(saved_runs["reference"]), "--metric", "psnr_y", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert {row["metric"] for row in read_csv(tmp_path / "r" / "bd_rate.csv")} == {"psnr_y"}

@@ -1,12 +1,14 @@
-"""The real thing, on all 24 Kodak images (marked slow; CI runs it).
+"""The real thing, on full-size Kodak images (the runner, bench/run/runner.py, end to end; marked slow, CI
+runs it).
 
-1. ``bench run --dataset kodak --codec jpeg,webp`` (quality 5, 10, 20, ..., 90, 95) lands on
-   CompressAI's published JPEG and WebP points (results/image/kodak/{jpeg,webp}.json, the same
+1. ``bench run --dataset kodak --codec jpeg,webp`` (quality 5, 10, 20, ..., 90, 95) on all 24 images lands
+   on CompressAI's published JPEG and WebP points (results/image/kodak/{jpeg,webp}.json, the same
    qualities): within 1% in bpp and 0.2 dB in PSNR at qualities 5, 50 and 95, and a report over the
    run and the published files shows the published curves on ours.
-2. Every available built-in codec codes every Kodak image (the learned families the first 12, three of
-   them portrait, for CI's time) at both ends of its default sweep, and each image gets more bits at
-   the high end. Codecs that need programs from the operating system
+2. Every available built-in codec codes full-size Kodak images, landscape and portrait (the first 8,
+   kodim04 a portrait; the learned families, slow on a CPU, the first 4: CI's time), at both ends of its
+   default sweep, and each image gets more bits at the high end. Codecs that need programs from the
+   operating system
    (``jpegxl-cli``: Debian's libjxl-tools) are left out where those are missing, with the reason, so
    that ``make test`` passes on a fresh machine; under CI (``CI=true``, where ``.ci/run`` installs
    them) they are required. ``bpg`` and the ``compressai:`` models cannot be had offline anywhere and
@@ -18,16 +20,34 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 from bench.api.codec_registry import Registry, discover
 from bench.api.external import ExternalCodec
+from bench.run.runner import RunConfig, run
 from conftest import IN_CI, bench_cli
 
-pytestmark = pytest.mark.slow
+SLOW = pytest.mark.slow
+
+
+def test_kodak_run_leaves_out_missing_programs_only_outside_ci(monkeypatch):
+    """Which codecs :func:`plan_codecs` measures: optional programs skipped locally, required under CI
+    (not slow itself)."""
+    monkeypatch.setenv("BENCH_CJXL", str(Path("/nonexistent/cjxl")))
+    monkeypatch.setenv("BENCH_DJXL", str(Path("/nonexistent/djxl")))
+    registry = discover(use_entry_points=False)
+    measure, left_out = plan_codecs(registry, in_ci=False)
+    assert "jpegxl-cli" in left_out and "cjxl and djxl not found" in left_out["jpegxl-cli"]
+    assert "jpegxl-cli" not in measure and {"jpeg", "webp", "jpegxl", "mean-scale-small"} <= set(measure)
+    measure, left_out = plan_codecs(registry, in_ci=True)
+    assert "jpegxl-cli" in measure and "jpegxl-cli" not in left_out  # under CI the run must fail on it
+
 
 QUALITIES = (5, 50, 95)
+
+
 #: 11 of the 19 qualities CompressAI swept (5, 10, ..., 95): the three compared and enough for the curves
 SWEEP = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
@@ -48,6 +68,7 @@ def jpeg_webp_run(jpeg_webp_run_folder):
         return {(row["codec"], int(row["quality"])): row for row in csv.DictReader(fh)}
 
 
+@SLOW
 @pytest.mark.parametrize("codec", ["jpeg", "webp"])
 @pytest.mark.parametrize("quality", QUALITIES)
 def test_matches_compressai_published_points(jpeg_webp_run, compressai_reference, codec, quality):
@@ -60,26 +81,29 @@ def test_matches_compressai_published_points(jpeg_webp_run, compressai_reference
     assert float(ours["ms_ssim_rgb"]) == pytest.approx(published["ms-ssim-rgb"][index], abs=0.005)
 
 
-#: codecs measured on crops elsewhere, too slow for 24 Kodak images in a test
+#: codecs measured on crops elsewhere, too slow for Kodak images in a test
 SLOW_CODECS = ("vtm", "vtm-compressai", "vvc")
-#: the learned families code the first 12 Kodak images (three of them portrait), to keep CI under 20 minutes
-LEARNED_IMAGES = 12
+
+#: every codec codes the first IMAGES Kodak images (kodim04 a portrait), the learned families the first
+#: LEARNED_IMAGES (their models are slow on a CPU): to keep CI under 20 minutes
+IMAGES = 8
+LEARNED_IMAGES = 4
 
 
 def plan_codecs(registry: Registry, in_ci: bool) -> tuple[list[str], dict[str, str]]:
     """(the codecs to measure, the codecs left out -> why).
 
     Left out: the VVC codecs (VTM takes about a minute per Kodak image; they code crops in
-    test_vvc_codecs), ``bpg`` and ``compressai:`` models when unavailable (not installable / no pretrained
-    weights offline; their plumbing is tested in test_codecs, test_external, test_neural), and, outside
-    CI only, codecs whose external programs are missing. Every other codec is measured, available or
-    not: an unavailable one fails the run, which says why.
+    tests/codecs/test_vvc.py), ``bpg`` and ``compressai:`` models when unavailable (not installable / no
+    pretrained weights offline; their plumbing is tested in tests/codecs/, tests/api/test_external.py and
+    tests/neural/), and, outside CI only, codecs whose external programs are missing. Every other codec
+    is measured, available or not: an unavailable one fails the run, which says why.
     """
     measure, left_out = [], {}
     for entry in registry.entries():
         reason = entry.unavailable_reason()
         if entry.name in SLOW_CODECS:
-            left_out[entry.name] = "too slow for all of Kodak here (crops: tests/test_vvc_codecs.py)"
+            left_out[entry.name] = "too slow for Kodak images here (crops: tests/codecs/test_vvc.py)"
         elif reason and (entry.name == "bpg" or entry.name.startswith("compressai:")):
             left_out[entry.name] = reason
         elif reason and issubclass(entry.cls, ExternalCodec) and not in_ci:
@@ -89,26 +113,32 @@ def plan_codecs(registry: Registry, in_ci: bool) -> tuple[list[str], dict[str, s
     return measure, left_out
 
 
+@SLOW
 def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
+    """Each codec at both ends of its default sweep on the first IMAGES (LEARNED_IMAGES) Kodak images; the
+    codecs whose sweeps end at the same knob values are measured by one ``run`` (jpeg and webp, jpegxl and
+    jpegxl-cli), in this process, into one run folder."""
     registry = discover(use_entry_points=False)
     out = tmp_path / "run"
-    measured = []
     to_measure, left_out = plan_codecs(registry, IN_CI)
     if IN_CI:  # fail at once rather than after the codecs before it
         for name in to_measure:
             if reason := registry.get(name).unavailable_reason():
                 pytest.fail(f"required under CI: {name}: {reason}")
-    images = {}
+    images, runs = {}, defaultdict(list)
     for name in to_measure:
         entry = registry.get(name)
         ordered = entry.cls.knob.ordered(entry.cls.knob.sweep)
-        ends = ",".join(str(q) for q in (ordered[0], ordered[-1]))
-        images[name] = LEARNED_IMAGES if entry.cls.kind == "neural" else 24
-        result = bench_cli("run", "--dataset", "kodak", "--data-dir", str(kodak_dir.parent), "--offline", "--no-report",
-                           "--codec", entry.name, "--quality", ends, "--out", str(out), "--no-progress",
-                           "--max-images", str(images[name]))  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        measured.append(entry.name)
+        images[name] = LEARNED_IMAGES if entry.cls.kind == "neural" else IMAGES
+        runs[(ordered[0], ordered[-1], images[name])].append(name)
+    measured = []
+    for (low, high, count), codecs in runs.items():
+        printed: list[str] = []
+        config = RunConfig(dataset="kodak", data_dir=kodak_dir.parent, offline=True, codecs=tuple(codecs),
+                           qualities=(low, high), out=out, max_images=count)  # fmt: skip
+        report = run(config, progress=False, echo=printed.append)
+        assert report.ok, "\n".join(printed)
+        measured += codecs
     with open(out / "records.csv", newline="") as fh:
         records = list(csv.DictReader(fh))
     bits = defaultdict(dict)
@@ -142,6 +172,7 @@ def test_every_builtin_codec_codes_all_of_kodak(tmp_path, kodak_dir):
         )
 
 
+@SLOW
 def test_our_curves_overlay_compressai_published_ones(jpeg_webp_run_folder, compressai_reference, tmp_path):
     """A report over our JPEG/WebP run and CompressAI's files: the published curves lie on ours."""
     from bench.report.writer import ReportConfig, make_report

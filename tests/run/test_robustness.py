@@ -1,9 +1,8 @@
-"""A run survives what codecs, users and machines do to it: hangs, exits, crashes, kills, two writers,
-cheating decoders, full disks; and says exactly what happened."""
+"""A run (bench/run/runner.py) survives what codecs, users and machines do to it: hangs, exits, crashes,
+kills, two writers, cheating decoders, full disks; and says exactly what happened."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ import pytest
 from PIL import Image
 
 from bench.run.runner import RunConfig, run
-from conftest import bench_cli, data_root
+from conftest import bench_cli, data_root, read_csv
 from sessions import session_processes, wait_until_gone
 
 PLUGINS = '''
@@ -109,11 +108,6 @@ def plugin(tmp_path) -> str:
     return str(path)
 
 
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def add_image(folder: Path, name: str, height: int) -> None:
     pixels = np.random.default_rng(height).integers(0, 256, (height, 256, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(folder / name)
@@ -129,13 +123,13 @@ def test_a_hanging_codec_times_out_and_a_rerun_does_not_hang_again(tmp_path, sma
     first = bench_cli(*args, timeout=120)
     assert first.returncode == 1, first.stderr
     assert time.monotonic() - start < 60
-    failures = {f["image"]: f for f in rows(out / "failures.csv")}
+    failures = {f["image"]: f for f in read_csv(out / "failures.csv")}
     assert {name: f["stage"] for name, f in failures.items()} == {
         "python-hang.png": "timeout",
         "native-hang.png": "timeout",
     }
     assert "no result after 4 s" in failures["native-hang.png"]["error"]
-    assert len(rows(out / "records.csv")) == 4  # the other images were measured
+    assert len(read_csv(out / "records.csv")) == 4  # the other images were measured
     start = time.monotonic()
     again = bench_cli(*args, timeout=120)
     assert again.returncode == 1 and time.monotonic() - start < 20  # nothing to measure: the timeouts stay
@@ -162,8 +156,8 @@ def test_a_decoder_that_does_not_decode_from_the_bytes_is_caught(tmp_path, small
     result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "cheats,jpeg",
                        "--quality", "40", "--out", str(out), "--no-report", "--no-progress")  # fmt: skip
     assert result.returncode == 1, result.stderr
-    assert {r["codec"] for r in rows(out / "records.csv")} == {"jpeg"}
-    failures = rows(out / "failures.csv")
+    assert {r["codec"] for r in read_csv(out / "records.csv")} == {"jpeg"}
+    failures = read_csv(out / "failures.csv")
     assert len(failures) == 4 and {f["stage"] for f in failures} == {"decode-check"}
     assert "does not decode from the bytes alone" in failures[0]["error"]
     assert "FAILED cheats 40" in result.stdout
@@ -204,12 +198,12 @@ def test_no_process_outlives_a_terminated_or_killed_run(tmp_path, small_dataset,
         assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     else:
         assert list(out.glob(".staging-*"))  # killed: nobody could clean up ...
-    measured = len(rows(out / "records.csv")) if (out / "records.csv").exists() else 0
+    measured = len(read_csv(out / "records.csv")) if (out / "records.csv").exists() else 0
     with sqlite3.connect(out / "store.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] >= measured
     again = bench_cli("run", "--dataset", str(small_dataset), "--plugin", plugin, "--codec", "slow", "--quality",
                       "10,20,30,40,50", "--out", str(out), "-j", "2", "--no-report", "--no-progress", timeout=120)  # fmt: skip
-    assert again.returncode == 0 and len(rows(out / "records.csv")) == 20
+    assert again.returncode == 0 and len(read_csv(out / "records.csv")) == 20
     assert not list(out.glob(".staging-*"))  # ... the next run does
 
 
@@ -285,7 +279,7 @@ def test_a_run_that_breaks_says_so_and_keeps_what_it_measured(tmp_path, small_da
     assert report.broken == "OperationalError: database or disk is full" and not report.ok
     doc = json.loads((out / "run.json").read_text())
     assert doc["status"] == "broken" and doc["error"] == report.broken
-    assert len(rows(out / "records.csv")) == 3
+    assert len(read_csv(out / "records.csv")) == 3
 
 
 def test_summary_means_cover_the_images_with_every_metric_defined(tmp_path, small_dataset):
@@ -294,8 +288,8 @@ def test_summary_means_cover_the_images_with_every_metric_defined(tmp_path, smal
     report = run(RunConfig(dataset=str(small_dataset), codecs=("jpeg",), qualities=(50,), out=out, jobs=1),
                  progress=False, echo=lambda text: None)  # fmt: skip
     assert report.ok and len(report.records) == 5
-    (summary,) = rows(out / "summary.csv")
-    full = [r for r in rows(out / "records.csv") if r["image"] != "tiny.png"]
+    (summary,) = read_csv(out / "summary.csv")
+    full = [r for r in read_csv(out / "records.csv") if r["image"] != "tiny.png"]
     assert summary["images"] == "4"
     assert float(summary["ms_ssim_rgb"]) == pytest.approx(np.mean([float(r["ms_ssim_rgb"]) for r in full]))
     assert float(summary["psnr_rgb"]) == pytest.approx(np.mean([float(r["psnr_rgb"]) for r in full]))

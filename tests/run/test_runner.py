@@ -1,10 +1,8 @@
-"""The runner and its store: complete, resumable, crash-safe, self-describing runs."""
+"""The runner (bench/run/runner.py): complete, resumable, crash-safe, self-describing runs."""
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import signal
 import sqlite3
@@ -19,27 +17,9 @@ import pytest
 from PIL import Image
 
 from bench.api.codec_registry import discover
-from bench.api.records import Record
-from bench.run.runner import RunConfig, RunReport, RunSetupError, format_summary, run
+from bench.run.runner import RunConfig, RunSetupError, run
 from bench.store.export import RECORD_COLUMNS, SUMMARY_COLUMNS
-from bench.store.sqlite import Store, StoreConflict
-from conftest import bench_cli, data_root
-
-TIMING = ("encode_s", "decode_s")
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def without_timings(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-
-
-def quiet_run(**kwargs) -> object:
-    kwargs.setdefault("jobs", 1)
-    return run(RunConfig(**kwargs), progress=False, echo=lambda text: None)
+from conftest import bench_cli, data_root, quiet_run, read_csv, without_timings
 
 
 def test_outputs_have_the_documented_columns_and_values(tmp_path, small_dataset):
@@ -227,38 +207,6 @@ def test_bad_requests_stop_before_measuring(tmp_path, small_dataset):
     assert result.returncode == 2 and "expected comma-separated numbers" in result.stderr
 
 
-def test_a_store_refuses_results_from_other_codec_settings(tmp_path, small_dataset):
-    out = tmp_path / "r"
-    quiet_run(dataset=str(small_dataset), codecs=("jpeg",), qualities=(50,), out=out)
-    with Store(out / "store.sqlite") as store:
-        description = store.codec_descriptions()["jpeg"]
-        measured_with = description["versions"]["libjpeg-turbo"]
-        description["versions"]["libjpeg-turbo"] = "0.0.1"
-        with pytest.raises(StoreConflict, match=rf"versions.libjpeg-turbo: '{measured_with}' -> '0.0.1'"):
-            store.bind_codec("jpeg", description)
-    with sqlite3.connect(out / "store.sqlite") as db:
-        db.execute("UPDATE codecs SET description = replace(description, '\"4:2:0\"', '\"4:4:4\"')")
-    with pytest.raises(
-        RunSetupError, match=r"holds 'jpeg' results measured with different settings.*subsampling: '4:4:4' -> '4:2:0'"
-    ):
-        quiet_run(dataset=str(small_dataset), codecs=("jpeg",), qualities=(50,), out=out)
-
-
-def test_store_keeps_nan_and_inf_exactly(tmp_path):
-    with Store(tmp_path / "s.sqlite") as store:
-        scores = {"psnr_rgb": math.inf, "psnr_y": math.inf, "ms_ssim_rgb": math.nan}
-        store.add_record(Record("c", 1.0, "i.png", 10, 10, 5, 0.4, scores, 0.1, 0.2, {"k": 1}))
-        ones = {"psnr_rgb": 1.0, "psnr_y": 1.0, "ms_ssim_rgb": 1.0}
-        store.add_record(Record("c", 1.0, "i.png", 10, 10, 6, 0.5, ones, 0.1, 0.2))  # duplicate key: ignored
-        (record,) = store.records()
-    assert (
-        record.psnr_rgb == math.inf
-        and math.isnan(record.ms_ssim_rgb)
-        and record.bytes == 5
-        and record.extra == {"k": 1}
-    )
-
-
 def test_default_run_skips_unavailable_codecs_with_a_note(tmp_path, small_dataset, monkeypatch):
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no bpgenc, no cjxl
     lines: list[str] = []
@@ -279,21 +227,39 @@ def test_default_run_skips_unavailable_codecs_with_a_note(tmp_path, small_datase
     assert json.loads((tmp_path / "r" / "run.json").read_text())["skipped_codecs"]["bpg"].startswith("bpgenc")
 
 
-def test_the_summary_table_stays_aligned_for_long_codec_names(tmp_path):
-    records = [Record(codec, q, "i.png", 8, 8, 10, 1.25 * q, {"psnr_rgb": 30.0 + q, "psnr_y": 31.0, "ms_ssim_rgb": 0.9},
-                      0.01, 0.02)
-               for codec in ("jpeg", "a-rather-long-codec-name") for q in (1.0, 2.0)]  # fmt: skip
-    table = format_summary(RunReport(tmp_path, 4, records, [], {}))
-    header, rule, *rows = table.splitlines()[:4]
-    assert len(rule) == len(header) and [len(r) for r in rows] == [len(header)] * 2
-    assert sorted(r.split()[0] for r in rows) == ["a-rather-long-codec-name", "jpeg"]
+def test_run_records_real_size_and_the_model_estimate(tiny_family, small_dataset, tmp_path):
+    out = tmp_path / "run"
+    result = bench_cli("run", "--dataset", str(small_dataset), "--plugin", str(tiny_family / "plugin.py"),
+                       "--codec", "tiny,jpeg", "--quality", "1,2", "--out", str(out), "--no-progress",
+                       "--no-report")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # the model's own estimate of the rate next to the real one, in the CSVs and the printed table
+    import csv
+
+    with open(out / "summary.csv", newline="") as fh:
+        summary = {(r["codec"], r["quality"]): r for r in csv.DictReader(fh)}
+    assert list(next(iter(summary.values())))[:5] == ["codec", "quality", "images", "bpp", "estimated_bpp"]
+    for quality in ("1", "2"):
+        assert 0 < float(summary["tiny", quality]["estimated_bpp"]) < float(summary["tiny", quality]["bpp"])
+        assert summary["jpeg", quality]["estimated_bpp"] == ""  # jpeg gives no estimate
+    assert "est. bpp" in result.stdout
+    from bench.store.sqlite import Store
+
+    with Store(out / "store.sqlite") as store:
+        records = store.records()
+        settings = store.codec_descriptions()["tiny"]["settings"]
+    records = [r for r in records if r.codec == "tiny"]
+    assert len(records) == 2 * 4
+    for record in records:
+        assert record.extra["estimated_bits"] > 0 and record.bytes > 0
+    assert settings["device"] == "cpu" and settings["threads"] == 1 and settings["padding"].startswith("replicate")
+    assert settings["kmac_per_pixel"]["decoder"] > 0
 
 
-def test_codecs_named_by_a_path_save_their_files_in_one_folder_of_their_own():
-    from bench.api.files import folder_name
-
-    assert folder_name("jpeg") == "jpeg" and folder_name("compressai:mbt2018-mean") == "compressai:mbt2018-mean"
-    for name in ("compressai:mbt2018:../../etc/*.pth.tar", "compressai:mbt2018:/abs/ckpts/", "..", "a b"):
-        folder = folder_name(name)
-        assert "/" not in folder and folder not in (".", "..") and not folder.startswith(".")
-    assert folder_name("compressai:mbt2018:runs/a/") != folder_name("compressai:mbt2018:runs_a/")
+def test_bench_run_ends_with_a_report(tmp_path, small_dataset):
+    out = tmp_path / "r"
+    result = bench_cli("run", "--dataset", str(small_dataset), "--codec", "jpeg,webp", "--quality", "20,50,80",
+                       "--out", str(out), "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"report: {out}/report/report.md (BD-rates against jpeg)" in result.stdout
+    assert (out / "report" / "rd_psnr_rgb.png").is_file() and (out / "report" / "bd_rate.tex").is_file()

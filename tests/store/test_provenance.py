@@ -1,4 +1,4 @@
-"""Provenance: the lock file a run records, and whether the environment matches it."""
+"""Provenance (bench/store/provenance.py): the lock file a run records, and whether the environment matches it."""
 
 from __future__ import annotations
 

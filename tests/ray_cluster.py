@@ -30,10 +30,32 @@ STARTED = "Ray runtime started"
 ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+#: Ports this process has handed out: a port freed by one check can be handed out again by the next, so
+#: two components of one cluster could get the same number (seen: Ray refused to start its head).
+_GIVEN: set[int] = set()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` ports free now and never handed out before by this process, all different (their
+    sockets are held open together while they are chosen)."""
+    held, ports = [], []
+    try:
+        while len(ports) < count:
+            sock = socket.socket()
+            sock.bind(("", 0))
+            held.append(sock)
+            port = sock.getsockname()[1]
+            if port not in _GIVEN:
+                _GIVEN.add(port)
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def session_members(sid: int) -> list[int]:
@@ -52,11 +74,9 @@ def session_members(sid: int) -> list[int]:
 
 def _ports() -> list[str]:
     """Every port a node listens on, chosen free (Ray's defaults are fixed numbers two nodes would share)."""
-    out = []
-    for flag in ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                 "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"):  # fmt: skip
-        out += [flag, str(free_port())]
-    return out
+    flags = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")  # fmt: skip
+    return [item for flag, port in zip(flags, free_ports(len(flags)), strict=True) for item in (flag, str(port))]
 
 
 class LocalCluster:

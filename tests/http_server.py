@@ -9,6 +9,10 @@ and ``server.base`` that URL's folder. What it does with a request is ``mode`` (
 * ``"ok"``: the file, with its ``Content-Length``;
 * ``"truncated"``: announces every byte, sends the first half and closes the connection;
 * ``"html"``: a small HTML page instead of the file (a host that moved its files), status 200;
+* ``"stall"``: announces every byte, sends the first half and then nothing, the connection kept open
+  (until the server stops);
+* ``"drip"``: announces every byte and sends one every ``drip_s`` seconds (0.05 by default): a host
+  that never stalls long enough for a read to time out but would take hours;
 * an ``int``: that HTTP status and no file (``404`` is also the answer for a file it does not have).
 
 Every request's path (relative to ``prefix``) is appended to ``requests``, in order.
@@ -37,6 +41,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.mode: str | int = "ok"
         self.modes: dict[str, str | int] = {}
         self.requests: list[str] = []
+        self.drip_s = 0.05
+        self.stopping = threading.Event()
 
     @property
     def base(self) -> str:
@@ -52,6 +58,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.stopping.set()  # ends the stalled and dripping answers
         self.shutdown()
         self.server_close()
 
@@ -89,9 +96,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data[: len(data) // 2] if mode == "truncated" else data)
-        if mode == "truncated":
+        try:
+            self._send(data, mode)
+        except OSError:  # the client gave up
+            pass
+        if mode != "ok":
             self.close_connection = True
+
+    def _send(self, data: bytes, mode: str) -> None:
+        if mode == "drip":
+            for i in range(len(data)):
+                if self.server.stopping.wait(self.server.drip_s):
+                    return
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            return
+        self.wfile.write(data[: len(data) // 2] if mode in ("truncated", "stall") else data)
+        if mode == "stall":
+            self.wfile.flush()
+            self.server.stopping.wait()
 
     def log_message(self, *args) -> None:
         pass

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -347,6 +348,9 @@ def _why_left_out(image: str, runs: Sequence[Curve], columns: dict[str, Column])
     """Why ``image`` is not among the images a pair of ``runs`` is compared over."""
     for curve in runs:
         if image not in curve.measured_images():
+            run = Path(curve.source).name
+            if f"{run}/{image}" in curve.measured_images() or image.split("/", 1)[-1] in curve.measured_images():
+                return f"{curve.label} has another image under this name (sha256 differ)"
             return f"not measured by {curve.label}"
     for curve in runs:
         rows = curve.per_image[curve.per_image["image"].astype(str) == image]

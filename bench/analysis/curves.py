@@ -28,8 +28,10 @@ curves averages the same images (:mod:`bench.analysis.bd_table`).
 
 **Reading published files.** Values may be numbers or ``null`` (NaN: our own export writes
 ``null`` for values that are not finite); anything else (strings, nested lists, lists of another
-length than ``bpp``, a ``results`` block that is not an object) is a :class:`CurveError` naming the
-file and the key. The number of images a published curve averages is taken from its ``meta``
+length than ``bpp``, a ``results`` block that is not an object, an integer too large for a float, JSON
+nested too deeply) is a :class:`CurveError` naming the file and the key, as is a ``bpp`` that is not
+finite and in (0, 100] or a metric value outside its metric's ``value_range`` (MS-SSIM in [0, 1], also
+when given in dB). The number of images a published curve averages is taken from its ``meta``
 block: ``images`` (our export writes it), else ``dataset`` naming a dataset whose manifest
 codec-bench ships (``kodak``: 24 images); otherwise it is unknown (``None``).
 
@@ -48,7 +50,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,6 +69,7 @@ __all__ = [
     "curves_from_compressai",
     "to_compressai",
     "unique_labels",
+    "pair_by_content",
     "load_run_records",
     "run_metadata",
     "run_metrics",
@@ -110,6 +113,8 @@ class Curve:
     #: the run's dataset metrics (FID, ...) and the stored features they are computed from
     dataset_metrics: tuple[str, ...] = ()
     dataset_features: DatasetFeatures | None = field(default=None, repr=False, compare=False)
+    #: each image's sha256 (of its file) as the run recorded it, by image name (empty: not known)
+    image_sha256: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def column(self, name: str) -> np.ndarray:
         """The values of column ``name`` at each point (all NaN when the curve does not have it)."""
@@ -232,10 +237,12 @@ def _open_store(folder: Path):
     store_path = folder / "store.sqlite"
     if not store_path.is_file():
         return None
-    from bench.store.sqlite import Store, StoreError
+    from bench.store.sqlite import Store, StoreCorrupt, StoreError
 
     try:
         return Store(store_path, read_only=True)
+    except StoreCorrupt as exc:  # never a report of what is left of a damaged store
+        raise CurveError(str(exc)) from None
     except StoreError:
         if (folder / "records.csv").is_file():
             return None
@@ -325,6 +332,7 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 features = {codec: matched_features(found, codec, chosen) if codec in matching.knobs else found
                             for codec, found in features.items()}  # fmt: skip
     codecs_meta = meta.get("codecs", {})
+    hashes = _image_hashes(folder, meta)
     dataset = meta.get("dataset", {}).get("name", "") if isinstance(meta.get("dataset"), dict) else ""
     curves = []
     for codec, rows in records.groupby("codec", sort=True):
@@ -349,9 +357,24 @@ def curves_from_run(folder: str | Path) -> list[Curve]:
                 dataset=str(dataset or ""),
                 dataset_metrics=tuple(m.name for m in dataset_features.metrics) if dataset_features else (),
                 dataset_features=dataset_features,
+                image_sha256=hashes,
             )
         )
     return curves
+
+
+def _image_hashes(folder: Path, meta: dict[str, Any]) -> dict[str, str]:
+    """Each image's sha256 by name, from the run's store (its dataset binding), else its run.json."""
+    store = _open_store(folder)
+    if store is not None:
+        with store:
+            bound = store.get_meta("dataset") or {}
+        if isinstance(bound.get("images"), dict):
+            return {str(name): str(sha) for name, sha in bound["images"].items()}
+    images = meta.get("dataset", {}).get("images", []) if isinstance(meta.get("dataset"), dict) else []
+    return {
+        str(i["name"]): str(i["sha256"]) for i in images if isinstance(i, dict) and i.get("name") and i.get("sha256")
+    }
 
 
 def _codec_device(info: dict[str, Any]) -> str:
@@ -371,13 +394,30 @@ def _describe_codec(info: dict[str, Any]) -> str:
     return "; ".join(part for part in (versions, settings) if part)
 
 
+#: The highest bpp a published file may state (uncompressed 16-bit RGBA is 64 bpp): more is an error.
+MAX_PUBLISHED_BPP = 100.0
+
+
 def _json_number(value: Any) -> float | None:
-    """A JSON value as a float (``null`` -> NaN); ``None`` for anything that is not a number."""
+    """A JSON value as a float (``null`` -> NaN); ``None`` for anything that is not a number, or an
+    integer too large for a float."""
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _out_of_range(value: float, bounds: tuple[float, float] | None) -> bool:
+    """True for a value (not NaN: ``null``) outside ``bounds`` (inclusive; ``None``: any value)."""
+    return bounds is not None and not math.isnan(value) and not bounds[0] <= value <= bounds[1]
+
+
+def _bounds_text(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:g}, {bounds[1]:g}]"
 
 
 def _describe_value(value: Any) -> str:
@@ -409,9 +449,11 @@ def _read_results(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     that is not one (unreadable, not JSON, no ``results`` object with a ``bpp`` list)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = " ".join(str(exc).split())
-        raise CurveError(f"{path}: cannot read a CompressAI results file ({reason})") from exc
+    except RecursionError:
+        raise CurveError(f"{path}: cannot read a CompressAI results file (JSON nested too deeply)") from None
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8, an integer of over 4300 digits
+        reason = " ".join(str(exc).split())[:200]
+        raise CurveError(f"{path}: cannot read a CompressAI results file ({reason})") from None
     if not isinstance(doc, dict):
         raise CurveError(f"{path}: not a CompressAI results file (a JSON object with 'results' expected)")
     results = doc.get("results")
@@ -424,9 +466,11 @@ def _read_results(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return doc, results
 
 
-def _result_values(path: Path, results: dict[str, Any], key: str) -> list[float]:
+def _result_values(path: Path, results: dict[str, Any], key: str, bounds: tuple[float, float] | None = None,
+                   check: Callable[[float], float] | None = None) -> list[float]:  # fmt: skip
     """The values of ``results[key]``, one per point (``null`` -> NaN; all NaN when the key is absent); a
-    :class:`CurveError` for a value that is not a number or a list whose length is not ``bpp``'s."""
+    :class:`CurveError` for a value that is not a number, a list whose length is not ``bpp``'s, or a
+    value outside ``bounds`` (inclusive; after ``check``, a conversion, when given: a dB form's inverse)."""
     n = len(results["bpp"])
     column = results.get(key)
     if column is None:
@@ -439,9 +483,25 @@ def _result_values(path: Path, results: dict[str, Any], key: str) -> list[float]
     for i, value in enumerate(column):
         number = _json_number(value)
         if number is None:
-            raise CurveError(f"{path}: '{key}'[{i}] is {_describe_value(value)}, not a number (or null for no value)")
+            what = (
+                "an integer too large for a float" if isinstance(value, int) else "not a number (or null for no value)"
+            )
+            raise CurveError(f"{path}: '{key}'[{i}] is {_describe_value(value)}, {what}")
+        if _out_of_range(check(number) if check and math.isfinite(number) else number, bounds):
+            raise CurveError(f"{path}: '{key}'[{i}] is {_describe_value(value)}, outside the valid range "
+                             f"{_bounds_text(bounds)}{' (converted back from dB)' if check else ''}")  # fmt: skip
         out.append(number)
     return out
+
+
+def _bpp_values(path: Path, results: dict[str, Any]) -> list[float]:
+    """The ``bpp`` values of a results file: each finite, above 0 and at most :data:`MAX_PUBLISHED_BPP` (or null)."""
+    values = _result_values(path, results, "bpp")
+    for i, value in enumerate(values):
+        if not math.isnan(value) and not 0 < value <= MAX_PUBLISHED_BPP:
+            raise CurveError(f"{path}: 'bpp'[{i}] is {_describe_value(results['bpp'][i])}, not a rate: bpp must be "
+                             f"above 0 and at most {MAX_PUBLISHED_BPP:g}")  # fmt: skip
+    return values
 
 
 def _published_points(path: Path, results: dict[str, Any]) -> tuple[pd.DataFrame, list[type[Metric]]]:
@@ -453,8 +513,8 @@ def _published_points(path: Path, results: dict[str, Any]) -> tuple[pd.DataFrame
     frame = pd.DataFrame(
         {
             "quality": np.arange(len(results["bpp"]), dtype=float),
-            "bpp": _result_values(path, results, "bpp"),
-            **{m.name: _result_values(path, results, m.compressai_key or m.name) for m in metrics},
+            "bpp": _bpp_values(path, results),
+            **{m.name: _result_values(path, results, m.compressai_key or m.name, m.value_range) for m in metrics},
             "encode_s": _result_values(path, results, "encoding_time"),
             "decode_s": _result_values(path, results, "decoding_time"),
         }
@@ -462,7 +522,7 @@ def _published_points(path: Path, results: dict[str, Any]) -> tuple[pd.DataFrame
     frame = _with_db(frame, metrics)
     for m in metrics:  # paper files may give a metric in dB only (MS-SSIM)
         if m.db is not None and m.db.compressai_key in results:
-            frame[m.db.name] = _result_values(path, results, m.db.compressai_key)
+            frame[m.db.name] = _result_values(path, results, m.db.compressai_key, m.value_range, m.db.invert)
             missing = frame[m.name].isna()
             frame.loc[missing, m.name] = [
                 m.db.invert(v) if math.isfinite(v) else math.nan for v in frame.loc[missing, m.db.name]
@@ -568,3 +628,98 @@ def to_compressai(curve: Curve, description: str = "") -> dict[str, Any]:
         meta["device"] = curve.device
     doc["meta"] = meta
     return doc
+
+
+# --- images of several runs: paired by content, not by name ----------------------------------------------------
+
+_MAX_LISTED = 4  # images named in a note before "and N more"
+
+
+def _listed(items: Sequence[str]) -> str:
+    """``items`` as a list of at most :data:`_MAX_LISTED`, then ``and N more``."""
+    shown = ", ".join(items[:_MAX_LISTED])
+    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def _renamed_features(features: DatasetFeatures | None, mapping: dict[str, str]) -> DatasetFeatures | None:
+    """``features`` with their images renamed by ``mapping``."""
+    if features is None:
+        return None
+    reference = {
+        space: {mapping.get(n, n): a for n, a in arrays.items()} for space, arrays in features.reference.items()
+    }
+    decoded = {space: {(q, mapping.get(n, n)): a for (q, n), a in arrays.items()}
+               for space, arrays in features.decoded.items()}  # fmt: skip
+    return replace(features, reference=reference, decoded=decoded)
+
+
+def _renamed(curve: Curve, mapping: dict[str, str]) -> Curve:
+    """``curve`` with its images renamed by ``mapping`` (names it lacks stay)."""
+    if all(mapping.get(name, name) == name for name in curve.image_sha256):
+        return curve
+    per_image = curve.per_image.assign(image=[mapping.get(str(n), str(n)) for n in curve.per_image["image"]])
+    return replace(curve, per_image=per_image, run_images=frozenset(mapping.get(n, n) for n in curve.run_images),
+                   dataset_features=_renamed_features(curve.dataset_features, mapping),
+                   image_sha256={mapping.get(n, n): sha for n, sha in curve.image_sha256.items()})  # fmt: skip
+
+
+@dataclass
+class _Contents:
+    """The image contents (sha256) seen so far over the runs: the name each is compared under, and which
+    content and run each such name stands for."""
+
+    name_of: dict[str, str] = field(default_factory=dict)
+    content_of: dict[str, str] = field(default_factory=dict)
+    run_of: dict[str, str] = field(default_factory=dict)
+
+    def place(self, run: str, hashes: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
+        """The names of a run's images (``hashes``: sha256 by name) in the comparison; the names that stand for
+        other content in an earlier run; the images another run has under another name."""
+        mapping: dict[str, str] = {}
+        clashes, aliases = [], []
+        for name, sha in sorted(hashes.items()):
+            target = self.name_of.get(sha)
+            if target is not None and target not in mapping.values():
+                if target != name:
+                    aliases.append(f"{name} = {target} of {self.run_of[target]}")
+            else:
+                target = name
+                if self.content_of.get(name, sha) != sha or name in mapping.values():
+                    clashes.append(name)
+                    target = f"{run}/{name}"
+                self.name_of.setdefault(sha, target)
+                self.content_of[target], self.run_of[target] = sha, run
+            mapping[name] = target
+        return mapping, clashes, aliases
+
+
+def pair_by_content(curves: Sequence[Curve]) -> tuple[list[Curve], list[str]]:
+    """Run curves from several run folders with their images named by content (the sha256 each run
+    recorded), so that comparisons pair the same images: an image whose name another run gives to other
+    content is renamed ``<run>/<name>`` (never paired with it), one that another run has under another name
+    takes that name. Also the notes saying so, and naming the images a run holds under several names."""
+    runs = list(dict.fromkeys(c.source for c in curves if c.per_image is not None and c.image_sha256))
+    notes, contents, mappings = [], _Contents(), {}
+    for source in runs:
+        run = Path(source).name
+        hashes = {n: h for c in curves if c.source == source for n, h in c.image_sha256.items()}
+        measured = {n for c in curves if c.source == source for n in c.measured_images()}
+        twice: dict[str, list[str]] = {}
+        for name in sorted(measured & hashes.keys()):
+            twice.setdefault(hashes[name], []).append(name)
+        notes += [f"{run}: {' and '.join(names)} are the same file (same sha256): that image counts {len(names)} "
+                  "times in every mean" for names in twice.values() if len(names) > 1]  # fmt: skip
+        if len(runs) < 2:
+            continue
+        mappings[source], clashes, aliases = contents.place(
+            run, {n: hashes[n] for n in sorted(measured & hashes.keys())}
+        )
+        if clashes:
+            notes.append(f"{run} names other images than an earlier run under the same names ({_listed(clashes)}: "
+                         f"their sha256 differ); images are paired by content, so these are not compared with "
+                         f"each other (shown as {run}/NAME)")  # fmt: skip
+        if aliases:
+            notes.append(f"{run} has images of an earlier run under other names (same sha256), compared as one "
+                         f"image: {_listed(aliases)}")  # fmt: skip
+    renamed = [_renamed(c, mappings[c.source]) if c.source in mappings else c for c in curves]
+    return renamed, notes

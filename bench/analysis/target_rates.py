@@ -250,3 +250,20 @@ def matched_features(features: DatasetFeatures | None, codec: str,
         for space, arrays in features.decoded.items()
     }  # fmt: skip
     return replace(features, decoded=decoded)
+
+
+def unreached_text(frame: pd.DataFrame, matching: RateMatching, codec: str) -> str:
+    """Why a rate-matched ``codec`` of the per-image records ``frame`` has no matched point (no target
+    reached on every image): per target, the images reached and why the others were not; the rates
+    (bpp) its probes gave."""
+    rows = frame[frame["codec"].astype(str) == codec]
+    counts = status_counts(per_image_table(rows, matching, []))
+    parts = []
+    for target in matching.targets:
+        found = counts.get((codec, float(target)), {})
+        others = ", ".join(f"{status} on {n}" for status, n in sorted(found.items()) if status != "reached")
+        parts.append(f"{target:g} bpp reached on {found.get('reached', 0)} of {sum(found.values())} images"
+                     + (f" ({others})" if others else ""))  # fmt: skip
+    rates = rows["bpp"].to_numpy(float)
+    span = f"; its probes gave {rates.min():.3g}-{rates.max():.3g} bpp" if len(rates) else ""
+    return f"{codec} reached no target on every image: {', '.join(parts)}{span}"

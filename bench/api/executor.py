@@ -45,6 +45,7 @@ __all__ = [
     "create_executor",
     "ENTRY_POINT_GROUP",
     "DEFAULT_TIMEOUT_S",
+    "RAY_CONNECT_S",
     "executor_field",
     "ray_address_field",
     "timeout_field",
@@ -55,6 +56,8 @@ ENTRY_POINT_GROUP = "codec_bench.executors"
 BUILTIN = {"local": "bench.executors.local:LocalExecutor", "ray": "bench.executors.ray_driver:RayExecutor"}
 #: Longest one task may take by default (seconds): generous, VVC reference encoders take minutes per image.
 DEFAULT_TIMEOUT_S = 3600.0
+#: Longest ``--executor ray`` waits for the head of the cluster at ``--ray-address`` to answer (seconds).
+RAY_CONNECT_S = 30.0
 
 
 def executor_field() -> Any:
@@ -69,7 +72,8 @@ def ray_address_field() -> Any:
     return field(default=None, metadata=option(
         "--ray-address", metavar="ADDRESS",
         help="the Ray cluster of --executor ray (host:port of its head, or 'auto'; default: $RAY_ADDRESS, else a "
-        "Ray started on this machine for the command, with -j CPUs)"))  # fmt: skip
+        f"Ray started on this machine for the command, with -j CPUs); a head that does not answer within "
+        f"{RAY_CONNECT_S:g} s is an error"))  # fmt: skip
 
 
 def timeout_field() -> Any:

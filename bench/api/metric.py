@@ -100,6 +100,9 @@ class Metric(abc.ABC):
     convention: ClassVar[str] = ""
     packages: ClassVar[tuple[str, ...]] = ()
     uses_device: ClassVar[bool] = False
+    #: the (lowest, highest) value the metric can take, inclusive, where it has bounds (MS-SSIM: 0, 1);
+    #: published result files with values outside it are refused
+    value_range: ClassVar[tuple[float, float] | None] = None
     #: where a metric that ``uses_device`` runs (set by :meth:`MetricRegistry.create`); "cpu" for the others
     device: str = "cpu"
 

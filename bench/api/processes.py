@@ -1,12 +1,13 @@
 """Processes: children that never outlive their parent, and SIGTERM taken as Ctrl-C.
 
 :func:`die_with_parent` asks the kernel to SIGKILL the calling process when its parent dies (Linux's
-``PR_SET_PDEATHSIG``; elsewhere it does nothing). The measuring workers call it, and so do the
-programs that command-line codecs start (``preexec_fn``), so a killed ``bench run`` leaves nothing
-running behind it. :func:`run_program` runs such a program to completion with a time limit, and
-:func:`one_line` makes its output fit a one-line error message. :func:`catch_sigterm` makes the
-SIGTERM that ``timeout``, Slurm and Docker send end a run or a scoring as Ctrl-C does (what was
-measured is kept, workers are ended).
+``PR_SET_PDEATHSIG``; elsewhere it does nothing). The local workers' fork server calls it, and so do
+the processes it forks (:mod:`bench.executors.fork_server`) and the programs that command-line codecs
+start (``preexec_fn``), so a killed ``bench run`` or ``bench score`` leaves nothing running behind
+it. :func:`run_program` runs such a program to completion with a time limit, and :func:`one_line`
+makes its output fit a one-line error message. :func:`catch_sigterm` makes the SIGTERM that
+``timeout``, Slurm and Docker send end a run or a scoring as Ctrl-C does (what was measured is kept,
+workers are ended).
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ __all__ = ["die_with_parent", "one_line", "run_program", "catch_sigterm", "resto
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """SIGKILL this process when its parent dies (Linux; elsewhere nothing)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when its parent dies (Linux; elsewhere nothing).
+
+    ``parent``: the pid the parent should have; when this process has another one already (the parent
+    died before the kernel was asked, and the process was handed to another), it exits at once.
+    """
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -32,7 +37,9 @@ def die_with_parent() -> None:
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
-        pass
+        return
+    if parent is not None and os.getppid() != parent:  # too late: the parent is gone
+        os._exit(1)
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -11,7 +11,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["Record", "Scores", "Failure", "format_quality", "is_defined", "mean_over_defined"]
+__all__ = [
+    "Record",
+    "Scores",
+    "Failure",
+    "format_quality",
+    "is_defined",
+    "mean_over_defined",
+    "undefined_metrics",
+    "codecs_without_defined_images",
+    "no_defined_image_text",
+]
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,38 @@ def mean_over_defined(
         values = [row[column] for row in used]
         means[column] = None if any(value is None for value in values) else _mean(values)
     return len(used), means
+
+
+def undefined_metrics(rows: Iterable[Mapping[str, Any]], metrics: Sequence[str]) -> list[str]:
+    """The metrics (of ``metrics``, in order) undefined (NaN) in every one of ``rows``; when none is, those
+    undefined in some row: why no row has every metric defined."""
+    rows = list(rows)
+    everywhere = [name for name in metrics if rows and all(_is_nan(row.get(name)) for row in rows)]
+    return everywhere or [name for name in metrics if any(_is_nan(row.get(name)) for row in rows)]
+
+
+def codecs_without_defined_images(records: Iterable[Record]) -> dict[str, list[str]]:
+    """The codecs none of whose records has every metric defined (so every mean over images of theirs is
+    empty: ``images`` 0 in summary.csv, no curve), each with the metrics to blame (:func:`undefined_metrics`)."""
+    by_codec: dict[str, list[Record]] = {}
+    for record in records:
+        by_codec.setdefault(record.codec, []).append(record)
+    return {
+        codec: undefined_metrics([r.metrics for r in group], list(group[0].metrics))
+        for codec, group in sorted(by_codec.items())
+        if not any(is_defined(r) for r in group)
+    }
+
+
+def no_defined_image_text(codec: str, undefined: Sequence[str], metrics: Sequence[str]) -> str:
+    """What to tell the user about a codec none of whose images has every metric of ``metrics`` defined
+    (``undefined``: the metrics to blame), and what to do about it."""
+    keep = [name for name in metrics if name not in undefined]
+    why = "; MS-SSIM needs images whose shorter side is over 160 pixels" if "ms_ssim_rgb" in undefined else ""
+    advice = (f"measure into a new folder with --metrics {','.join(keep)}" if keep
+              else "measure with other --metrics")  # fmt: skip
+    return (f"{codec}: no image has every metric defined ({', '.join(undefined)} undefined{why}), so every mean "
+            f"over its images is empty (images 0 in summary.csv, no RD curve or BD-rate); {advice}")  # fmt: skip
 
 
 def _mean(values: list[float]) -> float:

@@ -10,12 +10,16 @@ runs inside ``handle``, so that ``bench --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bench import __version__
 from bench.cli import anchors, codecs, datasets, export, metrics, report, run, score, train, verify
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
 
-__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP"]
+__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP", "EXIT_INTERRUPTED"]
+
+#: The exit status of a command interrupted by Ctrl-C: 128 + SIGINT's number, as shells give.
+EXIT_INTERRUPTED = 130
 
 #: The commands, in the order of ``bench --help``: name -> module.
 COMMANDS = {
@@ -43,4 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command].handle(args)
+    try:
+        return COMMANDS[args.command].handle(args)
+    except KeyboardInterrupt:  # a command without its own handling (a download, a prompt): one line, no traceback
+        print(f"bench {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,11 +1,19 @@
-"""``bench report``: BD-rate tables and RD figures from runs and published curves (:mod:`bench.report.writer`)."""
+"""``bench report``: BD-rate tables and RD figures from runs and published curves (:mod:`bench.report.writer`).
+
+Exit status: 0 written, 1 written with a warning (a run gave no curve: nothing measured with every metric
+defined, no rate target reached), 2 no report can be made, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bench.api.options import add_options, config_from_args
-from bench.cli._common import EXIT_OK, setup_error
+from bench.cli._common import EXIT_FAILURES, EXIT_OK, setup_error
+
+#: Exit statuses of an interrupted report: 128 + the signal's number (SIGINT 2, SIGTERM 15), as shells give.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,14 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.report.writer import ReportConfig, ReportError, make_report
+    from bench.api.processes import Terminated, catch_sigterm, restore_sigterm
+    from bench.report.writer import ReportConfig, ReportError, make_report, report_folder
 
+    config = config_from_args(ReportConfig, args)
+    previous = catch_sigterm()
     try:
-        made = make_report(config_from_args(ReportConfig, args))
+        made = make_report(config)
     except ReportError as exc:
         return setup_error("report", exc)
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"bench report: {how} before the report was complete: the files in {report_folder(config)} are each "
+              "whole (written atomically), but some are missing or from an earlier report; run the same command "
+              "again", file=sys.stderr)  # fmt: skip
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        restore_sigterm(previous)
+    for note in made.notes:
+        print(f"note: {note}")
+    for warning in made.warnings:
+        print(f"bench report: warning: {warning}", file=sys.stderr)
     against = (
         f"BD-rates against {made.anchor}" if len(made.table) else f"no BD-rates: nothing to compare with {made.anchor}"
     )
     print(f"report: {made.out}/report.md ({len(made.files)} files; {against})")
-    return EXIT_OK
+    return EXIT_FAILURES if made.warnings else EXIT_OK

@@ -42,6 +42,9 @@ def handle(args: argparse.Namespace) -> int:
         outcome = run(config, progress=not args.no_progress)
     except RunSetupError as exc:
         return setup_error("run", exc)
+    except KeyboardInterrupt:  # Ctrl-C while getting ready (downloading weights or the dataset): nothing measured
+        print("bench run: interrupted before measuring anything", file=sys.stderr)
+        return 130
     if outcome.interrupted:
         return 130
     if outcome.broken:
@@ -57,4 +60,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"bench run: the report could not be made ({type(exc).__name__}: {exc}); "
                   f"run `bench report {outcome.out}` to retry", file=sys.stderr)  # fmt: skip
             return EXIT_FAILURES
-    return EXIT_OK if outcome.ok else EXIT_FAILURES
+    from bench.api.records import codecs_without_defined_images
+
+    # a codec without one image with every metric defined has no means at all (see the summary's warning)
+    return EXIT_OK if outcome.ok and not codecs_without_defined_images(outcome.records) else EXIT_FAILURES

@@ -10,7 +10,8 @@ checked against the manifest's sha256 before use.
 
 A folder dataset takes the files of the folder itself (not of its subfolders), sorted by name; every
 entry it does not take (a subfolder, a hidden file, a broken link, a file of another type, a lossy
-WebP file, an unreadable file) is listed in :attr:`Dataset.skipped` with the reason, and
+WebP file, a file too large to be an image it reads by its size or its header's pixel count, checked
+before the file is hashed, an unreadable file) is listed in :attr:`Dataset.skipped` with the reason, and
 :meth:`Dataset.describe` (written into ``run.json``) lists them too.
 
 :meth:`Dataset.describe` records where the dataset is in a form that holds on any machine: the
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from bench.api.files import portable_path, sha256_file
 from bench.data.download import DownloadError, download_file
-from bench.data.images import source_problem
+from bench.data.images import MAX_FILE_BYTES, size_problem, source_problem
 
 __all__ = [
     "DatasetError",
@@ -150,6 +151,8 @@ def _cached_problem(file: ManifestFile, path: Path) -> str | None:
     """Why the cached copy ``path`` of ``file`` cannot be used (missing, or another sha256), or None."""
     if not path.is_file():
         return f"{path} is missing"
+    if path.stat().st_size > MAX_FILE_BYTES:  # not hashed: it cannot be an image of the dataset
+        return f"{path} is a file of {path.stat().st_size / 2**30:,.1f} GiB, not the dataset's image"
     actual = sha256_file(path)
     if actual != file.sha256:
         return f"{path} has sha256 {actual}, expected {file.sha256} (a different or damaged copy)"
@@ -190,7 +193,7 @@ def _entry_problem(path: Path) -> str | None:
         return "a folder (the files of subfolders are not taken)"
     if not path.is_file():
         return "not a regular file"
-    return source_problem(path)
+    return source_problem(path) or size_problem(path)  # before its sha256: a huge file takes minutes to hash
 
 
 def _resolve_folder(folder: Path, given: str) -> Dataset:

@@ -22,7 +22,8 @@ codec-bench 0.1, because many photo collections exist only as JPEG, but the conv
 "lossy source" so ``run.json`` shows it.
 
 Images of more than :data:`MAX_PIXELS` pixels are refused from their header, before any pixel is
-decoded. Whatever goes wrong while reading a file (truncation, corruption, a decoder's own error
+decoded, and files of more than :data:`MAX_FILE_BYTES` from their size (:func:`size_problem`, which a
+folder dataset asks before it hashes a file). Whatever goes wrong while reading a file (truncation, corruption, a decoder's own error
 types) becomes an :class:`ImageLoadError` with a one-line message: one bad file is one per-image
 failure of a run, never the end of it.
 """
@@ -36,7 +37,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["SourceImage", "ImageLoadError", "load_rgb8", "source_problem", "IMAGE_SUFFIXES", "MAX_PIXELS"]
+__all__ = [
+    "SourceImage",
+    "ImageLoadError",
+    "load_rgb8",
+    "source_problem",
+    "size_problem",
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "MAX_FILE_BYTES",
+]
 
 #: File name suffixes a folder dataset takes (case-insensitive).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pbm", ".pnm", ".webp")
@@ -48,6 +58,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".pg
 #: 8K UHD (7680 x 4320) and today's high-resolution cameras (61 Mpx), and it is below Pillow's own
 #: decompression-bomb warning (89 Mpx), so Pillow never warns about an image codec-bench accepts.
 MAX_PIXELS = 8192 * 8192
+
+#: The largest image file codec-bench reads: twice what an image of :data:`MAX_PIXELS` pixels takes
+#: uncompressed at 16-bit RGBA (8 bytes a pixel), i.e. 1 GiB. A larger file is refused from its size
+#: before it is hashed or read (a sparse or runaway file would take minutes to hash).
+MAX_FILE_BYTES = 16 * MAX_PIXELS
 
 #: Pillow's names of the formats read (``MPO`` is how Pillow opens many camera JPEGs; ``DIB`` is BMP).
 _FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "BMP", "DIB", "PPM", "WEBP"}
@@ -136,6 +151,30 @@ def source_problem(path: str | Path) -> str | None:
             return None  # unreadable: reading it fails later, with its own message
         if lossless is False:
             return "lossy WebP: already compressed by a codec under test (webp), whose artefacts it would favour"
+    return None
+
+
+def size_problem(path: str | Path) -> str | None:
+    """Why the image file at ``path`` is too large to be read, from its size and then its header alone
+    (nothing else is read: :func:`load_rgb8` refuses the same), or ``None``. A file whose header cannot
+    be read is left to :func:`load_rgb8`, which says what is wrong with it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size > MAX_FILE_BYTES:
+        return (f"is a file of {size / 2**30:,.1f} GiB, larger than any image codec-bench reads (at most "
+                f"{MAX_FILE_BYTES / 2**30:g} GiB, bench.data.images.MAX_FILE_BYTES)")  # fmt: skip
+    try:
+        with Image.open(path) as im:
+            _check_size(path, *im.size)
+    except ImageLoadError as exc:
+        return exc.reason
+    except Image.DecompressionBombError:
+        return f"has more than the {MAX_PIXELS:,} pixels codec-bench reads (bench.data.images.MAX_PIXELS); crop or scale it first"
+    except Exception:  # unreadable or corrupt: load_rgb8 says why
+        return None
     return None
 
 

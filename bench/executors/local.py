@@ -15,8 +15,10 @@ and inherits no thread-pool state. Each worker runs one task at a time (a measur
 * on an interruption (Ctrl-C, SIGTERM) the workers are killed at once, not waited for.
 
 Workers run in process groups of their own (the terminal's Ctrl-C reaches the runner only, which
-ends them) and die with the fork server, which ends when the runner's process does, even after a
-``kill -9`` (Linux: ``PR_SET_PDEATHSIG``). Results already handed back are never lost.
+ends them) and die with the fork server, which dies with the runner's process, even after a ``kill -9``
+and whatever a worker is doing (Linux: ``PR_SET_PDEATHSIG``, :mod:`bench.executors.fork_server`). A
+worker starts only for a task that waits: never more workers than tasks. Results already handed back
+are never lost.
 """
 
 from __future__ import annotations
@@ -24,20 +26,21 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
 from typing import Iterator
 
 from bench.api.executor import Executor
-from bench.api.processes import die_with_parent
 from bench.api.records import Failure, Record, Scores
 from bench.api.task import MeasureOptions, ScoreTask, Task
+from bench.executors.fork_server import PARENT_ENV, die_with_server
 
 __all__ = ["LocalExecutor", "worker_context"]
 
-#: What the fork server imports once for all workers.
-PRELOAD = ["bench.executors.measure"]
+#: What the fork server imports once for all workers (first: what makes it die with its parent).
+PRELOAD = ["bench.executors.fork_server", "bench.executors.measure"]
 
 
 def worker_context():
@@ -53,13 +56,18 @@ def worker_context():
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
+    if threading.current_thread() is threading.main_thread():  # (see bench.executors.fork_server)
+        os.environ[PARENT_ENV] = str(os.getpid())
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.pop(PARENT_ENV, None)
     return ctx
 
 
 def _worker_main(conn, options: MeasureOptions) -> None:
     """A worker: run each task received on ``conn`` and send back its result, until told to stop."""
-    die_with_parent()
+    die_with_server()
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # its own process group: the terminal's Ctrl-C goes to the runner, which ends the workers
     from bench.executors import measure  # the fork server has it already

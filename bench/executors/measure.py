@@ -17,7 +17,9 @@ again). Timing conventions:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import io
 import json
 import os
 import statistics
@@ -206,7 +208,7 @@ class Measurer:
             _check_serialisable(extra)
 
             stage = "save"
-            self._save(task, encoder, data, decoded)
+            extra.update(self._save(task, encoder, data, decoded))
         except BaseException as exc:  # noqa: B036 (sys.exit or KeyboardInterrupt from a codec fails this task only)
             return Failure(task.codec, task.quality, task.image, stage, _error_text(exc, "the codec"))
 
@@ -280,7 +282,10 @@ class Measurer:
             )
         return decoder.decode(data)
 
-    def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> None:
+    def _save(self, task: Task, codec: Codec, data: bytes, decoded: np.ndarray) -> dict[str, str]:
+        """Save what the options ask for (the decoding check's files, the bitstream, the reconstruction as
+        PNG); the sha256 of each saved bitstream and reconstruction (``bitstream_sha256``,
+        ``reconstruction_sha256``), which ``bench score`` checks before using them."""
         if task.check_path:
 
             def save_pixels(tmp: Path) -> None:
@@ -291,11 +296,16 @@ class Measurer:
             atomic_write(task.check_path + ".npy", save_pixels)
         stem = task.stem or Path(task.image).stem
         sub = Path(folder_name(task.codec), format_quality(task.quality))
+        saved = {}
         if self.options.bitstreams_dir is not None:
             atomic_write_bytes(self.options.bitstreams_dir / sub / f"{stem}.{codec.extension}", data)
+            saved["bitstream_sha256"] = hashlib.sha256(data).hexdigest()
         if self.options.reconstructions_dir is not None:
-            path = self.options.reconstructions_dir / sub / f"{stem}.png"
-            atomic_write(path, lambda tmp: Image.fromarray(decoded).save(tmp, format="PNG"))
+            png = io.BytesIO()
+            Image.fromarray(decoded).save(png, format="PNG")
+            atomic_write_bytes(self.options.reconstructions_dir / sub / f"{stem}.png", png.getvalue())
+            saved["reconstruction_sha256"] = hashlib.sha256(png.getvalue()).hexdigest()
+        return saved
 
 
 _measurer: Measurer | None = None  # one per worker process, set by init_worker

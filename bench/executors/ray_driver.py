@@ -1,16 +1,19 @@
 """The ``ray`` executor: tasks run on the workers of a Ray cluster (``bench run``/``bench score --executor ray``).
 
 Where: the cluster at ``--ray-address`` (the executor's ``address``), else at ``$RAY_ADDRESS``, else a
-Ray started on this machine for the run with ``-j`` CPUs and stopped at its end. Ray is an optional
-extra (``pip install 'codec-bench[ray]'``): :mod:`bench.api.executor` imports this module only when this
-executor is asked for, so runs on the ``local`` executor never import Ray.
+Ray started on this machine for the run with ``-j`` CPUs and stopped at its end. A cluster's head that
+accepts no connection within ``CONNECT_S`` seconds is an :class:`~bench.api.executor.ExecutorError`
+naming the address (Ray itself would retry for minutes). Ray is an optional extra (``pip install
+'codec-bench[ray]'``): :mod:`bench.api.executor` imports this module only when this executor is asked
+for, so runs on the ``local`` executor never import Ray.
 
 How (the actors are :class:`bench.executors.ray_node.NodeWorker`):
 
-* **Workers.** One actor per CPU of each node, pinned to that node and asking Ray for one CPU; tasks
-  whose codec runs on ``--device cuda`` (or whose metrics do) go to actors asking for one GPU each
-  instead (on a node with G GPUs: G GPU actors, the other CPUs get CPU actors). An actor measures with
-  single-threaded libraries and keeps its codec instances, as a local worker does.
+* **Workers.** One actor per CPU of each node, pinned to that node and asking Ray for one CPU, but no
+  more actors than tasks waiting or running (one at least: it checks its node's versions before any
+  task comes); tasks whose codec runs on ``--device cuda`` (or whose metrics do) go to actors asking
+  for one GPU each instead (on a node with G GPUs: G GPU actors, the other CPUs get CPU actors). An
+  actor measures with single-threaded libraries and keeps its codec instances, as a local worker does.
 * **Inputs** are put into Ray's object store by the driver: a measurement's image once per image (a
   node fetches it once and all its actors read it in place, shared memory, whatever the number of
   tasks); a score task's files (``bench score``: the reference image, once per image, and the saved
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -56,13 +60,14 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from bench.api.executor import RAY_CONNECT_S as CONNECT_S
 from bench.api.executor import Executor, ExecutorError
 from bench.api.files import atomic_write_bytes
 from bench.api.processes import one_line
 from bench.api.records import Failure, Record, Scores
 from bench.api.task import MeasureOptions, ScoreTask, Task
 
-__all__ = ["RayExecutor", "node_key", "BATCH_S", "MAX_BATCH", "MAX_LOST"]
+__all__ = ["RayExecutor", "node_key", "BATCH_S", "MAX_BATCH", "MAX_LOST", "CONNECT_S"]
 
 #: Seconds of work handed to an actor at once (from the mean task duration seen so far).
 BATCH_S = 0.25
@@ -82,6 +87,40 @@ INSTALL_HINT = "pip install 'codec-bench[ray]'"
 def node_key(node_id: str) -> str:
     """The name of a Ray node in records (``extra["node"]``) and ``run.json``: 12 hex digits of its id."""
     return node_id[:12]
+
+
+def _head(address: str) -> tuple[str, int] | None:
+    """The host and port of a cluster's ``address`` (``host:port``, ``[v6]:port``, ``ray://host:port``);
+    None for those without (``auto``: Ray looks for a cluster on this machine)."""
+    host, colon, port = address.split("://", 1)[-1].rpartition(":")
+    return (host.strip("[]"), int(port)) if colon and host and port.isdigit() else None
+
+
+def _await_head(address: str, source: str) -> None:
+    """Return once the head at ``address`` accepts a connection; :class:`ExecutorError` (one line naming
+    the address, given by ``source``, and what to check) when none does within ``CONNECT_S`` seconds."""
+    head = _head(address)
+    if head is None:
+        return
+    deadline, waited = time.monotonic() + CONNECT_S, f" within {CONNECT_S:g} s"
+    while True:
+        try:
+            with socket.create_connection(head, timeout=max(0.1, deadline - time.monotonic())):
+                return
+        except socket.gaierror as exc:  # no such host: waiting will not make one
+            reason, waited = str(exc), ""
+            break
+        except OSError as exc:  # refused (the head may be starting) or no answer: try again until the deadline
+            reason = str(exc) or type(exc).__name__
+        if time.monotonic() + 0.5 >= deadline:
+            break
+        time.sleep(0.5)
+    host, port = head
+    raise ExecutorError(
+        f"no Ray cluster answers at {address} ({source}){waited} ({reason}): check the address, that the "
+        f"cluster's head runs (`ray status --address {address}` on a machine of the cluster) and that this "
+        f"machine can reach {host} on port {port}"
+    )
 
 
 def _input_files(task: Task | ScoreTask) -> dict[str, str]:
@@ -149,6 +188,7 @@ class RayExecutor(Executor):
         self._described: dict[str, dict] = {}
         self._mean_s: float | None = None
         self._next_refresh = 0.0
+        self._room = {False: 0, True: 0}  # actors of each kind (by "holds a GPU") the usable nodes take
         self._waiting_since: dict[bool, float | None] = {False: None, True: None}
         self._registry = None
         self._codec_versions: dict[str, dict | None] = {}
@@ -174,6 +214,8 @@ class RayExecutor(Executor):
         if ray.is_initialized():  # this process is a Ray driver already (a notebook, a script): use it as it is
             return
         address = self.address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            _await_head(address, "--ray-address" if self.address else "$RAY_ADDRESS")
         try:
             if address:
                 ray.init(address=address, logging_level=logging.ERROR)
@@ -187,9 +229,8 @@ class RayExecutor(Executor):
     # -- the interface ----------------------------------------------------------------------------
     @property
     def slots(self) -> int:
-        """Tasks the cluster holds at once: one batch per actor."""
-        workers = sum(not actor.retire for actor in self._actors)
-        return max(1, workers * self._batch_size(MAX_BATCH, 1))
+        """Tasks the cluster holds at once: one batch per actor it has room for."""
+        return max(1, sum(self._room.values()) * self._batch_size(MAX_BATCH, 1))
 
     @property
     def pending(self) -> int:
@@ -212,6 +253,9 @@ class RayExecutor(Executor):
         gpu = self._needs_gpu(task)
         self._activate(gpu)
         self._queues[gpu].append(task)
+        if self._next_refresh and len(self._actors) < sum(self._room.values()):  # room for more actors:
+            if self._workers(gpu) < min(self._wanted(gpu), self._room[gpu]):  # start those the tasks need soon
+                self._next_refresh = 0.0
 
     def results(self) -> Iterator[Record | Scores | Failure]:
         while self.pending:
@@ -291,25 +335,50 @@ class RayExecutor(Executor):
         self._next_refresh = 0.0
 
     def _refresh(self) -> None:
-        """Look at the cluster: actors of dead nodes are lost, live nodes get the actors they lack."""
+        """Look at the cluster: actors of dead nodes are lost, live nodes get the actors they lack (as many
+        as the tasks need: :meth:`_wanted`)."""
         now = time.monotonic()
         self._next_refresh = now + REFRESH_S
         self._list_live_nodes()
         for actor in list(self._actors):
             if actor.node not in self._alive:
                 self._finished += self._handle_lost_actor(actor, None, node_dead=True)
-        for node, info in self._alive.items():
-            if node in self._refused or self._suspect.get(node, 0.0) > now:
-                continue
-            resources = info.get("Resources", {})
-            gpus = int(resources.get("GPU", 0)) if self._pools[True] else 0
-            cpus = max(0, int(resources.get("CPU", 0)) - gpus) if self._pools[False] else 0
-            for gpu, wanted in ((True, gpus), (False, cpus)):
+        missing = {gpu: self._wanted(gpu) - self._workers(gpu) for gpu in (True, False)}
+        self._room = {False: 0, True: 0}
+        for node, info in self._usable_nodes(now).items():
+            for gpu, places in self._places(info).items():
+                self._room[gpu] += places
                 mine = [a for a in self._actors if a.node == node and a.gpu == gpu and not a.retire]
-                for _ in range(wanted - len(mine)):
+                for _ in range(min(places - len(mine), missing[gpu])):
                     self._start(node, gpu)
-                for extra in sorted(mine, key=lambda a: bool(a.batch))[: max(0, len(mine) - wanted)]:
+                    missing[gpu] -= 1
+                for extra in sorted(mine, key=lambda a: bool(a.batch))[: max(0, len(mine) - places)]:
                     extra.retire = True
+
+    def _usable_nodes(self, now: float) -> dict[str, dict]:
+        """The live nodes that may get actors (neither refused nor suspect), as Ray last listed them."""
+        return {node: info for node, info in self._alive.items()
+                if node not in self._refused and self._suspect.get(node, 0.0) <= now}  # fmt: skip
+
+    def _places(self, info: dict) -> dict[bool, int]:
+        """How many actors of each kind (by "holds a GPU") a node Ray lists with ``info`` takes, for the
+        kinds the run uses: one per GPU, one per CPU left."""
+        resources = info.get("Resources", {})
+        gpus = int(resources.get("GPU", 0)) if self._pools[True] else 0
+        cpus = max(0, int(resources.get("CPU", 0)) - gpus) if self._pools[False] else 0
+        return {True: gpus, False: cpus}
+
+    def _workers(self, gpu: bool) -> int:
+        """Actors of that kind, starting or started, that do not retire."""
+        return sum(actor.gpu == gpu and not actor.retire for actor in self._actors)
+
+    def _wanted(self, gpu: bool) -> int:
+        """Actors of that kind the tasks need: one per task waiting and per busy actor, one at least
+        once the kind is used (it checks its node before any task comes)."""
+        if not self._pools[gpu]:
+            return 0
+        waiting = len(self._queues[gpu]) + len(self._alone[gpu])
+        return max(1, waiting + sum(actor.gpu == gpu and bool(actor.batch) for actor in self._actors))
 
     def _list_live_nodes(self) -> None:
         """The cluster's live nodes, as Ray lists them now."""

@@ -205,6 +205,7 @@ class PsnrRgb(Metric):
     axis_label = "PSNR-RGB [dB]"
     compressai_key = "psnr-rgb"
     convention = "dB, one MSE over R, G and B, peak 255 (CompressAI convention)"
+    value_range = (0.0, math.inf)  # an MSE of at most 255^2: 0 dB; identical images: inf
     packages = _OPENCV
 
     def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
@@ -218,6 +219,7 @@ class PsnrY(Metric):
     unit = "dB"
     axis_label = "Y-PSNR (BT.709 luma) [dB]"
     convention = "dB, luma Y = 0.2126 R + 0.7152 G + 0.0722 B (BT.709 weights, full range), peak 255"
+    value_range = (0.0, math.inf)  # an MSE of at most 255^2: 0 dB; identical images: inf
     packages = _OPENCV
 
     def compute(self, ref: np.ndarray, dist: np.ndarray) -> float:
@@ -231,6 +233,7 @@ class MsSsimRgb(Metric):
     axis_label = "MS-SSIM (RGB)"
     db = DbForm("ms_ssim_db", "MS-SSIM-dB", "MS-SSIM (RGB) [dB]", ms_ssim_db, ms_ssim_from_db, "ms-ssim-db-rgb")
     compressai_key = "ms-ssim-rgb"
+    value_range = (0.0, 1.0)
     convention = "linear, pytorch_msssim conventions: 5 scales, 11-tap Gaussian sigma 1.5, per channel then mean"
     packages = _OPENCV
 

@@ -271,11 +271,10 @@ class NeuralFamilyCodec(CompressAICodec):
         problem = cls._import_problem("safetensors")
         if problem:
             return problem
-        try:
-            missing = NeuralFamily(cls.family_dir).missing_files()
-        except FamilyError as exc:
+        try:  # what loading a model checks: the weights' files and their sha256 (computed once per file)
+            return NeuralFamily(cls.family_dir).weights_problem()
+        except (FamilyError, OSError) as exc:
             return str(exc)
-        return f"weights missing: {', '.join(str(p) for p in missing)}" if missing else None
 
     def __init__(self, device: str = "cpu", half: bool = False) -> None:
         super().__init__(device, half)

@@ -30,6 +30,11 @@ leaves the previous file or the new one, never half of one. A result file that c
 truncated by an older version) is treated as absent, with a warning, when the model's checkpoint is
 there (the model is finished again from it: no training step, the same weights); without the
 checkpoint the command stops and says what to do, rather than retrain a model whose weights are there.
+A finished model is not trained again: a command that lists its lambda with other options (more
+``--steps``, another ``--lr``: :data:`_MODEL_OPTIONS`) is refused before any training, since its learning
+rate has decayed and its best weights are kept, and ``family.json`` would record options it was not
+trained with. A training whose loss is not a finite number stops (it diverged: a smaller ``--lr``); a
+checkpoint that cannot be resumed from is named with what is wrong.
 
 **Fine-tuning and growing a family.** ``--init WEIGHTS`` starts every model of the command from a
 trained model's weights (fresh optimisers, the command's own learning-rate schedule) instead of at
@@ -51,8 +56,10 @@ fingerprint (names and sha256 of the files) identifies it wherever it lies.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -76,7 +83,7 @@ from bench.api.processes import die_with_parent
 from bench.data.images import ImageLoadError, load_rgb8, source_problem
 from bench.neural import DEVICES, DeviceError, device_name, resolve_device
 from bench.neural.architectures import ARCHITECTURES, TRAIN_CHOICES, build, train_architecture
-from bench.neural.family import FAMILY_FILE
+from bench.neural.family import FAMILY_FILE, FamilyError, weights_in
 from bench.store.provenance import timestamp
 
 __all__ = ["TrainConfig", "TrainError", "train_family", "load_training_data", "complexity_kmac"]
@@ -88,6 +95,23 @@ WEIGHTS_DTYPES = ("float32", "float16")
 
 class TrainError(ValueError):
     """A training request that cannot run (no data, bad options); the message says why."""
+
+
+class _Diverged(Exception):
+    """The training of a model diverged (a loss that is not a finite number); the message says what was
+    found. :func:`train_one` makes it a :class:`TrainError` naming the model, the step and what to do."""
+
+
+def learning_rate(text: str) -> float:
+    """A learning rate (``--lr``, ``--aux-lr``): a positive, finite number (0 or less trains nothing or
+    climbs the loss; a rate so large that the training diverges is found while training)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -112,11 +136,12 @@ class TrainConfig:
     batch_size: int = field(default=8, metadata=option("--batch-size", parse=positive_int))
     crop: int = field(default=128, metadata=option(
         "--crop", parse=positive_int, help="random crop size in pixels (default: 128)"))  # fmt: skip
-    lr: float = field(default=1e-4, metadata=option("--lr", parse=float, help="learning rate (default: 1e-4)"))
+    lr: float = field(default=1e-4, metadata=option(
+        "--lr", parse=learning_rate, help="learning rate (default: 1e-4)"))  # fmt: skip
     lr_schedule: str = field(default="step", metadata=option(
         "--lr-schedule", choices=SCHEDULES,
         help="step: x0.1 for the last 15%% of the steps (default); cosine: down to 1%%"))  # fmt: skip
-    aux_lr: float = field(default=1e-3, metadata=option("--aux-lr", parse=float))
+    aux_lr: float = field(default=1e-3, metadata=option("--aux-lr", parse=learning_rate))
     # 0: no limit. A budget in wall time, so a machine lent for a fixed time is used to its end: the
     # learning-rate schedule follows whichever of steps and time is further along
     minutes: float = field(default=0.0, metadata=option(
@@ -252,6 +277,11 @@ def _rd_loss(out: dict, x, lmbda: float) -> tuple[Any, Any, Any]:
     return lmbda * 255**2 * mse + bpp, bpp, mse
 
 
+def _psnr(mse: float) -> float:
+    """The PSNR in dB of a mean squared error of pixels in [0, 1] (NaN for a diverged model's inf or NaN)."""
+    return 10 * math.log10(1 / max(mse, 1e-12)) if math.isfinite(mse) else math.nan
+
+
 def _progress(config: TrainConfig, step: int, seconds: float) -> float:
     """How far the model's training is, in [0, 1]: its share of --steps, or of --minutes when that is
     further along."""
@@ -283,7 +313,7 @@ def _validate(net, crops: list[np.ndarray], lmbda: float, device) -> dict[str, f
             loss, bpp, mse = _rd_loss(out, x, lmbda)
             losses.append(float(loss))
             bpps.append(float(bpp))
-            psnrs.append(10 * math.log10(1 / max(float(mse), 1e-12)))
+            psnrs.append(_psnr(float(mse)))
     net.train()
     return {"loss": float(np.mean(losses)), "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
 
@@ -361,11 +391,23 @@ def train_one(config: TrainConfig, index: int, data: _Data) -> dict[str, Any]:
         return finished
     model = _start_model(config, lmbda, seed=config.seed + index)
     _resume(config, model, files)
-    _train_steps(config, model, data, index, files.checkpoint)
+    try:
+        _train_steps(config, model, data, index, files.checkpoint)
+    except _Diverged as exc:
+        raise _divergence(config, model, files, str(exc)) from None
     _save_weights(config, model, files.weights)
     result = _result(config, model, files.weights)
     atomic_write_text(files.result, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _divergence(config: TrainConfig, model: _Model, files: _ModelFiles, what: str) -> TrainError:
+    """What to say when the training of ``model`` diverged at its current step (``what``: the loss found)."""
+    advice = f"lower --lr (now {config.lr:g})"
+    if files.checkpoint.is_file():  # written before it diverged, with this learning rate
+        advice += f" and delete {files.checkpoint} (or use another --out) to train {files.tag} again"
+    return TrainError(f"{config.family_name()} {files.tag}: the training diverged at step {model.state['step']} "
+                      f"({what}); {advice}")  # fmt: skip
 
 
 def _finished_result(config: TrainConfig, files: _ModelFiles) -> dict[str, Any] | None:
@@ -386,6 +428,43 @@ def _finished_result(config: TrainConfig, files: _ModelFiles) -> dict[str, Any] 
     print(f"{config.family_name()} {files.tag}: {files.result} cannot be read ({problem}); finishing the model "
           f"again from {files.checkpoint}", file=sys.stderr, flush=True)  # fmt: skip
     return None
+
+
+#: The options of a model's training that ``family.json`` and the model card state: a command listing the
+#: lambda of a finished model must ask for the same, since it trains nothing and records its own options.
+_MODEL_OPTIONS = ("steps", "minutes", "lr", "lr_schedule", "aux_lr", "batch_size", "crop", "seed", "val_every",
+                  "weights_dtype")  # fmt: skip
+
+
+def _model_options(config: TrainConfig) -> dict[str, Any]:
+    return {key: getattr(config, key) for key in _MODEL_OPTIONS}
+
+
+def _check_same_options(config: TrainConfig, files: _ModelFiles, result: dict[str, Any]) -> None:
+    """:class:`TrainError` when the finished model of ``result`` was trained with other options than
+    ``config`` asks for (e.g. more ``--steps``). It is not trained on: its learning rate has decayed and
+    its best weights are kept, so training on would not give what the command says; nor re-described."""
+    theirs, ours = result.get("options"), _model_options(config)
+    if theirs is None:  # (result files written before they recorded their options: the steps they did)
+        if config.minutes:
+            return
+        theirs, ours = {"steps": result["steps"]}, {"steps": config.steps}
+    changed = [k for k in ours if theirs.get(k) != ours[k]]
+    if changed:
+        trained = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in changed)
+        asked = ", ".join(f"--{k.replace('_', '-')} {ours[k]}" for k in changed)
+        raise TrainError(f"{files.result}: {files.tag} is finished, trained with {trained}; this command asks for "
+                         f"{asked}, but a finished model is not trained again: leave lambda {result['lambda']:g} out "
+                         f"of --lambdas, or train it on into another --out with --init {files.weights}")  # fmt: skip
+
+
+def _check_finished_models(config: TrainConfig) -> None:
+    """:func:`_check_same_options` for every finished model the command lists, before any trains."""
+    for lmbda in config.lambdas:
+        files = _ModelFiles.of(config.out, lmbda)
+        result = _read_result(files.result)[0] if files.weights.is_file() and files.result.is_file() else None
+        if result is not None:
+            _check_same_options(config, files, result)
 
 
 def _read_result(path: Path) -> tuple[dict[str, Any] | None, str]:
@@ -425,24 +504,77 @@ def _start_model(config: TrainConfig, lmbda: float, seed: int) -> _Model:
                   init_path, init_modules, state)  # fmt: skip
 
 
+#: What a checkpoint holds (:func:`_write_checkpoint`).
+_CHECKPOINT_KEYS = ("config", "model", "optimizer", "aux_optimizer", "numpy_rng", "torch_rng", "state")
+
+
 def _resume(config: TrainConfig, model: _Model, files: _ModelFiles) -> None:
     """Restore ``model`` from its checkpoint, when there is one: weights, optimisers, random states and
-    ``state``; :class:`TrainError` when it was written by another training setup."""
+    ``state``; :class:`TrainError` when it was written by another training setup, or cannot be used
+    (:func:`_read_checkpoint`)."""
     import torch
 
     if not files.checkpoint.is_file():
         return
-    saved = torch.load(files.checkpoint, map_location=model.device, weights_only=True)
-    if saved["config"] != _checkpoint_key(config, model.lmbda, model.init_path):
-        raise TrainError(f"{files.checkpoint} was written by a different training setup; use another --out")
-    model.net.load_state_dict(saved["model"])
-    model.optimizer.load_state_dict(saved["optimizer"])
-    model.aux_optimizer.load_state_dict(saved["aux_optimizer"])
-    model.rng.bit_generator.state = saved["numpy_rng"]
-    torch.set_rng_state(saved["torch_rng"])
-    model.state = saved["state"]
-    model.state.setdefault("val_seconds", 0.0)  # (checkpoints written before it was recorded)
+    saved = _read_checkpoint(files, model.device)
+    ours = _checkpoint_key(config, model.lmbda, model.init_path)
+    if saved["config"] != ours:
+        raise TrainError(f"{files.checkpoint} was written by a different training setup "
+                         f"({_differences(saved['config'], ours)}); {_restart_advice(files)}")  # fmt: skip
+    try:
+        model.net.load_state_dict(saved["model"])
+        model.optimizer.load_state_dict(saved["optimizer"])
+        model.aux_optimizer.load_state_dict(saved["aux_optimizer"])
+        model.rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+    except Exception as exc:  # tensors of another model, states of another kind
+        raise TrainError(f"{files.checkpoint} cannot be resumed from ({_first_line(exc)}); "
+                         f"{_restart_advice(files)}") from None  # fmt: skip
+    model.state = {"val_seconds": 0.0, **saved["state"]}  # (checkpoints written before it was recorded)
     print(f"{config.family_name()} {files.tag}: resuming from step {model.state['step']}", file=sys.stderr, flush=True)
+
+
+def _read_checkpoint(files: _ModelFiles, device) -> dict[str, Any]:
+    """The checkpoint of ``files``, loaded with ``weights_only=True``; :class:`TrainError` when it cannot
+    be read (truncated, refused by ``weights_only``) or lacks what :func:`_write_checkpoint` writes."""
+    import torch
+
+    try:
+        saved = torch.load(files.checkpoint, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:  # (torch's message is a page of advice on loading it unsafely)
+        why = "it holds objects that loading with weights_only refuses"
+        raise TrainError(f"{files.checkpoint} cannot be read ({why}); {_restart_advice(files)}") from None
+    except Exception as exc:  # a truncated or damaged file
+        why = _first_line(exc).split(". ")[0]
+        raise TrainError(f"{files.checkpoint} cannot be read ({why}); {_restart_advice(files)}") from None
+    if not isinstance(saved, dict):
+        missing = "not a dict"
+    else:
+        missing = ", ".join(k for k in _CHECKPOINT_KEYS if k not in saved)
+        if not missing and not (isinstance(saved["state"], dict) and "step" in saved["state"]):
+            missing = "no step in its state"
+        missing = missing and (missing if missing.startswith("no ") else f"no {missing}")
+    if missing:
+        raise TrainError(f"{files.checkpoint} is not a checkpoint of bench train ({missing}); "
+                         f"{_restart_advice(files)}")  # fmt: skip
+    return saved
+
+
+def _restart_advice(files: _ModelFiles) -> str:
+    return f"delete it to train {files.tag} again from the start, or use another --out"
+
+
+def _differences(theirs: Any, ours: dict[str, Any]) -> str:
+    """``lr 0.001, not 0.0001``: the options a checkpoint's key (``theirs``) has other than ``ours``."""
+    theirs = theirs if isinstance(theirs, dict) else {}
+    keys = [k for k in ours if theirs.get(k) != ours[k]] + [k for k in theirs if k not in ours]
+    return ", ".join(f"{k} {theirs.get(k)}, not {ours.get(k)}" for k in keys)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of what ``exc`` says (its type's name when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _train_steps(config: TrainConfig, model: _Model, data: _Data, index: int, checkpoint: Path) -> None:
@@ -460,6 +592,8 @@ def _train_steps(config: TrainConfig, model: _Model, data: _Data, index: int, ch
     model.net.train()
     while (progress := _progress(config, state["step"], time.perf_counter() - started)) < 1:
         running = (running + [_train_step(config, model, data.train, progress)])[-100:]
+        if not math.isfinite(running[-1][0]):
+            raise _Diverged(f"training loss {running[-1][0]}")
         bar.update(1)
         if state["step"] % 20 == 0:
             mean = np.mean(running, axis=0)
@@ -492,15 +626,22 @@ def _train_step(
     aux_loss.backward()
     model.aux_optimizer.step()
     model.state["step"] += 1
-    return loss.item(), bpp.item(), 10 * math.log10(1 / max(mse.item(), 1e-12))
+    return loss.item(), bpp.item(), _psnr(mse.item())
 
 
 def _validate_and_keep_best(model: _Model, val_crops: list[np.ndarray], train_loss: float) -> None:
     """Validate ``model`` at its current step: the result into its history, its weights kept when they
-    are the best so far."""
+    are the best so far; :class:`_Diverged` when the validation loss is not a finite number."""
+    from bench.neural.portable import PortableError
+
     state = model.state
     validation_started = time.perf_counter()
-    val = _validate(model.net, val_crops, model.lmbda, model.device)
+    try:
+        val = _validate(model.net, val_crops, model.lmbda, model.device)
+    except PortableError as exc:  # the integer hyper-synthesis overflows float64's exact integers
+        raise _Diverged(f"validation: {exc}") from None
+    if not math.isfinite(val["loss"]):
+        raise _Diverged(f"validation loss {val['loss']}")
     state["val_seconds"] += time.perf_counter() - validation_started
     state["history"].append({"step": state["step"], **val, "train_loss": train_loss})
     if val["loss"] < state["best_val"]:
@@ -563,6 +704,7 @@ def _result(config: TrainConfig, model: _Model, weights: Path) -> dict[str, Any]
         "steps_per_second": round(state["step"] / max(state["seconds"] - state["val_seconds"], 1e-9), 2),
         "device": _device_name(model.device),
         "seed": model.seed,
+        "options": _model_options(config),
         "history": state["history"],
     }
 
@@ -622,7 +764,10 @@ def initial_weights(config: TrainConfig, lmbda: float) -> Path | None:
         what = "no trained model of another lambda" if nearest else f"no {FAMILY_FILE} listing models"
         raise TrainError(f"--init {config.init}: {folder} holds {what} to start from")
     closest = min(models, key=lambda m: (abs(math.log(m["lambda"] / lmbda)), m["lambda"]))
-    return folder / closest["weights"]
+    try:
+        return weights_in(folder, closest["weights"], path)
+    except FamilyError as exc:
+        raise TrainError(f"--init {config.init}: {exc}") from None
 
 
 def _init_family_commands(config: TrainConfig) -> list[str]:
@@ -757,7 +902,7 @@ def _write_family(config: TrainConfig, data: _Data, results: list[dict[str, Any]
 def _merged_models(earlier: dict[str, Any] | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The family's models: this command's ``results`` (without their validation histories) and the
     ``earlier`` family's models of other lambdas, numbered by ``quality`` (1: the lowest lambda)."""
-    new = [{k: v for k, v in r.items() if k != "history"} for r in results]
+    new = [{k: v for k, v in r.items() if k not in ("history", "options")} for r in results]
     lambdas = {r["lambda"] for r in new}
     kept = [m for m in (earlier or {}).get("models", []) if m["lambda"] not in lambdas]
     for model in kept:  # (families written before models recorded their own command)
@@ -931,10 +1076,35 @@ def _train_in_worker(args: tuple[TrainConfig, int]) -> dict[str, Any]:
 
 def train_family(config: TrainConfig) -> dict[str, Any]:
     """Train every lambda of ``config`` (resuming what was interrupted) and write the family."""
+    config = _checked(config)
+    _device(config.device)  # before loading the data: a missing GPU fails at once
+    _make_out(config.out)
+    data = load_training_data(config.data, config.crop)
+    _earlier_family(config, data)  # refuse a mismatched --out before training, not after
+    _check_finished_models(config)
+    for lmbda in config.lambdas if config.init is not None else ():  # a wrong file fails now, not after training
+        _load_init(build(config.arch, config.N, config.M), config, initial_weights(config, lmbda))
+    indices = range(len(config.lambdas))
+    if config.jobs > 1:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=ctx) as pool:
+            results = list(pool.map(_train_in_worker, [(config, i) for i in indices]))
+    else:
+        results = [train_one(config, i, data) for i in indices]
+    return _write_family(config, data, results)
+
+
+def _checked(config: TrainConfig) -> TrainConfig:
+    """``config`` with its architecture's recorded name, once its options are checked (:class:`TrainError`
+    says which one is wrong)."""
     if config.arch not in TRAIN_CHOICES:
         raise TrainError(f"unknown architecture '{config.arch}'; choose one of {', '.join(TRAIN_CHOICES)}")
     # --arch hyperprior / mean-scale train the portable models (bench.neural.architectures.TRAIN_ALIASES)
     config = replace(config, arch=train_architecture(config.arch))
+    if not (0 < config.lr < math.inf and 0 < config.aux_lr < math.inf):
+        raise TrainError("--lr and --aux-lr must be positive numbers")
     if config.weights_dtype not in WEIGHTS_DTYPES:
         raise TrainError("--weights-dtype must be float32 or float16")
     if config.lr_schedule not in SCHEDULES:
@@ -948,19 +1118,15 @@ def train_family(config: TrainConfig) -> dict[str, Any]:
         raise TrainError(f"--crop must be a multiple of {stride} for '{config.arch}'")
     if config.init is not None and not _init_is_nearest(config) and not Path(config.init).exists():
         raise TrainError(f"--init {config.init}: no such file or folder")
-    _device(config.device)  # before loading the data: a missing GPU fails at once
-    config.out.mkdir(parents=True, exist_ok=True)
-    data = load_training_data(config.data, config.crop)
-    _earlier_family(config, data)  # refuse a mismatched --out before training, not after
-    for lmbda in config.lambdas if config.init is not None else ():  # a wrong file fails now, not after training
-        _load_init(build(config.arch, config.N, config.M), config, initial_weights(config, lmbda))
-    indices = range(len(config.lambdas))
-    if config.jobs > 1:
-        import multiprocessing
+    return config
 
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=ctx) as pool:
-            results = list(pool.map(_train_in_worker, [(config, i) for i in indices]))
-    else:
-        results = [train_one(config, i, data) for i in indices]
-    return _write_family(config, data, results)
+
+def _make_out(out: Path) -> None:
+    """Make the family folder ``out`` (and its parents) when it is not there; :class:`TrainError` when
+    it cannot be: a file of that name, or a file, a permission or a full disk in its way."""
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file, not a folder; give a folder for the family")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrainError(f"--out {out}: cannot make the folder ({exc.strerror or exc})") from None

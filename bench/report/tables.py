@@ -35,7 +35,20 @@ if TYPE_CHECKING:
     from bench.api.metric import Column
     from bench.api.metric_registry import MetricRegistry
 
-__all__ = ["bd_markdown", "bd_latex", "paired_markdown", "matched_markdown", "target_rate_markdown"]
+__all__ = ["bd_markdown", "bd_latex", "paired_markdown", "matched_markdown", "target_rate_markdown", "markdown_text"]
+
+#: Characters that Markdown or the HTML inside it would read as markup, and what they are written as.
+_MARKDOWN_ESCAPES = {
+    "\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "[": "\\[", "]": "\\]", "<": "&lt;", ">": "&gt;",
+    "&": "&amp;", "\r\n": " ", "\n": " ", "\r": " ",
+}  # fmt: skip
+
+
+def markdown_text(text: object) -> str:
+    """``text`` as plain text inside Markdown (a table cell, a sentence): its markup characters (``|``,
+    ``*``, backticks, brackets, backslashes) escaped, ``<``, ``>`` and ``&`` as HTML entities, line breaks
+    as spaces, so that a codec named ``a|b`` or ``<script>`` stays one cell of one row and is shown as named."""
+    return re.sub("|".join(re.escape(c) for c in _MARKDOWN_ESCAPES), lambda m: _MARKDOWN_ESCAPES[m.group(0)], str(text))
 
 
 # --- BD tables ---------------------------------------------------------------------------------
@@ -123,9 +136,11 @@ def _anchor_label(table: pd.DataFrame, anchor: str | None) -> str | None:
     return str(table["anchor"].iloc[0]) if len(table) else anchor
 
 
-def _bd_caption(table: pd.DataFrame, aggregation: str, anchor: str | None = None) -> str:
-    """What the values of one aggregation are: anchor, aggregation, images, interpolation, intervals."""
-    anchor = _anchor_label(table, anchor)
+def _bd_caption(table: pd.DataFrame, aggregation: str, anchor: str | None = None,
+                quote: Callable[[str], str] = str) -> str:  # fmt: skip
+    """What the values of one aggregation are: anchor (as ``quote`` writes it), aggregation, images,
+    interpolation, intervals."""
+    anchor = quote(str(_anchor_label(table, anchor)))
     method = table["method"].iloc[0] if len(table) else "pchip"
     how = (
         "BD from the curves of the means over the images (CompressAI convention)"
@@ -159,7 +174,8 @@ def bd_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
     BD-metric and the quality interval integrated over. ``anchor`` names the anchor of an empty table."""
     grid = _bd_grid(table, aggregation)
     if not grid.codecs:
-        return f"*{_nothing_to_compare(_anchor_label(table, anchor))}.*\n"
+        label = _anchor_label(table, anchor)
+        return f"*{_nothing_to_compare(markdown_text(label) if label else label)}.*\n"
     columns = metric_columns()
     ci = " [95% CI]" if _bootstrap_caption(table) else ""
     header = ["codec", "images"]
@@ -171,13 +187,13 @@ def bd_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
             f"{name} interval{f' ({unit})' if unit else ''}",
         ]
     lines = [
-        f"*{_bd_caption(table, aggregation, anchor)}.*",
+        f"*{_bd_caption(table, aggregation, anchor, markdown_text)}.*",
         "",
         "| " + " | ".join(header) + " |",
         "|" + " --- |" * len(header),
     ]
     for codec in grid.codecs:
-        row = [codec, _image_count_text(grid, codec)]
+        row = [markdown_text(codec), _image_count_text(grid, codec)]
         for metric in grid.metrics:
             cell = grid.cell(codec, metric)
             row += [
@@ -187,7 +203,7 @@ def bd_markdown(table: pd.DataFrame, aggregation: str = "mean-curve", anchor: st
             ]
         lines.append("| " + " | ".join(row) + " |")
     if grid.notes:
-        lines += [""] + [f"[{i}] {note}" for i, note in enumerate(grid.notes, 1)]
+        lines += [""] + [f"[{i}] {markdown_text(note)}" for i, note in enumerate(grid.notes, 1)]
     return "\n".join(lines) + "\n"
 
 
@@ -204,6 +220,12 @@ _LATEX_ESCAPES = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "–": "--",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "\r\n": " ",  # a line break would end a % comment line, and the rest would be read as LaTeX
+    "\n": " ",
+    "\r": " ",
 }
 
 
@@ -281,7 +303,7 @@ def paired_markdown(table: pd.DataFrame) -> str:
         "|" + " --- |" * (len(metrics) + 1),
     ]
     for codec in codecs:
-        row = [codec]
+        row = [markdown_text(codec)]
         for metric in metrics:
             cell = cells.get((codec, metric))
             row.append("n/a" if cell is None else f"{cell.wins} (p = {_p_value_text(cell.p_value)})")
@@ -300,7 +322,7 @@ def _ratio_text(value: float) -> str:
 def _matched_table_lines(part: pd.DataFrame, anchor: str, label: Callable[[str], str]) -> list[str]:
     """The caption and table of the ``all`` rows ``part`` (``label``: a column's short name)."""
     lines = [
-        f"*Size of each codec's files at the anchor's ({anchor}'s) measured quality, as a fraction of "
+        f"*Size of each codec's files at the anchor's ({markdown_text(anchor)}'s) measured quality, as a fraction of "
         "the anchor's, per image: PCHIP of log(bpp) against quality on the codec's own curve of that image, "
         "no extrapolation; over the images both curves measured at every quality; below 1: smaller files.*",
         "",
@@ -308,14 +330,18 @@ def _matched_table_lines(part: pd.DataFrame, anchor: str, label: Callable[[str],
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in part.itertuples():
-        lines.append(f"| {row.codec} | {label(row.metric)} | {_ratio_text(row.geomean_ratio)} | "
+        lines.append(f"| {markdown_text(row.codec)} | {label(row.metric)} | {_ratio_text(row.geomean_ratio)} | "
                      f"{_ratio_text(row.p10_ratio)}–{_ratio_text(row.p90_ratio)} | {row.ratios} ({row.left_out}) | "
                      f"{row.smaller_on}/{row.images} images |")  # fmt: skip
     return lines
 
 
 def _matched_sentence(row, label: str, anchor: str) -> str:
-    """One codec's ``all`` row of one column as a sentence."""
+    """One codec's ``all`` row of one column as a sentence (Markdown: names and notes escaped)."""
+    row = row._replace(
+        codec=markdown_text(row.codec), note=markdown_text(row.note) if isinstance(row.note, str) else ""
+    )
+    anchor = markdown_text(anchor)
     if not math.isfinite(row.geomean_ratio):
         return f"At equal {label}, no ratio of {row.codec} against {anchor}" + (f" ({row.note})." if row.note else ".")
     text = (
@@ -346,13 +372,15 @@ def matched_markdown(result: MatchedQuality, columns: Sequence[Column]) -> str:
             lines.append(_matched_sentence(row, label(first), result.anchor))
         lines.append("")
     elif result.anchor_published:
-        lines += [f"*No matched-quality ratios: the anchor {result.anchor} is a published curve, without per-image "
+        lines += [f"*No matched-quality ratios: the anchor {markdown_text(result.anchor)} is a published curve, without per-image "
                   "data.*", ""]  # fmt: skip
     elif not result.skipped:
-        lines += [f"*No matched-quality ratios: the report has no run curve other than the anchor {result.anchor}.*",
+        lines += [f"*No matched-quality ratios: the report has no run curve other than the anchor "
+                  f"{markdown_text(result.anchor)}.*",
                   ""]  # fmt: skip
     if result.skipped and not result.anchor_published:
-        lines += [f"Published curves have no per-image data and are not compared here: {', '.join(result.skipped)}.",
+        skipped = ", ".join(map(markdown_text, result.skipped))
+        lines += [f"Published curves have no per-image data and are not compared here: {skipped}.",
                   ""]  # fmt: skip
     return "\n".join(lines)
 
@@ -404,7 +432,7 @@ def target_rate_markdown(summary: pd.DataFrame, counts: Mapping[tuple[str, float
             values = [f"{row[name]:{fmt}}" if math.isfinite(row[name]) else "–" for name, _, fmt in columns]
             bpp = f"{row['bpp']:.4f}" if math.isfinite(row["bpp"]) else "–"
             not_reached = _not_reached_text(counts.get((row["codec"], row["target_bpp"]), {}))
-            lines.append(f"| {row['codec']} | {row['images_reached']}/{row['images']} | {bpp} | "
+            lines.append(f"| {markdown_text(row['codec'])} | {row['images_reached']}/{row['images']} | {bpp} | "
                          f"{_knob_range_text(row)} | " + " | ".join(values) + f" | {not_reached} |")  # fmt: skip
         lines.append("")
     return lines

@@ -58,6 +58,7 @@ from bench.analysis.curves import (
     curves_from_compressai,
     curves_from_run,
     load_run_records,
+    pair_by_content,
     run_metadata,
     run_metrics,
     to_compressai,
@@ -70,12 +71,14 @@ from bench.analysis.target_rates import (
     rate_matching_of,
     status_counts,
     summary_table,
+    unreached_text,
     write_target_csvs,
 )
 from bench.api.files import atomic_write_text
 from bench.api.metric import Column
 from bench.api.metric_registry import discover_metrics
 from bench.api.options import comma_list, float_or_none, non_negative_int, number_range, option
+from bench.api.records import no_defined_image_text, undefined_metrics
 from bench.report.figures import (
     WIDTHS,
     Style,
@@ -86,7 +89,14 @@ from bench.report.figures import (
     save_figure,
     speed_figure,
 )
-from bench.report.tables import bd_latex, bd_markdown, matched_markdown, paired_markdown, target_rate_markdown
+from bench.report.tables import (
+    bd_latex,
+    bd_markdown,
+    markdown_text,
+    matched_markdown,
+    paired_markdown,
+    target_rate_markdown,
+)
 from bench.store.provenance import timestamp
 
 #: What the paired-test table of the report page shows.
@@ -96,7 +106,7 @@ _PAIRED_TEST_NOTE = (
     "(`p_value` and `wins` in bd_rate.csv; p = 1 when every per-image BD-rate is exactly 0)."
 )
 
-__all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor"]
+__all__ = ["ReportConfig", "ReportResult", "ReportError", "make_report", "load_curves", "pick_anchor", "report_folder"]
 
 
 class ReportError(ValueError):
@@ -155,20 +165,60 @@ class ReportConfig:
 
 @dataclass
 class ReportResult:
+    """What :func:`make_report` wrote: the folder, the anchor's label, the BD table and the files, with
+    ``notes`` (to know: images paired by content) and ``warnings`` (something the user must fix: a run
+    that gave no curve); both are also on the report page."""
+
     out: Path
     anchor: str
     table: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _empty_run_warnings(folder: Path, curves: Sequence[Curve]) -> list[str]:
+    """What a run folder's ``curves`` lack that the user must fix: a codec without one image with every
+    metric defined (no point), a rate-matched codec that reached no target on every image (no curve)."""
+    warnings = []
+    for curve in curves:
+        if curve.per_image is not None and curve.points.empty:
+            undefined = undefined_metrics(curve.per_image.to_dict("records"), curve.metrics)
+            warnings.append(f"{folder}: {no_defined_image_text(curve.codec, undefined, curve.metrics)}")
+    matching = rate_matching_of(run_metadata(folder))
+    if matching is not None:
+        frame = load_run_records(folder)
+        have = {curve.codec for curve in curves}
+        for codec in sorted(set(map(str, frame["codec"])) & set(matching.knobs) - have):
+            warnings.append(f"{folder}: {unreached_text(frame, matching, codec)}, so the report has no curve of it "
+                            f"(why per image: {folder / 'target_rates_per_image.csv'}); choose --target-bpp values "
+                            "within its rates")  # fmt: skip
+    return warnings
+
+
+@dataclass
+class _Loaded:
+    """The curves of a report, and the warnings about runs that gave none or empty ones."""
+
+    curves: list[Curve]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> list[Curve]:
     """Curves of all runs and published files. A codec found in several runs is labelled
     ``codec (run name)`` in each, so that curves from different runs or machines stay apart. A reference
     that is not a file but names published anchors (``vtm,bpg``: :mod:`bench.analysis.anchors`) gives their curves."""
-    per_run = []
+    return _load(runs, references, offline).curves
+
+
+def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> _Loaded:
+    """:func:`load_curves`, with the warnings and notes about what the runs gave."""
+    per_run, warnings = [], []
     for folder in runs:
         try:
             per_run.append((Path(folder), curves_from_run(folder)))
+            warnings += _empty_run_warnings(Path(folder), per_run[-1][1])
         except CurveError as exc:
             raise ReportError(str(exc)) from exc
     seen: dict[str, int] = {}
@@ -188,14 +238,14 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool 
                 curves.append(curves_from_compressai(path))
         except (CurveError, AnchorError) as exc:
             raise ReportError(str(exc)) from exc
-    curves = unique_labels(curves)
+    curves, notes = pair_by_content(unique_labels(curves))
     labels = [c.label for c in curves]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         raise ReportError(f"several curves are labelled {', '.join(duplicates)}; give each file once")
     if not curves:
-        raise ReportError("nothing to report: give at least one run folder or --reference file")
-    return curves
+        raise ReportError("; ".join(warnings) or "nothing to report: give at least one run folder or --reference file")
+    return _Loaded(curves, warnings, notes)
 
 
 def _anchor_names(text: str) -> list[str]:
@@ -246,18 +296,26 @@ def _safe_file_stem(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
 
 
+def _code_span(text: object) -> str:
+    """``text`` as inline code inside a Markdown table cell (pipes escaped, line breaks as spaces)."""
+    text = " ".join(str(text).splitlines()).replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
 def _provenance_lines(curves: Sequence[Curve]) -> list[str]:
     """A Markdown table of the curves: kind, source (run and command, or file), settings and versions, device."""
     lines = ["| curve | kind | source | settings and versions | device |", "| --- | --- | --- | --- | --- |"]
     for c in curves:
-        source = c.provenance.get("run") or c.provenance.get("file") or c.source
+        source = markdown_text(c.provenance.get("run") or c.provenance.get("file") or c.source)
         if c.provenance.get("command"):
-            source = f"run `{source}`: `{c.provenance['command']}`"
+            source = f"run {_code_span(c.provenance.get('run') or c.source)}: {_code_span(c.provenance['command'])}"
             commit = (c.provenance.get("git") or {}).get("commit")
             if commit:
-                source += f" (codec-bench {commit[:10]})"
-        description = (c.description or "").replace("|", "/")
-        lines.append(f"| {c.label} | {c.kind} | {source} | {description} | {c.device or ''} |")
+                source += f" (codec-bench {markdown_text(commit[:10])})"
+        description = markdown_text((c.description or "").replace("|", "/"))
+        lines.append(f"| {markdown_text(c.label)} | {c.kind} | {source} | {description} | "
+                     f"{markdown_text(c.device or '')} |")  # fmt: skip
     return lines
 
 
@@ -280,7 +338,7 @@ def _images_per_curve_caption(curves: Sequence[Curve]) -> str:
     known = [(label, n) for label, n in counts if n is not None]
     if len({n for _, n in known}) <= 1 and all(lo == hi for _, (lo, hi) in known):
         return ""
-    parts = [f"{label} {lo}" if lo == hi else f"{label} {lo}–{hi}" for label, (lo, hi) in known]
+    parts = [markdown_text(f"{label} {lo}" if lo == hi else f"{label} {lo}–{hi}") for label, (lo, hi) in known]
     unknown = sum(n is None for _, n in counts)
     tail = f"; {unknown} published curve(s) do not state theirs" if unknown else ""
     return f" Images per curve (as measured): {', '.join(parts)}{tail}."
@@ -377,10 +435,14 @@ def _target_rate_section(runs: Sequence[Path], out: Path) -> _Section:
     return section
 
 
+def report_folder(config: ReportConfig) -> Path:
+    """The report folder ``config`` names: ``--out``, else ``<first run>/report``."""
+    return Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
+
+
 def _report_folder(config: ReportConfig) -> Path:
-    """The report folder (``--out``, else ``<first run>/report``), created; :class:`ReportError` when it
-    cannot be written."""
-    out = Path(config.out) if config.out else (Path(config.runs[0]) / "report" if config.runs else Path("report"))
+    """The report folder (:func:`report_folder`), created; :class:`ReportError` when it cannot be written."""
+    out = report_folder(config)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -480,7 +542,7 @@ def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:
     exported = out / "compressai"
     paths = []
     for curve in curves:
-        if curve.kind != "published":
+        if curve.kind != "published" and not curve.points.empty:  # no file of no points (the page warns)
             exported.mkdir(exist_ok=True)
             path = exported / f"{_safe_file_stem(curve.label)}.json"
             atomic_write_text(path, json.dumps(to_compressai(curve), indent=2) + "\n")
@@ -491,14 +553,21 @@ def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:
 def _page_header(anchor: Curve, method: str, table: pd.DataFrame) -> list[str]:
     """The page's title and the line saying when, by which version and against which anchor."""
     compared = (
-        f"Anchor: **{anchor.label}**; BD interpolation: **{method}** (BD-rate over the shared quality range, "
+        f"Anchor: **{markdown_text(anchor.label)}**; BD interpolation: **{method}** (BD-rate over the shared quality range, "
         "no extrapolation, each pair of curves over the images both measured at every quality; VCEG-M33 / JVET "
         "CTC definitions, see `bench/analysis/bdrate.py`)."
         if len(table)
-        else f"No curve other than the anchor **{anchor.label}**: no BD-rates, nothing to compare."
+        else f"No curve other than the anchor **{markdown_text(anchor.label)}**: no BD-rates, nothing to compare."
     )
     generated = f"Generated {timestamp('seconds')} by codec-bench {__version__}. "
     return ["# codec-bench report", "", generated + compared, ""]
+
+
+def _attention_lines(loaded: _Loaded) -> list[str]:
+    """The page's warnings (what to fix: a run that gave no curve) and notes, right under its header."""
+    lines = [f"**Warning:** {markdown_text(text)}" for text in loaded.warnings]
+    lines += [f"**Note:** {markdown_text(text)}" for text in loaded.notes]
+    return [line for text in lines for line in (text, "")]
 
 
 def _bd_section(table: pd.DataFrame, markdown: str, conventions: str) -> list[str]:
@@ -541,7 +610,8 @@ def _provenance_section(curves: Sequence[Curve]) -> list[str]:
 
 def make_report(config: ReportConfig) -> ReportResult:
     """Build the report described in the module docstring; returns the BD table and the files."""
-    curves = load_curves(config.runs, config.references, config.offline)
+    loaded = _load(config.runs, config.references, config.offline)
+    curves = loaded.curves
     anchor = pick_anchor(curves, config.anchor)
     out = _report_folder(config)
     columns = _report_columns(curves, anchor, config.metrics)
@@ -560,6 +630,7 @@ def make_report(config: ReportConfig) -> ReportResult:
     files += targets.files
     page = [
         *_page_header(anchor, config.method, table),
+        *_attention_lines(loaded),
         *_bd_section(table, markdown, _bd_conventions(config, columns, ranges)),
         *_matched_section(matched, columns),
         "## Figures",
@@ -570,4 +641,4 @@ def make_report(config: ReportConfig) -> ReportResult:
     ]
     atomic_write_text(out / "report.md", "\n".join(page))
     files.append(out / "report.md")
-    return ReportResult(out, anchor.label, table, files)
+    return ReportResult(out, anchor.label, table, files, loaded.notes, loaded.warnings)

@@ -18,7 +18,7 @@ from bench.api.options import PLUGINS, comma_list, float_list, option, positive_
 from bench.neural import DEVICES
 from bench.store.provenance import available_cpus
 
-__all__ = ["RunConfig", "RunSetupError", "default_jobs", "DEFAULT_TIMEOUT_S"]
+__all__ = ["RunConfig", "RunSetupError", "default_jobs", "is_given", "DEFAULT_TIMEOUT_S"]
 
 #: Worker processes by default: the CPUs this process may run on.
 default_jobs = available_cpus
@@ -26,6 +26,15 @@ default_jobs = available_cpus
 
 class RunSetupError(RuntimeError):
     """The run cannot start (unknown or unavailable codec, bad quality, missing dataset, ...)."""
+
+
+class _Default(float):
+    """A float option's default value, told apart from the same value given (:func:`is_given`)."""
+
+
+def is_given(value: object) -> bool:
+    """Whether an option's ``value`` was given rather than left at its :class:`_Default`."""
+    return not isinstance(value, _Default)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class RunConfig:
         "--target-bpp", parse=target_list, metavar="T1,T2",
         help="rate matching: per image, search each codec's knob for these rates (bpp) instead of sweeping it "
         "(e.g. JPEG AI's 0.06,0.12,0.25,0.5,0.75); results in <run>/target_rates.csv (README 'Rate matching')"))  # fmt: skip
-    target_tolerance: float = field(default=DEFAULT_TOLERANCE, metadata=option(
+    target_tolerance: float = field(default=_Default(DEFAULT_TOLERANCE), metadata=option(
         "--target-tolerance", parse=tolerance_value, metavar="F",
         help="a target is reached on an image when |bpp / target - 1| <= F (default: %(default)s, i.e. +-15%%)"))  # fmt: skip
     out: Path | None = field(default=None, metadata=option(
@@ -96,7 +105,7 @@ class RunConfig:
             "codecs": list(self.codecs) if self.codecs is not None else None,
             "qualities": list(self.qualities) if self.qualities is not None else None,
             **(
-                {"target_bpp": list(self.target_bpp), "target_tolerance": self.target_tolerance}
+                {"target_bpp": list(self.target_bpp), "target_tolerance": float(self.target_tolerance)}
                 if self.target_bpp
                 else {}
             ),

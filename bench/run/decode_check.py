@@ -75,10 +75,10 @@ def _decode_in_fresh_process(conn, checks: list[DecodeCheck], options: MeasureOp
     import traceback
 
     from bench.api.codec_registry import discover
-    from bench.api.processes import die_with_parent
+    from bench.executors.fork_server import die_with_server
     from bench.executors.measure import pin_threads
 
-    die_with_parent()
+    die_with_server()
     pin_threads()
     registry = discover(options.plugins)
     codecs: dict = {}

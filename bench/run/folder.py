@@ -23,7 +23,20 @@ from bench.run.config import RunConfig, RunSetupError
 from bench.store.provenance import git_state, timestamp
 from bench.store.sqlite import Store, StoreConflict, StoreError
 
-__all__ = ["RunLock", "make_run_folder", "open_store", "remove_stale_staging", "write_run_json", "disk_note"]
+__all__ = [
+    "RunLock",
+    "make_run_folder",
+    "open_store",
+    "remove_stale_staging",
+    "write_run_json",
+    "disk_note",
+    "PROGRESS_KEY",
+    "progress_of",
+    "close_unfinished_invocations",
+]
+
+#: The store's meta key with the counts of the invocation measuring now, set with each result it stores.
+PROGRESS_KEY = "invocation_progress"
 
 
 class RunLock:
@@ -88,6 +101,33 @@ def remove_stale_staging(folder: Path) -> None:
     called while holding the folder's lock, so no other run is using them."""
     for stale in folder.glob(".staging-*"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def progress_of(invocation: dict[str, Any], index: int) -> dict[str, Any]:
+    """The :data:`PROGRESS_KEY` value of the invocation ``index`` (of the store's ``invocations``) now."""
+    return {"invocation": index, "started": invocation.get("started"), "measured": invocation.get("measured", 0),
+            "failed": invocation.get("failed", 0)}  # fmt: skip
+
+
+def close_unfinished_invocations(store: Store) -> list[str]:
+    """Mark the invocations the store still has as running (the folder's lock is held, so none is: it
+    was killed or its machine stopped) ``unfinished``, with the counts of what they stored; a line on each."""
+    invocations = store.get_meta("invocations") or []
+    progress = store.get_meta(PROGRESS_KEY) or {}
+    notes = []
+    for index, invocation in enumerate(invocations):
+        if invocation.get("status") != "running":
+            continue
+        if progress.get("invocation") == index and progress.get("started") == invocation.get("started"):
+            invocation.update(measured=progress.get("measured", 0), failed=progress.get("failed", 0))
+        invocation["status"] = "unfinished"
+        what = invocation.get("kind", "run")
+        notes.append(f"the {what} started {invocation.get('started')} into {store.path.parent} ended without "
+                     f"finishing (killed?): it stored {invocation.get('measured', 0)} measurements and "
+                     f"{invocation.get('failed', 0)} failures, which are kept")  # fmt: skip
+    if notes:
+        store.set_meta("invocations", invocations)
+    return notes
 
 
 def disk_note(folder: Path) -> str:

@@ -4,20 +4,21 @@ codecs whose repeated encodes differed."""
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.api.metric import DEFAULT_METRICS, Metric
 from bench.api.metric_registry import discover_metrics
-from bench.api.records import format_quality
+from bench.api.records import Record, codecs_without_defined_images, format_quality, no_defined_image_text
 from bench.store.export import summarise
 from bench.store.sqlite import Store
 
 if TYPE_CHECKING:
     from bench.run.runner import RunReport
 
-__all__ = ["format_summary", "format_targets", "repeat_warnings"]
+__all__ = ["format_summary", "format_targets", "repeat_warnings", "undefined_warnings", "duplicate_notes"]
 
 
 def repeat_warnings(store: Store) -> list[str]:
@@ -30,6 +31,35 @@ def repeat_warnings(store: Store) -> list[str]:
         f"{codec} {format_quality(quality)}: repeated encodes of the same image gave different bitstreams on "
         f"{count} image(s) (the encoder is not deterministic; the first bitstream was measured)"
         for (codec, quality), count in sorted(differing.items())
+    ]
+
+
+def undefined_warnings(records: list[Record], codecs: list[str] | None = None) -> list[str]:
+    """One warning per codec (of ``codecs``, all by default) none of whose images has every metric defined."""
+    return [
+        no_defined_image_text(codec, undefined, list(next(r for r in records if r.codec == codec).metrics))
+        for codec, undefined in codecs_without_defined_images(records).items()
+        if codecs is None or codec in codecs
+    ]
+
+
+def duplicate_notes(report: RunReport) -> list[str]:
+    """A note per file content measured under several names (same sha256, per the run's run.json): those
+    images count several times in every mean."""
+    measured = {record.image for record in report.records}
+    try:
+        described = json.loads(Path(report.files["run"]).read_text(encoding="utf-8"))["dataset"]["images"]
+    except (KeyError, OSError, TypeError, ValueError):
+        return []
+    names: dict[str, list[str]] = {}
+    for item in described:
+        if isinstance(item, dict) and item.get("name") in measured and item.get("sha256"):
+            names.setdefault(item["sha256"], []).append(item["name"])
+    return [
+        f"{', '.join(sorted(group))} are the same file (sha256 {sha[:12]}...): that image counts {len(group)} times "
+        "in every mean over images"
+        for sha, group in sorted(names.items())
+        if len(group) > 1
     ]
 
 
@@ -77,8 +107,9 @@ def format_summary(report: RunReport, codecs: list[str] | None = None, metrics: 
             + f"  {1e3 * sum(r['encode_s'] for r in crows) / n:>7.1f} {1e3 * sum(r['decode_s'] for r in crows) / n:>7.1f}"
         )
     lines.append(f"results: {report.out}/ (records.csv, summary.csv, failures.csv, run.json)")
-    for warning in report.warnings:
+    for warning in [*report.warnings, *undefined_warnings(report.records, codecs)]:
         lines.append(f"warning: {warning}")
+    lines += [f"note: {note}" for note in duplicate_notes(report)]
     if report.broken:
         lines.append(f"the run broke: {report.broken}; what was measured before is in {report.out}/store.sqlite, "
                      "run the same command again to go on")  # fmt: skip

@@ -47,9 +47,19 @@ from bench.api.processes import catch_sigterm, restore_sigterm
 from bench.api.records import Failure, Record, format_quality
 from bench.api.task import MeasureOptions, Task
 from bench.data.datasets import Dataset, DatasetImage, resolve_dataset
-from bench.run.config import DEFAULT_TIMEOUT_S, RunConfig, RunSetupError, default_jobs
+from bench.run.config import DEFAULT_TIMEOUT_S, RunConfig, RunSetupError, default_jobs, is_given
 from bench.run.decode_check import DecodeCheck, apply_checks
-from bench.run.folder import RunLock, disk_note, make_run_folder, open_store, remove_stale_staging, write_run_json
+from bench.run.folder import (
+    PROGRESS_KEY,
+    RunLock,
+    close_unfinished_invocations,
+    disk_note,
+    make_run_folder,
+    open_store,
+    progress_of,
+    remove_stale_staging,
+    write_run_json,
+)
 from bench.run.printout import format_summary, format_targets, repeat_warnings
 from bench.run.rounds import TargetRounds
 from bench.run.selection import check_rate_targets, knob_values, select_codecs, select_metrics
@@ -109,6 +119,9 @@ class RunPlan:
 def plan_run(config: RunConfig, echo: Callable[[str], None]) -> RunPlan:
     """The codecs, knob values, metrics and images ``config`` asks for; :class:`RunSetupError` with a
     one-line reason when the run cannot start."""
+    if config.target_bpp is None and is_given(config.target_tolerance):
+        raise RunSetupError("--target-tolerance is the tolerance of rate matching: give it with --target-bpp, or "
+                            "leave it out (a sweep of --quality values has no target to reach)")  # fmt: skip
     check_rate_targets(config)
     try:
         registry = discover(config.plugins)
@@ -183,6 +196,8 @@ class RunSession:
         """Bind the dataset, codecs and metrics to the store (refusing to mix other versions), record
         this invocation, write run.json, plan the tasks and create the executor."""
         self._bind()
+        for note in close_unfinished_invocations(self.store):
+            self.echo(note)
         self.invocations = self.store.get_meta("invocations") or []
         self.invocation = {"command": self.config.recorded_command(), "started": timestamp(), "finished": None,
                            "status": "running", "measured": 0, "failed": 0, "environment": self.env}  # fmt: skip
@@ -216,7 +231,7 @@ class RunSession:
         if self.config.target_bpp:  # what reports need to replay the searches; earlier invocations' knobs kept
             earlier = store.get_meta("rate_matching") or {}
             knobs = {**earlier.get("knobs", {}), **{c.name: KnobSpec.from_knob(c.knob).as_json() for c in plan.codecs}}
-            matching = RateMatching(self.config.target_bpp, self.config.target_tolerance).as_json()
+            matching = RateMatching(self.config.target_bpp, float(self.config.target_tolerance)).as_json()
             store.set_meta("rate_matching", {**matching, "knobs": dict(sorted(knobs.items()))})
 
     def _plan_sweep(self) -> int:
@@ -255,16 +270,24 @@ class RunSession:
             if node is not None and node not in self.nodes:  # stored before its first record: a killed run keeps it
                 self.nodes.update(self.executor.nodes())
                 self.store.set_meta("nodes", self.nodes)
-            self.store.add_record(result)
+            self.store.add_record(result, self._progress("measured"))
             self.counts["measured"] += 1
         else:
-            self.store.add_failure(result)
+            self.store.add_failure(result, self._progress("failed"))
             self.counts["failed"] += 1
             self.bar.write(
                 f"FAILED {result.codec} {format_quality(result.quality)} {result.image} ({result.stage}): {result.error}"
             )
         self.bar.set_postfix_str(f"{result.codec} {format_quality(result.quality)}", refresh=False)
         self.bar.update(1)
+
+    def _progress(self, stored: str) -> dict:
+        """The store's meta keys that keep this invocation's counts true with one more result ``stored``
+        (``measured`` or ``failed``): a killed run's counts are those it committed."""
+        counts = {"measured": self.counts["measured"], "failed": self.counts["failed"]}
+        counts[stored] += 1
+        invocation = {**self.invocation, **counts}
+        return {PROGRESS_KEY: progress_of(invocation, len(self.invocations) - 1)}
 
     def _store_image(self, name: str, info: dict | str) -> None:
         """What reading image ``name`` gave (or why it failed), stored at once: a killed run keeps it."""

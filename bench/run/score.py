@@ -11,6 +11,12 @@ the decoded image is taken, in this order of preference, from
    (settings, library versions, class) exactly as the store recorded it, and each file must have the
    size the run measured; otherwise that codec is refused.
 
+Before a saved file is used it is checked against what the run recorded: a bitstream's size and, as
+``bench run`` records them, the sha256 of the bitstream and of the reconstruction; and where the run
+measured ``psnr_rgb`` (else ``psnr_y``) with the code found here, that value is computed again from the
+saved file and must be the stored one. A file that differs fails its record (a one-line reason naming
+the file; nothing is scored from it, and the exit status says records failed).
+
 A codec with neither is refused with a one-line message (re-run it with ``--save-bitstreams`` or
 ``--save-reconstructions``); the other codecs are scored. The reference image comes from the run's
 dataset as ``run.json`` records it (a named dataset in the data root, or the folder as given, which
@@ -41,6 +47,7 @@ features is not scored again), and ``summary.csv`` gets their values per codec a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -302,6 +309,56 @@ def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins
     return [(r, m) for r, m in pending if r.key in sources], sources
 
 
+#: The metrics computed again from a saved file, the first that the run stored with the code found here,
+#: to check that the file still gives the pixels the run measured (cheap, and exact: same code, same pixels).
+CHECK_METRICS = ("psnr_rgb", "psnr_y")
+
+
+def _check_metric(store, plugins: tuple[str, ...], device: str) -> Metric | None:
+    """The metric of :data:`CHECK_METRICS` whose stored values a scoring computes again, or None."""
+    stored = store.metric_descriptions()
+    registry = discover_metrics(plugins)
+    for name in CHECK_METRICS:
+        if name not in store.metrics() or not stored.get(name):
+            continue
+        try:
+            (metric,) = registry.create((name,), resolve_metric_device(registry, (name,), device))
+        except MetricError:
+            continue
+        if _canonical(stored[name]) == _canonical(metric.describe()):
+            return metric
+    return None
+
+
+def _saved_file_problem(record, reconstruction: Path | None, bitstream: Path | None) -> str | None:
+    """Why the saved file a record would be scored from is not the one the run saved ("stage: why",
+    naming the file), from its size and the sha256 the run recorded; None when nothing says so."""
+    kind, path = ("reconstruction", reconstruction) if reconstruction is not None else ("bitstream", bitstream)
+    stage = "reconstruction" if kind == "reconstruction" else "decode"
+    if kind == "bitstream" and path.stat().st_size != record.bytes:
+        return (f"{stage}: {path} has {path.stat().st_size} bytes, the run measured {record.bytes}: not the "
+                "bitstream the run measured")  # fmt: skip
+    recorded = record.extra.get(f"{kind}_sha256")
+    if recorded and (found := sha256_file(path)) != recorded:
+        return (f"{stage}: {path} has changed since the run saved it (sha256 {found[:12]}... now, {recorded[:12]}... "
+                f"then): not the {kind} the run measured")  # fmt: skip
+    return None
+
+
+def _unchanged(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple], report: ScoreReport,
+               echo: Callable[[str], None]) -> list[tuple[Any, tuple[str, ...]]]:  # fmt: skip
+    """The ``pending`` records whose saved files are those the run saved; each other one a failure."""
+    kept = []
+    for record, missing in pending:
+        problem = _saved_file_problem(record, *sources[record.key])
+        if problem is None:
+            kept.append((record, missing))
+        else:
+            report.failures.append((record.key, problem))
+            echo(f"FAILED {record.codec} {format_quality(record.quality)} {record.image}: {problem}")
+    return kept
+
+
 def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], None] = print) -> ScoreReport:
     """Add ``config.metrics`` to the run ``config.run`` (see the module docstring).
 
@@ -355,19 +412,21 @@ def _nothing_to_score(out: Path, store, plugins: tuple[str, ...], report: ScoreR
         why = [f"codec '{codec}': {reason}" for codec, reason in report.refused.items()]
         why += [f"{c} {format_quality(q)} {i}: {error}" for (c, q, i), error in report.failures[:5]]
         raise ScoreSetupError(f"{out} cannot be scored with {', '.join(report.metrics)}:\n" + "\n".join(why))
-    report.changed = _exports_stale(out, store)
+    report.changed = report.changed or _exports_stale(out, store)
     if report.changed:
         _export(out, store, None, plugins)
     echo(f"{out} already has {', '.join(report.metrics)} for all {report.already} records: nothing to score")
     return report
 
 
-def _tasks(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple],
-           references: dict[str, str]) -> list[ScoreTask]:  # fmt: skip
-    """One task per record to score, image by image (each worker keeps the reference it reads)."""
+def _tasks(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple], references: dict[str, str],
+           checked: dict[Key, float], check: Metric | None) -> list[ScoreTask]:  # fmt: skip
+    """One task per record to score, image by image (each worker keeps the reference it reads), with
+    the ``check`` metric too for the records whose stored value of it is ``checked``."""
     tasks = [
-        ScoreTask(record.codec, record.quality, record.image, missing, references[record.image], record.width,
-                  record.height, record.bytes, *(str(p) if p else "" for p in sources[record.key]))
+        ScoreTask(record.codec, record.quality, record.image,
+                  (*missing, check.name) if record.key in checked else missing, references[record.image],
+                  record.width, record.height, record.bytes, *(str(p) if p else "" for p in sources[record.key]))
         for record, missing in pending
     ]  # fmt: skip
     return sorted(tasks, key=lambda task: (task.image, task.codec, task.quality))
@@ -391,8 +450,9 @@ class _ScoreWriter:
     its first value) and counts it in the report; a failure is reported, not stored."""
 
     def __init__(self, store, metrics: list[Metric], sources: dict[Key, tuple], report: ScoreReport,
-                 echo: Callable[[str], None]) -> None:  # fmt: skip
+                 echo: Callable[[str], None], checked: dict[Key, float], check: Metric | None) -> None:  # fmt: skip
         self.store, self.sources, self.report, self.echo = store, sources, report, echo
+        self.checked, self.check = checked, check  # the stored values the check metric must give again
         self.metrics = {metric.name: metric for metric in metrics}
         self.by_features: dict[str, list[str]] = {}  # feature name -> the dataset metrics computed from them
         for metric in metrics:
@@ -402,6 +462,8 @@ class _ScoreWriter:
 
     def __call__(self, result: Scores | Failure) -> None:
         report, store = self.report, self.store
+        if not isinstance(result, Failure) and result.key in self.checked:
+            result = self._checked(result)
         if isinstance(result, Failure):
             error = f"{result.stage}: {result.error}"
             report.failures.append((result.key, error))
@@ -420,29 +482,54 @@ class _ScoreWriter:
             report.from_reconstructions += self.sources[result.key][0] is not None
             report.changed = True
 
+    def _checked(self, result: Scores) -> Scores | Failure:
+        """``result`` without the check metric's value, or a failure naming the saved file when that value
+        is not the one the run stored (the file gives other pixels than the run measured)."""
+        name, then = self.check.name, self.checked[result.key]
+        now = result.metrics.pop(name, math.nan)
+        if now == then or math.isclose(now, then, rel_tol=1e-9, abs_tol=1e-9):
+            return result
+        reconstruction, bitstream = self.sources[result.key]
+        stage, what = ("reconstruction", "reconstruction") if reconstruction is not None else ("decode", "bitstream")
+        return Failure(result.codec, result.quality, result.image, stage,
+                       f"{reconstruction or bitstream} gives other pixels than the run measured ({name} {now:.6g} now, "
+                       f"{then:.6g} then): not the {what} the run saved")  # fmt: skip
+
 
 def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[str, ...], metrics: list[Metric],
            store, report: ScoreReport, progress: bool, echo: Callable[[str], None]) -> ScoreReport:  # fmt: skip
+    from bench.run.folder import close_unfinished_invocations
+
     if not store.done():
         raise ScoreSetupError(f"{out} holds no measurements to score")
     _check_stored_metrics(out, store, metrics)
+    for note in close_unfinished_invocations(store):  # a killed bench run's: run.json is rewritten with its counts
+        echo(note)
+        report.changed = True
     pending, sources = _plan(store, metrics, out, meta, plugins, config, report)
+    pending = _unchanged(pending, sources, report, echo)
     if not pending:
         return _nothing_to_score(out, store, plugins, report, echo)
     recorded = (store.get_meta("dataset") or {}).get("images") or {
         item["name"]: item["sha256"] for item in (meta.get("dataset") or {}).get("images", [])
     }
     references = _reference_files(config, meta, recorded, {record.image for record, _ in pending})
-    tasks = _tasks(pending, sources, references)
+    check = _check_metric(store, plugins, str((meta.get("config") or {}).get("device", "cpu")))
+    checked = {} if check is None else {
+        record.key: record.metrics[check.name] for record, _ in pending
+        if not math.isnan(record.metrics.get(check.name, math.nan))
+    }  # fmt: skip
+    tasks = _tasks(pending, sources, references, checked, check)
     invocation = {"command": portable_command(config.command, (str(config.run), *config.plugins)), "kind": "score",
                   "metrics": report.metrics, "executor": config.executor,
                   **({"ray_address": config.ray_address} if config.ray_address is not None else {}),
                   "timeout_s": config.timeout, "started": timestamp(), "finished": None, "status": "running", "scored": 0,
                   "failed": 0, "environment": environment()}  # fmt: skip
-    executor = _executor(config, meta.get("config") or {}, plugins, metrics)  # shut down by _run
+    computed = metrics + [check] if check is not None and check.name not in report.metrics else metrics
+    executor = _executor(config, meta.get("config") or {}, plugins, computed)  # shut down by _run
     previous = catch_sigterm()
     try:
-        _run(executor, tasks, _ScoreWriter(store, metrics, sources, report, echo), progress)
+        _run(executor, tasks, _ScoreWriter(store, metrics, sources, report, echo, checked, check), progress)
     except KeyboardInterrupt:
         report.interrupted = True
     except Exception as exc:  # the scoring itself broke (disk full, a cluster gone, ...): what is stored stays

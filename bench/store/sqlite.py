@@ -15,7 +15,9 @@ of the decoded image that dataset metrics aggregate: float32 rows as raw little-
 ``image_failures`` and ``meta``. Stores of schema version 1 (metric values
 as fixed columns of ``records``) are migrated when opened for writing; the class paths stored by the
 flat 0.1 layout are read as where those classes live now (:func:`current_description`, without
-rewriting the store). Its CSV exports: :mod:`bench.store.export`.
+rewriting the store). A damaged file is refused when it is opened (:class:`StoreCorrupt`, after SQLite's
+quick check of every page), with one line naming it and how to recover what it holds. Its CSV exports:
+:mod:`bench.store.export`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "Store",
     "StoreConflict",
     "StoreError",
+    "StoreCorrupt",
     "SIZE_COLUMNS",
     "TIME_COLUMNS",
     "current_description",
@@ -55,6 +58,41 @@ class StoreConflict(RuntimeError):
 
 class StoreError(RuntimeError):
     """A store that cannot be opened or read (corrupt, truncated, not a store, not writable)."""
+
+
+class StoreCorrupt(StoreError):
+    """A store whose file is damaged: SQLite finds a malformed page (``PRAGMA quick_check`` when it is
+    opened) or no database in it. The one-line message names the file and what to do."""
+
+
+#: SQLite's primary result codes of a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB.
+_CORRUPT_CODES = (11, 26)
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
+def corrupt_message(path: Path, detail: str) -> str:
+    """What a command says about the damaged store ``path`` (one line): what SQLite found and what to do."""
+    detail = " ".join(detail.replace("*** in database main ***", "").split())
+    return (
+        f"{path} is corrupt (SQLite: {detail}): move it away (bench report then reads the run's records.csv, which "
+        f"holds what was measured up to its last export; `sqlite3 {path} .recover` may save more of it) and measure "
+        "again into a new --out folder"
+    )
+
+
+def _check_pages(db: sqlite3.Connection, path: Path) -> None:
+    """:class:`StoreCorrupt` when SQLite's quick check finds a damaged page (it reads every page once:
+    about 0.1 s for 200 MB)."""
+    found = [row[0] for row in db.execute("PRAGMA quick_check(1)").fetchall()]
+    if found != ["ok"]:
+        db.close()
+        raise StoreCorrupt(corrupt_message(path, found[0] if found else "quick_check gave nothing"))
 
 
 _SCHEMA = """
@@ -149,6 +187,8 @@ class Store:
         try:
             self._db = self._open()
         except sqlite3.Error as exc:
+            if _is_corruption(exc):
+                raise StoreCorrupt(corrupt_message(self.path, str(exc))) from None
             raise StoreError(
                 f"{self.path} cannot be used as a codec-bench store ({exc}); if it is damaged, move it away: the run's "
                 "records.csv still holds what was measured, and a new run folder starts afresh"
@@ -165,6 +205,7 @@ class Store:
             except sqlite3.OperationalError:  # a WAL store in a folder we may not write: read it as it is
                 db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
                 found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            _check_pages(db, self.path)
             if found is None or int(found[0]) != SCHEMA_VERSION:
                 db.close()
                 raise sqlite3.OperationalError(
@@ -176,6 +217,7 @@ class Store:
         db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes (not power loss)
+        _check_pages(db, self.path)  # before anything is written into a damaged file
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if found is not None and int(found[0]) == 1:
@@ -347,7 +389,8 @@ class Store:
         rows = self._db.execute("SELECT codec, quality, image FROM records").fetchall()
         return {(c, float(q), i) for c, q, i in rows}
 
-    def add_record(self, record: Record) -> None:
+    def add_record(self, record: Record, meta: dict[str, Any] | None = None) -> None:
+        """Add ``record`` (a record the store has is kept) and set the ``meta`` keys, in one transaction."""
         values = {name: getattr(record, name) for name in _RECORD_FIELDS}
         values["extra"] = json.dumps(values["extra"], sort_keys=True)
         with self._db:  # one transaction: the record and its metric values land and its old failure goes, or none
@@ -364,11 +407,18 @@ class Store:
                 self._db.execute("DELETE FROM features WHERE codec=? AND quality=? AND image=?", record.key)
                 self._add_features(record.key, record.features, record.reference_features)
             self._db.execute("DELETE FROM failures WHERE codec=? AND quality=? AND image=?", record.key)
+            for key, value in (meta or {}).items():
+                self.set_meta(key, value)
 
-    def add_failure(self, failure: Failure) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error)
-        )
+    def add_failure(self, failure: Failure, meta: dict[str, Any] | None = None) -> None:
+        """Add (or replace) ``failure`` and set the ``meta`` keys, in one transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (*failure.key, failure.stage, failure.error)
+            )
+            for key, value in (meta or {}).items():
+                self.set_meta(key, value)
 
     def set_image(self, name: str, info: dict[str, Any]) -> None:
         """Record what reading image ``name`` gave (size, conversion, ...), as soon as it is read."""

@@ -109,3 +109,53 @@ def test_odd_documents_give_a_curve_or_a_curve_error(tmp_path, doc):
         assert "odd.json" in str(exc)
     else:
         assert np.isnan(curve.column("bpp")).sum() == 1
+
+
+OUT_OF_RANGE = {
+    "negative MS-SSIM": ({"bpp": [0.1, 0.2], "ms-ssim-rgb": [-0.5, 0.9]}, "ms-ssim-rgb"),
+    "MS-SSIM above 1": ({"bpp": [0.1, 0.2], "ms-ssim-rgb": [0.9, 1.5]}, "ms-ssim-rgb"),
+    "MS-SSIM in dB below 0": ({"bpp": [0.1, 0.2], "ms-ssim-db-rgb": [-3.0, 12.0]}, "ms-ssim-db-rgb"),
+    "negative PSNR": ({"bpp": [0.1, 0.2], "psnr-rgb": [-1.0, 31.0]}, "psnr-rgb"),
+    "bpp of 1e308": ({"bpp": [0.1, 1e308], "psnr-rgb": [30.0, 31.0]}, "bpp"),
+    "bpp of 0": ({"bpp": [0.0, 0.2], "psnr-rgb": [30.0, 31.0]}, "bpp"),
+    "negative bpp": ({"bpp": [-0.1, 0.2], "psnr-rgb": [30.0, 31.0]}, "bpp"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUT_OF_RANGE))
+def test_reference_values_outside_their_valid_range_are_refused(tmp_path, case):
+    results, key = OUT_OF_RANGE[case]
+    path = tmp_path / "ranged.json"
+    path.write_text(json.dumps({"name": "Ranged", "results": results}))
+    with pytest.raises(CurveError, match=rf"ranged\.json: '{key}'\[\d\] is .*(range|not a rate)") as caught:
+        curves_from_compressai(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_values_at_the_ends_of_their_range_and_nulls_are_accepted(tmp_path):
+    path = tmp_path / "edges.json"
+    results = {"bpp": [0.05, 24.0, None], "psnr-rgb": [0.0, 99.0, None], "ms-ssim-rgb": [0.0, 1.0, None]}
+    path.write_text(json.dumps({"name": "Edges", "results": results}))
+    np.testing.assert_allclose(curves_from_compressai(path).column("ms_ssim_rgb"), [0.0, 1.0, math.nan])
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('{"name": "x", "results": {"bpp": [0.1, 1%s]}}' % ("0" * 400), "'bpp'[1] is 1000"),  # beyond a float
+    ('{"name": "x", "results": {"bpp": [0.1, 1%s]}}' % ("0" * 5000), "digits"),  # beyond Python's int parser
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])  # fmt: skip
+def test_huge_integers_and_deep_nesting_are_one_line_errors(tmp_path, text, reason):
+    path = tmp_path / "hostile.json"
+    path.write_text(text)
+    with pytest.raises(CurveError) as caught:
+        curves_from_compressai(path)
+    assert str(caught.value).startswith(f"{path}: ") and reason in str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+def test_bench_report_refuses_an_out_of_range_reference_in_one_line(tmp_path):
+    path = tmp_path / "ranged.json"
+    path.write_text(json.dumps({"name": "R", "results": {"bpp": [0.1, 0.2], "ms-ssim-rgb": [-0.5, 0.9]}}))
+    result = bench_cli("report", "--reference", str(path), "--out", str(tmp_path / "rep"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"bench report: {path}: 'ms-ssim-rgb'[0] is -0.5, outside the valid range [0, 1]"

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import socket
+import time
 from dataclasses import replace
 
 import pytest
@@ -194,3 +195,46 @@ def test_named_dataset_description_has_no_machine_path(kodak_dir):
     described = resolve_dataset("kodak", kodak_dir.parent, download=False).describe()
     assert described["given"] == "kodak" and described["root"] == "<data root>/kodak"
     assert str(kodak_dir) not in json.dumps(described)
+
+
+def test_a_file_too_large_to_be_an_image_is_skipped_from_its_size_before_it_is_hashed(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(gradient()).save(folder / "a.png")
+    with open(folder / "huge.png", "wb") as fh:  # sparse: 50 GB that take no disk, and minutes to hash
+        fh.truncate(50 * 10**9)
+    started = time.perf_counter()
+    dataset = resolve_dataset(str(folder))
+    assert time.perf_counter() - started < 5
+    assert [image.name for image in dataset.images] == ["a.png"]
+    assert dict(dataset.skipped) == {
+        "huge.png": "is a file of 46.6 GiB, larger than any image codec-bench reads (at most 1 GiB, "
+        "bench.data.images.MAX_FILE_BYTES)"
+    }
+
+
+def test_a_folder_of_only_a_huge_file_is_refused_at_once_from_the_command_line(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    with open(folder / "huge.png", "wb") as fh:
+        fh.truncate(50 * 10**9)
+    started = time.perf_counter()
+    done = bench_cli("run", "--dataset", str(folder), "--codec", "jpeg", "--out", str(tmp_path / "out"))
+    assert time.perf_counter() - started < 60 and done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("huge.png: is a file of 46.6 GiB, larger than any image "
+                                                          "codec-bench reads (at most 1 GiB, bench.data.images.MAX_FILE_BYTES)")  # fmt: skip
+
+
+def test_an_image_whose_header_has_too_many_pixels_is_skipped_before_it_is_hashed(tmp_path, monkeypatch):
+    import bench.data.images
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(gradient(24, 32)).save(folder / "big.png")
+    Image.fromarray(gradient(8, 8)).save(folder / "small.png")
+    monkeypatch.setattr(bench.data.images, "MAX_PIXELS", 24 * 32 - 1)
+    hashed = []
+    monkeypatch.setattr(datasets, "sha256_file", lambda path: hashed.append(path.name) or "0" * 64)
+    dataset = resolve_dataset(str(folder))
+    assert [image.name for image in dataset.images] == ["small.png"] and hashed == ["small.png"]
+    assert dict(dataset.skipped)["big.png"].startswith("is 32 x 24 = 768 pixels, more than the 767 codec-bench reads")

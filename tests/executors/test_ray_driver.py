@@ -9,6 +9,7 @@ gives the local executor's values, from files the nodes get from the driver."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TIMING, data_root, read_csv
-from ray_cluster import ENV, wait_for_nodes
+from conftest import REPO, TIMING, data_root, read_csv, require
+from ray_cluster import ENV, free_port, wait_for_nodes
 
 PLUGIN = '''
 import ctypes, io, os, time
@@ -337,3 +338,36 @@ def test_without_ray_a_one_line_message_and_local_runs_never_import_it(tmp_path,
     assert result.stderr.strip() == (
         "bench run: --executor ray needs Ray, which is not installed: pip install 'codec-bench[ray]'"
     )
+
+
+#: The driver (a ``bench`` prelude) says how many actors it started, when it exits.
+COUNT_ACTORS = (
+    "import atexit\n"
+    "import bench.executors.ray_driver as driver\n"
+    "started = []\n"
+    "start = driver.RayExecutor._start\n"
+    "driver.RayExecutor._start = lambda self, node, gpu: started.append(node) or start(self, node, gpu)\n"
+    "atexit.register(lambda: print(f'actors started: {len(started)}'))\n"
+)
+
+
+def test_no_more_actors_start_than_there_are_tasks(cluster, tmp_path, small_dataset):
+    for image in sorted(small_dataset.iterdir())[1:]:  # one image, one quality: one task for two nodes
+        image.unlink()
+    result = bench("run", "--dataset", str(small_dataset), "--codec", "jpeg", "--quality", "50", "--executor", "ray",
+                   "--ray-address", cluster.address, "--out", str(tmp_path / "r"), "--no-report", "--no-progress",
+                   prelude=COUNT_ACTORS)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "actors started: 1" in result.stdout
+
+
+def test_a_cluster_that_does_not_answer_is_a_one_line_error_naming_its_address(tmp_path, small_dataset):
+    require(importlib.util.find_spec("ray") is not None, "Ray is not installed (pip install 'codec-bench[ray]')")
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there; the driver waits 1 s for it (30 s by default)
+    started = time.monotonic()
+    result = bench("run", "--dataset", str(small_dataset), "--codec", "jpeg", "--quality", "50", "--executor", "ray",
+                   "--ray-address", address, "--out", str(tmp_path / "r"), "--no-progress", timeout=40,
+                   prelude="import bench.executors.ray_driver as driver\ndriver.CONNECT_S = 1")  # fmt: skip
+    assert result.returncode == 2 and time.monotonic() - started < 30
+    assert result.stderr.startswith(f"bench run: no Ray cluster answers at {address} (--ray-address) within 1 s (")
+    assert "that the cluster's head runs" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -83,11 +83,13 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, crops):
 
 
 def small_config(crops: Path, out: Path, **changes):
-    """An in-process ``bench train`` of one tiny model (two steps) named ``tiny`` wherever it is written."""
+    """An in-process ``bench train`` of one tiny model (two steps) named ``tiny`` wherever it is written,
+    with the options in ``changes``."""
     from bench.neural.train import TrainConfig
 
-    return TrainConfig(data=crops, out=out, lambdas=(0.02,), arch="hyperprior", N=8, M=8, batch_size=2, crop=64,
-                       steps=2, val_every=2, device="cpu", progress=False, name="tiny", **changes)  # fmt: skip
+    tiny = dict(lambdas=(0.02,), arch="hyperprior", N=8, M=8, batch_size=2, crop=64, steps=2, val_every=2, device="cpu",
+                progress=False, name="tiny")  # fmt: skip
+    return TrainConfig(data=crops, out=out, **{**tiny, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -397,3 +399,105 @@ def test_integer_weights_are_stored_in_int16_only_when_every_one_fits():
     assert _stored("h_s.layers.2.weight_int", large, "float16").dtype == torch.int32
     assert _stored("h_s.layers.0.bias_int", torch.tensor([3], dtype=torch.int64), "float16").dtype == torch.int64
     assert _stored("g_a.0.weight", torch.ones(2), "float16").dtype == torch.float16
+
+
+# --- what a user can get wrong: one line each, naming the file or the option, and what to do -------------
+
+
+def test_a_diverging_training_stops_at_its_step_and_says_to_lower_the_learning_rate(crops, tmp_path, monkeypatch):
+    from bench.neural import train
+    from bench.neural.train import TrainError, train_family
+
+    with pytest.raises(TrainError) as diverged:  # Adam at 1000: the loss is NaN after one step
+        train_family(small_config(crops, tmp_path / "a", lr=1e3, steps=4))
+    message = str(diverged.value)
+    assert "\n" not in message and "tiny lambda0.02: the training diverged at step 2 (training loss nan)" in message
+    assert "lower --lr (now 1000)" in message
+
+    # a validation loss that is not a number (or an integer h_s no longer exact in float64) is divergence too
+    monkeypatch.setattr(train, "_validate", lambda *args: {"loss": float("inf"), "bpp": 0.0, "psnr": 0.0})
+    with pytest.raises(TrainError, match=r"diverged at step 2 \(validation loss inf\); lower --lr \(now 0.0001\)"):
+        train_family(small_config(crops, tmp_path / "b"))
+
+
+def test_learning_rates_must_be_positive_numbers(tmp_path):
+    for lr in ("0", "-1e-4", "nan", "inf"):
+        result = bench_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--lambdas", "0.01",
+                           f"--lr={lr}")  # fmt: skip
+        assert result.returncode == 2 and "argument --lr: must be a positive number" in result.stderr, lr
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line(crops, tmp_path):
+    from bench.neural.train import TrainError, train_family
+
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(TrainError, match=r"^--out \S+notes.txt is a file, not a folder; give a folder"):
+        train_family(small_config(crops, tmp_path / "notes.txt"))
+    with pytest.raises(TrainError, match=r"^--out \S+notes.txt/fam: cannot make the folder \(Not a directory\)$"):
+        train_family(small_config(crops, tmp_path / "notes.txt" / "fam"))
+
+
+def _refused_pickle(path: Path) -> None:
+    torch.save({"config": Path("x")}, path)  # a pathlib object: refused by weights_only loading
+
+
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "cannot be read (PytorchStreamReader"),
+        (_refused_pickle, "cannot be read (it holds objects that loading with weights_only refuses)"),
+        (lambda p: torch.save([1, 2], p), "is not a checkpoint of bench train (not a dict)"),
+        (lambda p: torch.save({"config": {}}, p), "is not a checkpoint of bench train (no model, optimizer"),
+    ],
+    ids=["truncated", "refused", "a list", "incomplete"],
+)
+def test_a_checkpoint_that_cannot_be_resumed_from_is_named_with_what_to_do(small_family, crops, tmp_path, damage, why):
+    import shutil
+
+    from bench.neural.train import TrainError, train_family
+
+    family = tmp_path / "fam"
+    shutil.copytree(small_family, family)
+    (family / "checkpoints" / "lambda0.02.json").unlink()  # the model is unfinished: it resumes
+    checkpoint = family / "checkpoints" / "lambda0.02.pt"
+    damage(checkpoint)
+    with pytest.raises(TrainError) as refused:
+        train_family(small_config(crops, family))
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"{checkpoint} {why}")
+    assert message.endswith("delete it to train lambda0.02 again from the start, or use another --out")
+
+
+def test_a_checkpoint_of_other_options_says_which(small_family, crops, tmp_path):
+    import shutil
+
+    from bench.neural.train import TrainError, train_family
+
+    family = tmp_path / "fam"
+    shutil.copytree(small_family, family)
+    (family / "checkpoints" / "lambda0.02.json").unlink()
+    with pytest.raises(TrainError, match=r"written by a different training setup \(lr 0.0001, not 0.001\); delete it"):
+        train_family(small_config(crops, family, lr=1e-3))
+
+
+def test_a_finished_model_is_not_claimed_trained_with_other_options(small_family, crops, tmp_path):
+    import shutil
+
+    from bench.neural.train import TrainError, train_family
+
+    family = tmp_path / "fam"
+    shutil.copytree(small_family, family)
+    before = (family / "family.json").read_bytes()
+    result = family / "checkpoints" / "lambda0.02.json"
+    for written_before_options_were_recorded in (False, True):
+        if written_before_options_were_recorded:
+            result.write_text(json.dumps({k: v for k, v in json.loads(result.read_text()).items() if k != "options"}))
+        with pytest.raises(TrainError) as refused:  # more steps: it would train nothing and say 4
+            train_family(small_config(crops, family, steps=4))
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith(f"{result}: lambda0.02 is finished, trained with --steps 2;")
+        assert "this command asks for --steps 4" in message and "leave lambda 0.02 out of --lambdas" in message
+        assert f"--init {family / 'lambda0.02.safetensors'}" in message
+        assert (family / "family.json").read_bytes() == before
+    train_family(small_config(crops, family))  # the same options: nothing to train, the family as it was
+    assert [m["steps"] for m in json.loads((family / "family.json").read_text())["models"]] == [2]

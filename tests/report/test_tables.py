@@ -78,3 +78,59 @@ def test_a_report_with_one_codec_is_sensible(tmp_path, small_dataset):
     empty = result.table
     assert "against ?" not in to_markdown(empty) and "against ?" not in to_latex(empty)
     _check_tabulars(to_latex(empty))
+
+
+#: Curve labels that Markdown, HTML or LaTeX would read as markup.
+HOSTILE = ("a|b", "two\nlines", "<script>alert(1)</script>", "*bold* [x](y) `c` \\ &")
+
+
+def _unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def _check_markdown_tables(text: str) -> None:
+    """Every row of every Markdown table has as many cells as its header, and nothing reads as HTML."""
+    assert "<script>" not in text and "<" not in text.replace("<br>", ""), text
+    header = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        header = header or _unescaped_pipes(line)
+        assert _unescaped_pipes(line) == header, line
+
+
+def _hostile_table():
+    anchor = bootstrap_curve(bootstrap_rows("jpeg", 6, 0.0, 8), label="jpeg|anchor")
+    tests = [bootstrap_curve(bootstrap_rows(name, 6, 0.2, i), label=name) for i, name in enumerate(HOSTILE)]
+    return anchor, tests, bd_table([anchor, *tests], anchor, resamples=20)
+
+
+def test_markdown_tables_escape_curve_names():
+    from bench.report.tables import markdown_text, paired_markdown
+
+    anchor, tests, table = _hostile_table()
+    for text in (to_markdown(table, "mean-curve"), to_markdown(table, "per-image"), paired_markdown(table)):
+        _check_markdown_tables(text)
+        for name in HOSTILE:
+            assert f"| {markdown_text(name)} |" in text
+    assert markdown_text("a|b\nc <s>") == "a\\|b c &lt;s&gt;"
+
+
+def test_matched_quality_markdown_escapes_curve_names():
+    from bench.analysis.matched import matched_table
+    from bench.report.tables import matched_markdown
+
+    anchor, tests, _ = _hostile_table()
+    text = matched_markdown(matched_table([anchor, *tests], anchor), [])
+    _check_markdown_tables(text)
+    assert "two lines" in text and "jpeg\\|anchor" in text
+
+
+def test_latex_tables_escape_curve_names_and_keep_comments_on_one_line():
+    anchor, tests, table = _hostile_table()
+    tex = to_latex(table, "mean-curve")
+    _check_tabulars(tex)
+    for line in tex.splitlines():  # a name's line break would end a % comment, the rest read as LaTeX
+        assert line.startswith(("%", "\\")) or line.endswith("\\\\"), line
+    assert "a\\textbar{}b" in tex and "\\textless{}script\\textgreater{}" in tex and "<" not in tex

@@ -239,3 +239,80 @@ def test_bench_report_takes_the_metric_option(saved_runs, tmp_path):
     done = bench_cli("report", str(saved_runs["reference"]), "--metric", "psnr_y", "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert {row["metric"] for row in read_csv(tmp_path / "r" / "bd_rate.csv")} == {"psnr_y"}
+
+
+def test_the_report_page_escapes_curve_names(tmp_path, compressai_reference):
+    from test_tables import _check_markdown_tables
+
+    hostile = json.loads((compressai_reference / "webp.json").read_text())
+    hostile["name"] = "<script>x</script> a|b\nc"
+    (tmp_path / "hostile.json").write_text(json.dumps(hostile))
+    refs = (compressai_reference / "jpeg.json", tmp_path / "hostile.json")
+    make_report(ReportConfig(references=refs, out=tmp_path / "rep", anchor="JPEG", bootstrap=0))
+    for name in ("report.md", "bd_rate.md"):
+        text = (tmp_path / "rep" / name).read_text()
+        _check_markdown_tables(text)
+        assert "&lt;script&gt;x&lt;/script&gt; a\\|b c" in text
+
+
+# --- runs that give no curve: say what is wrong (issue 23) ---------------------------------------------------
+
+
+def test_a_run_where_no_image_has_every_metric_defined_gives_a_warning_not_an_empty_report(tmp_path, tiny_folder):
+    quiet_run(dataset=str(tiny_folder), codecs=("jpeg",), qualities=(30, 70), out=tmp_path / "run")
+    result = make_report(ReportConfig(runs=(tmp_path / "run",), out=tmp_path / "rep"))
+    (warning,) = result.warnings
+    assert warning.startswith(f"{tmp_path / 'run'}: jpeg: no image has every metric defined (ms_ssim_rgb undefined")
+    assert warning.endswith("--metrics psnr_rgb,psnr_y")
+    assert "**Warning:** " in (tmp_path / "rep" / "report.md").read_text()
+    assert not (tmp_path / "rep" / "compressai").exists()  # no file of no points
+
+
+def test_a_rate_matched_run_that_reached_no_target_says_so(tmp_path, tiny_folder):
+    quiet_run(dataset=str(tiny_folder), codecs=("jpeg",), target_bpp=(50.0, 60.0), out=tmp_path / "run",
+              metrics=("psnr_rgb",))  # fmt: skip
+    with pytest.raises(ReportError) as caught:
+        make_report(ReportConfig(runs=(tmp_path / "run",), out=tmp_path / "rep"))
+    message = str(caught.value)
+    assert message.startswith(
+        f"{tmp_path / 'run'}: jpeg reached no target on every image: 50 bpp reached on 0 of 2 "
+        "images (above on 2), 60 bpp reached on 0 of 2 images (above on 2); its probes gave "
+    )
+    assert "give at least one run folder" not in message and "target_rates_per_image.csv" in message
+
+
+# --- images of several runs paired by content (issue 23) ----------------------------------------------------
+
+
+def test_images_of_several_runs_are_paired_by_content_not_by_name(tmp_path, tiny_folder):
+    from conftest import gradient, pillow_bytes
+
+    renamed, other = tmp_path / "renamed", tmp_path / "other"
+    renamed.mkdir(), other.mkdir()
+    for i in range(2):  # the same files under other names; other files under the same names
+        (renamed / f"u{i}.png").write_bytes((tiny_folder / f"t{i}.png").read_bytes())
+        (other / f"t{i}.png").write_bytes(pillow_bytes(gradient(48, 64, seed=10 + i), "PNG"))
+    for name, data in (("runA", tiny_folder), ("runB", renamed), ("runC", other)):
+        quiet_run(dataset=str(data), codecs=("jpeg",), qualities=(30, 70), metrics=("psnr_rgb",), out=tmp_path / name)
+    result = make_report(ReportConfig(runs=tuple(tmp_path / n for n in ("runA", "runB", "runC")), out=tmp_path / "r"))
+    same = bd_row(result.table, "jpeg (runB)")
+    assert same.images == 2 and same.bd_rate == pytest.approx(0.0, abs=1e-9)
+    different = bd_row(result.table, "jpeg (runC)")
+    assert different.images == 0 and np.isnan(different.bd_rate)  # never jpeg against itself on other pictures
+    assert "jpeg (runC) has another image under this name (sha256 differ)" in different.note
+    aliases, clashes = result.notes
+    assert aliases == "runB has images of an earlier run under other names (same sha256), compared as one image: " \
+                      "u0.png = t0.png of runA, u1.png = t1.png of runA"  # fmt: skip
+    assert clashes.startswith("runC names other images than an earlier run under the same names (t0.png, t1.png: "
+                              "their sha256 differ)")  # fmt: skip
+    assert f"**Note:** {clashes}" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_one_image_twice_under_two_names_in_a_run_gets_a_note(tmp_path, tiny_folder):
+    (tiny_folder / "t0-again.png").write_bytes((tiny_folder / "t0.png").read_bytes())
+    quiet_run(
+        dataset=str(tiny_folder), codecs=("jpeg",), qualities=(30, 70), metrics=("psnr_rgb",), out=tmp_path / "run"
+    )
+    result = make_report(ReportConfig(runs=(tmp_path / "run",), out=tmp_path / "r"))
+    assert result.notes == ["run: t0-again.png and t0.png are the same file (same sha256): that image counts 2 times "
+                            "in every mean"]  # fmt: skip

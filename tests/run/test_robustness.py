@@ -252,7 +252,7 @@ def test_a_damaged_store_and_a_file_as_out_are_one_line_errors(tmp_path, small_d
     (out / "store.sqlite").write_bytes(b"this is not a database" * 100)
     damaged = bench_cli("run", "--dataset", str(small_dataset), "--codec", "jpeg", "--quality", "50", "--out", str(out))
     assert damaged.returncode == 2 and len(damaged.stderr.strip().splitlines()) == 1
-    assert "store.sqlite cannot be used as a codec-bench store" in damaged.stderr
+    assert "store.sqlite is corrupt (SQLite: file is not a database): move it away" in damaged.stderr
     a_file = tmp_path / "file"
     a_file.write_text("x")
     refused = bench_cli("run", "--dataset", str(small_dataset), "--codec", "jpeg", "--out", str(a_file))
@@ -266,11 +266,11 @@ def test_a_run_that_breaks_says_so_and_keeps_what_it_measured(tmp_path, small_da
     real = Store.add_record
     calls = []
 
-    def fill_the_disk(self, record):
+    def fill_the_disk(self, record, meta=None):
         calls.append(record)
         if len(calls) > 3:
             raise sqlite3.OperationalError("database or disk is full")
-        real(self, record)
+        real(self, record, meta)
 
     monkeypatch.setattr(Store, "add_record", fill_the_disk)
     out = tmp_path / "r"

@@ -28,6 +28,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -526,6 +527,14 @@ def cluster():
 def _stop_cluster() -> None:
     while _RAY_CLUSTER:
         _RAY_CLUSTER.pop().stop()
+
+
+def pytest_configure(config) -> None:
+    """Ctrl-C reaches the processes the tests start: a suite run as a background job of a shell without job
+    control (``cmd &`` in a script, some CI runners) inherits SIGINT ignored, and every program it starts
+    would too (an ignored signal stays ignored across exec), so the tests of what Ctrl-C does would fail."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_runtest_teardown(item, nextitem) -> None:

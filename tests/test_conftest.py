@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,28 @@ def test_a_test_file_whose_module_is_missing_is_skipped_locally_and_fails_the_ru
     else:
         assert result.returncode == 0, result.stdout
         assert "1 passed, 1 skipped" in result.stdout and "bjontegaard cannot be imported" in result.stdout
+
+
+#: A test of what a program the suite starts does with SIGINT.
+SEES_SIGINT = """
+import subprocess
+import sys
+
+
+def test_a_program_started_by_a_test_handles_ctrl_c():
+    handler = subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "default_int_handler" in handler
+"""
+
+
+def test_ctrl_c_reaches_the_programs_of_a_suite_started_with_sigint_ignored(tmp_path):
+    (tmp_path / "test_sees_sigint.py").write_text(textwrap.dedent(SEES_SIGINT))
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                             "--rootdir", str(tmp_path), str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
+                            env=env, timeout=120, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+    assert result.returncode == 0, result.stdout
 
 
 # --- the local HTTP server ----------------------------------------------------------------------------------

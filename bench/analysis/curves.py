@@ -686,11 +686,20 @@ class _Contents:
                 target = name
                 if self.content_of.get(name, sha) != sha or name in mapping.values():
                     clashes.append(name)
-                    target = f"{run}/{name}"
+                    target = self._free_name(f"{run}/{name}", sha)
                 self.name_of.setdefault(sha, target)
                 self.content_of[target], self.run_of[target] = sha, run
             mapping[name] = target
         return mapping, clashes, aliases
+
+    def _free_name(self, wanted: str, sha: str) -> str:
+        """``wanted``, or ``wanted (2)``, ``(3)``, ...: the first not given to other content (several runs
+        may have folders of the same name, each with other content under one image name)."""
+        name, n = wanted, 1
+        while self.content_of.get(name, sha) != sha:
+            n += 1
+            name = f"{wanted} ({n})"
+        return name
 
 
 def pair_by_content(curves: Sequence[Curve]) -> tuple[list[Curve], list[str]]:

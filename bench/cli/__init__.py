@@ -16,10 +16,19 @@ from bench import __version__
 from bench.cli import anchors, codecs, datasets, export, metrics, report, run, score, train, verify
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
 
-__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_FAILURES", "EXIT_SETUP", "EXIT_INTERRUPTED"]
+__all__ = [
+    "main",
+    "build_parser",
+    "COMMANDS",
+    "EXIT_OK",
+    "EXIT_FAILURES",
+    "EXIT_SETUP",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+]
 
-#: The exit status of a command interrupted by Ctrl-C: 128 + SIGINT's number, as shells give.
-EXIT_INTERRUPTED = 130
+#: The exit statuses of a command interrupted by Ctrl-C or SIGTERM: 128 + the signal's number, as shells give.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 #: The commands, in the order of ``bench --help``: name -> module.
 COMMANDS = {
@@ -49,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command].handle(args)
-    except KeyboardInterrupt:  # a command without its own handling (a download, a prompt): one line, no traceback
-        print(f"bench {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # a command without its own handling (a download, ...): one line, no traceback
+        from bench.api.processes import Terminated
+
+        terminated = isinstance(exc, Terminated)  # SIGTERM, where the command catches it (bench.api.processes)
+        print(f"bench {args.command}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

@@ -98,6 +98,8 @@ class RunReport:
     broken: str = ""
     #: the dataset metrics' values (FID, ...) per (codec, quality): metric -> value
     dataset_values: dict[tuple[str, float], dict[str, float]] = field(default_factory=dict)
+    #: the codecs this command asked for (``records`` may hold others measured into the folder before)
+    codecs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -396,9 +398,9 @@ class RunSession:
         failures = [
             f for f in self.store.failures() if f.key in wanted_keys or (f.stage == "load" and f.image in names)
         ]
-        report = RunReport(self.out, self.counts["measured"], self.store.records(), failures, self.plan.skipped,
-                           interrupted, files, warnings, broken, per_dataset)  # fmt: skip
         codecs = [c.name for c in self.plan.codecs]
+        report = RunReport(self.out, self.counts["measured"], self.store.records(), failures, self.plan.skipped,
+                           interrupted, files, warnings, broken, per_dataset, codecs)  # fmt: skip
         self.echo(format_summary(report, codecs=codecs, metrics=self.plan.metrics))
         if self.config.target_bpp and "target_rates" in files:
             self.echo(format_targets(files["target_rates"], codecs, self.rounds.stopped if self.rounds else {}))

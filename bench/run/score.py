@@ -420,7 +420,7 @@ def _nothing_to_score(out: Path, store, plugins: tuple[str, ...], report: ScoreR
 
 
 def _tasks(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple], references: dict[str, str],
-           checked: dict[Key, float], check: Metric | None) -> list[ScoreTask]:  # fmt: skip
+           checked: dict[Key, tuple[float, bool]], check: Metric | None) -> list[ScoreTask]:  # fmt: skip
     """One task per record to score, image by image (each worker keeps the reference it reads), with
     the ``check`` metric too for the records whose stored value of it is ``checked``."""
     tasks = [
@@ -450,9 +450,12 @@ class _ScoreWriter:
     its first value) and counts it in the report; a failure is reported, not stored."""
 
     def __init__(self, store, metrics: list[Metric], sources: dict[Key, tuple], report: ScoreReport,
-                 echo: Callable[[str], None], checked: dict[Key, float], check: Metric | None) -> None:  # fmt: skip
+                 echo: Callable[[str], None], checked: dict[Key, tuple[float, bool]], check: Metric | None) -> None:  # fmt: skip
         self.store, self.sources, self.report, self.echo = store, sources, report, echo
-        self.checked, self.check = checked, check  # the stored values the check metric must give again
+        self.checked, self.check = (
+            checked,
+            check,
+        )  # key -> (the stored value the check metric must give again, bitstream unchanged by sha256)
         self.metrics = {metric.name: metric for metric in metrics}
         self.by_features: dict[str, list[str]] = {}  # feature name -> the dataset metrics computed from them
         for metric in metrics:
@@ -485,11 +488,16 @@ class _ScoreWriter:
     def _checked(self, result: Scores) -> Scores | Failure:
         """``result`` without the check metric's value, or a failure naming the saved file when that value
         is not the one the run stored (the file gives other pixels than the run measured)."""
-        name, then = self.check.name, self.checked[result.key]
+        name, (then, same_bitstream) = self.check.name, self.checked[result.key]
         now = result.metrics.pop(name, math.nan)
         if now == then or math.isclose(now, then, rel_tol=1e-9, abs_tol=1e-9):
             return result
         reconstruction, bitstream = self.sources[result.key]
+        if same_bitstream:  # the file is the one the run saved (sha256): its decoding is what differs
+            return Failure(result.codec, result.quality, result.image, "decode",
+                           f"decoding {bitstream} (the bitstream the run saved: same sha256) gives other pixels than "
+                           f"the run measured ({name} {now:.6g} now, {then:.6g} then): the codec does not decode "
+                           "identically here (another device, precision or library version?)")  # fmt: skip
         stage, what = ("reconstruction", "reconstruction") if reconstruction is not None else ("decode", "bitstream")
         return Failure(result.codec, result.quality, result.image, stage,
                        f"{reconstruction or bitstream} gives other pixels than the run measured ({name} {now:.6g} now, "
@@ -516,8 +524,8 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     references = _reference_files(config, meta, recorded, {record.image for record, _ in pending})
     check = _check_metric(store, plugins, str((meta.get("config") or {}).get("device", "cpu")))
     checked = {} if check is None else {
-        record.key: record.metrics[check.name] for record, _ in pending
-        if not math.isnan(record.metrics.get(check.name, math.nan))
+        record.key: (record.metrics[check.name], sources[record.key][0] is None and "bitstream_sha256" in record.extra)
+        for record, _ in pending if not math.isnan(record.metrics.get(check.name, math.nan))
     }  # fmt: skip
     tasks = _tasks(pending, sources, references, checked, check)
     invocation = {"command": portable_command(config.command, (str(config.run), *config.plugins)), "kind": "score",

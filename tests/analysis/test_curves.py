@@ -159,3 +159,11 @@ def test_bench_report_refuses_an_out_of_range_reference_in_one_line(tmp_path):
     result = bench_cli("report", "--reference", str(path), "--out", str(tmp_path / "rep"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"bench report: {path}: 'ms-ssim-rgb'[0] is -0.5, outside the valid range [0, 1]"
+
+
+def test_runs_in_folders_of_one_name_with_other_images_under_one_name_are_never_paired():
+    from bench.analysis.curves import _Contents
+
+    contents = _Contents()  # three copies of results/kodak from three machines, each with its own kodim01
+    names = [contents.place("kodak", {"kodim01.png": sha})[0]["kodim01.png"] for sha in ("a", "b", "c", "b")]
+    assert names == ["kodim01.png", "kodak/kodim01.png", "kodak/kodim01.png (2)", "kodak/kodim01.png"]

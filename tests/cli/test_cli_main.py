@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 import bench.cli
-from bench.cli import EXIT_INTERRUPTED, main
+from bench.api.processes import Terminated
+from bench.cli import main
 
 
-def test_ctrl_c_in_a_command_without_its_own_handling_is_one_line_and_status_130(monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("signal", "status", "said"), [(KeyboardInterrupt, 130, "interrupted"), (Terminated, 143, "terminated (SIGTERM)")]
+)
+def test_a_signal_in_a_command_without_its_own_handling_is_one_line_and_its_conventional_status(
+    monkeypatch, capsys, signal, status, said
+):
     def interrupted(args):
-        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of, say, a download of `bench anchors --fetch`
+        raise signal  # what Ctrl-C (or SIGTERM, where caught) raises in the middle of, say, `bench anchors --fetch`
 
     monkeypatch.setattr(bench.cli.COMMANDS["anchors"], "handle", interrupted)
-    assert main(["anchors"]) == EXIT_INTERRUPTED == 130
-    err = capsys.readouterr().err
-    assert err == "bench anchors: interrupted\n"
+    assert main(["anchors"]) == status
+    assert capsys.readouterr().err == f"bench anchors: {said}\n"

@@ -124,3 +124,18 @@ def test_a_bitstream_with_one_byte_flipped_fails_its_record_naming_it(copy_of, r
     assert reason.startswith(f"decode: {folder / BITSTREAM}") and "\n" not in reason
     if recorded:
         assert "has changed since the run saved it (sha256 " in reason
+
+
+def test_an_unchanged_bitstream_that_decodes_to_other_pixels_blames_the_decoding_not_the_file(copy_of):
+    folder = copy_of("bitstreams")
+    db = sqlite3.connect(folder / "store.sqlite")  # as if the run had decoded it elsewhere (another GPU, --half)
+    with db:
+        db.execute("UPDATE metric_values SET value=value+1 WHERE metric='psnr_rgb' AND codec='jpeg' AND quality=70 "
+                   "AND image='img1.png'")  # fmt: skip
+    db.close()
+    report = quiet_score(folder, ("psnr_y",))
+    ((key, reason),) = report.failures
+    assert key == ("jpeg", 70.0, "img1.png") and key not in scored_keys(folder, "psnr_y")
+    assert reason.startswith(f"decode: decoding {folder / BITSTREAM} (the bitstream the run saved: same sha256) gives "
+                             "other pixels than the run measured (psnr_rgb ")  # fmt: skip
+    assert reason.endswith("the codec does not decode identically here (another device, precision or library version?)")

@@ -311,9 +311,13 @@ def test_one_ctrl_c_ends_a_run_stuck_in_native_code(tmp_path, small_dataset, plu
         time.sleep(0.1)
     time.sleep(2)  # the workers are in the hanging call
     start = time.monotonic()
-    os.kill(proc.pid, signal.SIGINT)
-    assert proc.wait(20) == 130 and time.monotonic() - start < 10
-    assert wait_until_gone(proc.pid) == []
+    try:
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(20) == 130 and time.monotonic() - start < 10
+        assert wait_until_gone(proc.pid) == []
+    finally:
+        for pid in session_processes(proc.pid):  # a failure leaves nothing running either
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

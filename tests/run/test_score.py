@@ -246,10 +246,14 @@ def test_an_interrupted_scoring_keeps_what_it_stored_and_the_next_one_finishes(s
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while stored_values(folder, "slow_mae") < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    try:
+        while stored_values(folder, "slow_mae") < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()  # a failure leaves nothing running either (its workers die with it)
+        process.wait()
     assert process.returncode == 130, stderr
     kept = stored_values(folder, "slow_mae")
     assert 2 <= kept < SAVED_RUN_RECORDS and "run the same command again" in stdout

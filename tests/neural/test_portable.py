@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -316,16 +315,6 @@ def test_a_float_mean_scale_model_desynchronises_across_the_same_settings(kodak_
 
 
 # -- bench train builds the portable models; a float family desynchronises -------------------------------
-
-
-@pytest.fixture(scope="module")
-def mean_scale_family(tmp_path_factory, crops) -> Path:
-    out = tmp_path_factory.mktemp("family") / "tinyms"
-    result = bench_cli("train", "--data", str(crops), "--out", str(out), "--lambdas", "0.05,0.01", "--steps", "4",
-                       "--val-every", "2", "--arch", "mean-scale", "--N", "8", "--M", "8", "--batch-size", "2",
-                       "--crop", "64", "--threads", "1", "--device", "cpu", "--no-progress")  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out
 
 
 def test_bench_train_mean_scale_makes_a_portable_family_that_round_trips(mean_scale_family, kodak_crop):

@@ -15,7 +15,10 @@ and ``server.base`` that URL's folder. What it does with a request is ``mode`` (
   that never stalls long enough for a read to time out but would take hours;
 * an ``int``: that HTTP status and no file (``404`` is also the answer for a file it does not have).
 
-Every request's path (relative to ``prefix``) is appended to ``requests``, in order.
+Every request's path (relative to ``prefix``) is appended to ``requests``, in order, and its ``Range``
+header (or None) to ``ranges``. A request with ``Range: bytes=N-`` gets ``206 Partial Content`` from byte
+N (``416`` when N is past the end) unless ``honour_ranges`` is False (a server that always sends the
+whole file); the mode then applies to the part sent.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.mode: str | int = "ok"
         self.modes: dict[str, str | int] = {}
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []
+        self.honour_ranges = True
         self.drip_s = 0.05
         self.stopping = threading.Event()
 
@@ -93,7 +98,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "html":
             data = HTML_PAGE
-        self.send_response(200)
+        asked = self.headers.get("Range")
+        self.server.ranges.append(asked)
+        if asked and self.server.honour_ranges and asked.startswith("bytes=") and asked.endswith("-"):
+            start = int(asked[len("bytes=") : -1])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            data = data[start:]
+        else:
+            self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         try:

@@ -1,12 +1,30 @@
 """Named datasets (downloaded, verified, cached) and plain folders of images.
 
-A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``kodak``) or as a path to
-a folder of images (:data:`bench.data.images.IMAGE_SUFFIXES`). Named datasets live in
-``<data root>/<name>/``; the data root is, in order: the ``data_dir`` argument (``--data-dir``),
-``$BENCH_DATA``, or ``$XDG_CACHE_HOME/codec-bench/datasets`` (``~/.cache/codec-bench/datasets``).
-Missing or damaged files are downloaded there (:func:`bench.data.download.download_file`: streamed,
-checked against the manifest's sha256, placed whole, refused with ``--offline``) and every file is
-checked against the manifest's sha256 before use.
+A dataset is given either by name (a manifest in ``bench_datasets``, e.g. ``kodak``; ``bench
+datasets`` lists them) or as a path to a folder of images (:data:`bench.data.images.IMAGE_SUFFIXES`).
+Named datasets live in ``<data root>/<name>/``; the data root is, in order: the ``data_dir`` argument
+(``--data-dir``), ``$BENCH_DATA``, or ``$XDG_CACHE_HOME/codec-bench/datasets``
+(``~/.cache/codec-bench/datasets``). A manifest gives either
+
+* ``files``: each image's URL and sha256 (Kodak). Missing or damaged files are downloaded
+  (:func:`bench.data.download.download_file`: streamed, checked, placed whole, refused with
+  ``--offline``) and every file is checked against its sha256 before use; or
+* ``archive``: one archive (URL, mirrors, size, sha256 and who published that checksum) and the
+  patterns of its members that are the split's images (``valid/*.png``), with their number. The
+  archive is downloaded into ``<data root>/.downloads/`` (resumed after an interruption with HTTP
+  ``Range``), checked, its images extracted safely (:mod:`bench.data.archives`) into a fresh folder
+  that is renamed to ``<data root>/<name>/`` only once complete: the number of images right and
+  ``.codec-bench-dataset.json`` (each image's sha256) written in it; then the archive is deleted.
+  Each use checks every image against that file.
+
+Where no checksum is published for an archive (``"sha256": null``), the first download is trusted
+and recorded: ``<data root>/.records/<name>.json`` keeps the archive's sha256 and size and every
+image's sha256, and a later download that gives another archive or other images is refused. Where
+one is published, the archive must match it (and the record is kept too).
+
+Sources, in order: ``$BENCH_DATASET_MIRROR/<name>/<file name>`` when that variable is set (a mirror
+of all datasets, or a local copy served over HTTP or as ``file://``), the manifest's URL, then its
+``mirrors``.
 
 A folder dataset takes the files of the folder itself (not of its subfolders), sorted by name; every
 entry it does not take (a subfolder, a hidden file, a broken link, a file of another type, a lossy
@@ -30,10 +48,11 @@ from importlib import resources
 from pathlib import Path
 
 from bench.api.files import portable_path, sha256_file
-from bench.data.download import DownloadError, download_file
+from bench.data.download import DownloadError, download_first
 from bench.data.images import MAX_FILE_BYTES, size_problem, source_problem
 
 __all__ = [
+    "Archive",
     "DatasetError",
     "Dataset",
     "DatasetImage",
@@ -46,6 +65,9 @@ __all__ = [
 ]
 
 DATA_ENV = "BENCH_DATA"
+MIRROR_ENV = "BENCH_DATASET_MIRROR"
+#: The file in an extracted dataset's folder that lists its images and their sha256 (written last).
+CONTENTS_FILE = ".codec-bench-dataset.json"
 
 
 class DatasetError(RuntimeError):
@@ -60,14 +82,56 @@ class ManifestFile:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """A dataset's archive: where it is (``url``, then ``mirrors``), its ``size`` (bytes) and ``sha256``
+    (None when nobody publishes one), who published them (``checksum_source``), and the ``members``
+    (fnmatch patterns on the member paths) that are the split's images."""
+
+    url: str
+    members: tuple[str, ...]
+    size: int | None = None
+    sha256: str | None = None
+    checksum_source: str = ""
+    mirrors: tuple[str, ...] = ()
+    file: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """The archive's file name: ``file``, else the last part of its URL."""
+        return self.file or self.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """What a named dataset is: its files (URL + sha256) and where it comes from."""
+    """What a named dataset is: its ``files`` (URL + sha256 each) or its ``archive``, how many
+    ``images`` it has, and where it comes from (homepage, licence, citation, who published the checksums)."""
 
     name: str
     title: str
     homepage: str
     citation: str
-    files: tuple[ManifestFile, ...]
+    files: tuple[ManifestFile, ...] = ()
+    archive: Archive | None = None
+    images: int = 0
+    licence: str = ""
+    description: str = ""
+    resolution: str = ""
+    size: int | None = None
+    checksum_source: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def image_count(self) -> int:
+        return self.images or len(self.files)
+
+    @property
+    def checksum(self) -> str:
+        """Who vouches for the bytes: the publisher of the checksum, or that none is published."""
+        if self.archive is not None:
+            if self.archive.sha256:
+                return f"archive sha256 published by {self.archive.checksum_source}"
+            return "no checksum published anywhere: sha256 recorded on first download, later downloads must match"
+        return self.checksum_source or "per-file sha256 in the manifest"
 
 
 @dataclass(frozen=True)
@@ -133,9 +197,29 @@ def load_manifest(name: str) -> Manifest:
         text = resources.files("bench_datasets").joinpath(f"{name}.json").read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DatasetError(f"no manifest for dataset '{name}'") from None
-    raw = json.loads(text)
-    files = tuple(ManifestFile(f["name"], f["url"], f["sha256"].lower()) for f in raw["files"])
-    return Manifest(raw["name"], raw["title"], raw["homepage"], raw["citation"], files)
+    return manifest_from_json(json.loads(text))
+
+
+def manifest_from_json(raw: dict) -> Manifest:
+    """A :class:`Manifest` from its JSON form (the files of ``bench_datasets/``)."""
+    files = tuple(ManifestFile(f["name"], f["url"], f["sha256"].lower()) for f in raw.get("files", ()))
+    archive = None
+    if raw.get("archive"):
+        a = raw["archive"]
+        archive = Archive(a["url"], tuple(a["members"]), a.get("size"), (a.get("sha256") or "").lower() or None,
+                          a.get("checksum_source", ""), tuple(a.get("mirrors", ())), a.get("file", ""))  # fmt: skip
+    return Manifest(
+        raw["name"], raw["title"], raw["homepage"], raw["citation"], files, archive, raw.get("images", 0),
+        raw.get("licence") or raw.get("terms", ""), raw.get("description", ""), raw.get("resolution", ""),
+        raw.get("size"), raw.get("checksum_source", ""), tuple(raw.get("notes", ())),
+    )  # fmt: skip
+
+
+def sources(manifest: Manifest, file_name: str, url: str, mirrors: tuple[str, ...] = ()) -> list[str]:
+    """Where to fetch ``file_name`` of ``manifest``, in order: ``$BENCH_DATASET_MIRROR/<name>/<file>``,
+    ``url``, then ``mirrors``."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip().rstrip("/")
+    return [*([f"{mirror}/{manifest.name}/{file_name}"] if mirror else []), url, *mirrors]
 
 
 def _how_to_fill(manifest: Manifest, folder: Path) -> str:
@@ -164,7 +248,8 @@ def _fetch(manifest: Manifest, file: ManifestFile, path: Path, problem: str, off
     against the manifest's sha256, placed whole); :class:`DatasetError` saying why the cached copy was
     not used, why the download failed, and how to fill the folder by hand."""
     try:
-        download_file(file.url, path, sha256=file.sha256, desc=f"{manifest.name} {file.name}", offline=offline)
+        download_first(sources(manifest, file.name, file.url), path, sha256=file.sha256,
+                       desc=f"{manifest.name} {file.name}", offline=offline)  # fmt: skip
     except DownloadError as exc:
         raise DatasetError(f"{problem}; {exc}. {_how_to_fill(manifest, path.parent)}") from None
 
@@ -172,6 +257,11 @@ def _fetch(manifest: Manifest, file: ManifestFile, path: Path, problem: str, off
 def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
     """The dataset of ``manifest`` in ``root/<name>/``, its missing or damaged files downloaded first
     (:class:`DatasetError` when one cannot be, or ``offline``)."""
+    if manifest.archive is not None:
+        from bench.data.extracted import resolve_archive_dataset
+
+        images = resolve_archive_dataset(manifest, root, offline)
+        return Dataset(manifest.name, root / manifest.name, images, "manifest", given=manifest.name)
     folder = root / manifest.name
     problems = {file: _cached_problem(file, folder / file.name) for file in manifest.files}
     wanted = [file for file, problem in problems.items() if problem is not None]

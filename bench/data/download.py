@@ -21,7 +21,15 @@ environment variables) into ``dest``:
 * SIGTERM during a download (under Python's default handling of it) first removes the temporary file,
   then ends the process as SIGTERM does;
 * a progress bar (tqdm) goes to stderr when it is a terminal;
-* ``offline=True`` refuses at once (``--offline``: nothing is fetched, nothing is created).
+* ``offline=True`` refuses at once (``--offline``: nothing is fetched, nothing is created);
+* ``resume=True`` (large archives: :func:`bench.data.datasets.resolve_dataset`) keeps what arrived in
+  ``<dest>.part`` instead of a temporary file, so that an interrupted download (a cut connection, a
+  stall, Ctrl-C, SIGTERM) goes on where it stopped the next time: it asks for the rest with an HTTP
+  ``Range: bytes=N-`` request and appends the answer when the server sends ``206 Partial Content``
+  from byte N, or starts again when it sends the whole file (``200``). The ``.part`` file is locked
+  while it grows (two processes never append to it at once), is dropped when it is longer than the
+  announced ``size`` or when the whole file fails its hash check, and becomes ``dest`` only once
+  complete and checked: a ``dest`` that exists is always whole.
 
 Every download of codec-bench goes through it: datasets (:mod:`bench.data.datasets`), CompressAI's
 zoo weights, learned metrics' weights and published anchors.
@@ -54,6 +62,7 @@ __all__ = [
     "DownloadError",
     "MIN_RATE_ENV",
     "download_file",
+    "download_first",
     "hash_prefix",
     "hub_checkpoints",
 ]
@@ -101,6 +110,8 @@ def download_file(
     progress: bool = True,
     desc: str | None = None,
     offline: bool = False,
+    resume: bool = False,
+    size: int | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` (its folder is created) and return ``dest``.
 
@@ -111,8 +122,10 @@ def download_file(
     ``$BENCH_DOWNLOAD_MIN_RATE``, else :data:`DOWNLOAD_DEADLINE_S` and :data:`DOWNLOAD_MIN_RATE`; 0: no
     limit. ``progress``: show a progress bar on stderr (only when stderr is a terminal), labelled
     ``desc`` (default: the file name). ``offline``: refuse without touching the network or the disk.
+    ``resume``: keep an unfinished download in ``<dest>.part`` and go on from it (see the module
+    docstring); ``size``: the file's size in bytes when known (checked, and a longer ``.part`` dropped).
     Raises :class:`DownloadError`; ``dest`` then stays as it was and no temporary file is left (nor
-    after Ctrl-C or SIGTERM).
+    after Ctrl-C or SIGTERM), except the ``.part`` file of a resumable download.
     """
     if offline:
         raise DownloadError(f"not downloading {url}: downloading is switched off (--offline)")
@@ -120,12 +133,17 @@ def download_file(
     expected = (sha256 if sha256 is not None else hash_prefix(dest.name) or "").lower()
     pace = _Pace(url, timeout, _limit(deadline, DEADLINE_ENV, DOWNLOAD_DEADLINE_S, url),
                  _limit(min_rate, MIN_RATE_ENV, DOWNLOAD_MIN_RATE, url))  # fmt: skip
+    said = "the hash in its file name" if sha256 is None else "the expected sha256"
+    if resume:
+        return _download_resuming(url, dest, expected, said, size, pace, progress, desc or dest.name, timeout)
 
     def fetch(tmp: Path) -> None:
         with open(tmp, "wb") as out, _open(url, timeout) as response:
             _stream(response, out, pace, dest.parent, desc or dest.name, progress)
+        if size is not None and tmp.stat().st_size != size:
+            raise DownloadError(f"download of {url} has {tmp.stat().st_size} bytes, not the {size} expected; "
+                                "nothing was saved")  # fmt: skip
         if expected:
-            said = "the hash in its file name" if sha256 is None else "the expected sha256"
             _check_sha256(tmp, expected, url, said)
 
     try:
@@ -134,6 +152,94 @@ def download_file(
     except OSError as exc:  # the folder or file cannot be made, written or renamed (network errors: DownloadError)
         raise DownloadError(f"cannot save {url} in {dest.parent}: {exc.strerror or exc}") from None
     return dest
+
+
+def download_first(urls: list[str], dest: str | Path, **options) -> Path:
+    """:func:`download_file` from the first of ``urls`` that gives the file (mirrors in order of
+    preference); :class:`DownloadError` naming every URL tried and why each failed."""
+    failures = []
+    for url in urls:
+        try:
+            return download_file(url, dest, **options)
+        except DownloadError as exc:
+            if options.get("offline"):
+                raise
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise DownloadError(failures[0])
+    raise DownloadError(f"no source gave {Path(dest).name}: " + " | ".join(failures))
+
+
+def _download_resuming(url: str, dest: Path, expected: str, said: str, size: int | None, pace: _Pace,
+                       progress: bool, label: str, timeout: float) -> Path:  # fmt: skip
+    """:func:`download_file` with ``resume=True``: grow ``<dest>.part`` (locked) from where it stopped,
+    check it whole, then rename it to ``dest``."""
+    import fcntl
+
+    part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        out = open(part, "a+b")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise DownloadError(f"cannot save {url} in {dest.parent}: {exc.strerror or exc}") from None
+    with out:
+        fcntl.flock(out, fcntl.LOCK_EX)  # another process growing the same file: wait for it
+        if not part.exists() or os.stat(part).st_ino != os.fstat(out.fileno()).st_ino:
+            if dest.is_file():  # the other process finished it (checked, renamed) while this one waited
+                return dest
+            out.close()
+            return _download_resuming(url, dest, expected, said, size, pace, progress, label, timeout)
+        have = out.seek(0, os.SEEK_END)
+        if size is not None and have > size:
+            out.truncate(0)
+            have = 0
+        if size is None or have < size:
+            try:
+                _resume_into(out, url, have, pace, dest.parent, label, progress, timeout)
+            except DownloadError as exc:
+                kept = out.seek(0, os.SEEK_END)
+                if not kept:
+                    part.unlink(missing_ok=True)
+                    raise
+                raise DownloadError(
+                    str(exc).replace(
+                        "nothing was saved", f"{kept} bytes kept in {part}: the next try goes on from there"
+                    )
+                ) from None
+        got = out.seek(0, os.SEEK_END)
+        try:
+            if size is not None and got != size:
+                raise DownloadError(f"download of {url} has {got} bytes, not the {size} expected: a different or "
+                                    "damaged file; nothing was saved")  # fmt: skip
+            out.flush()
+            if expected:
+                _check_sha256(part, expected, url, said)
+        except DownloadError:
+            part.unlink(missing_ok=True)  # the next try starts afresh
+            raise
+        os.replace(part, dest)
+    return dest
+
+
+def _resume_into(out: BinaryIO, url: str, have: int, pace: _Pace, folder: Path, label: str, progress: bool,
+                 timeout: float) -> None:  # fmt: skip
+    """Append the rest of ``url`` from byte ``have`` to ``out`` (a ``Range`` request), or all of it
+    again when the server answers with the whole file."""
+    try:
+        response = _open(url, timeout, {"Range": f"bytes={have}-"} if have else {})
+    except DownloadError as exc:
+        if not (have and "HTTP 416" in str(exc)):  # 416: no bytes after `have` (the file is shorter)
+            raise
+        out.truncate(0)
+        have = 0
+        response = _open(url, timeout)
+    with response:
+        status = getattr(response, "status", 200)
+        content_range = response.headers.get("Content-Range", "")
+        if have and not (status == 206 and content_range.startswith(f"bytes {have}-")):
+            out.truncate(0)  # the server sent the whole file: start again
+            have = 0
+        _stream(response, out, pace, folder, label, progress, start=have)
 
 
 def _limit(given: float | None, env: str, default: float, url: str) -> float:
@@ -202,10 +308,11 @@ def _sigterm_removes_temporary() -> Iterator[None]:
         restore_sigterm(previous)
 
 
-def _open(url: str, timeout: float):
+def _open(url: str, timeout: float, headers: dict[str, str] | None = None):
     """The server's response to ``url`` (a context manager), or :class:`DownloadError` saying why not."""
     try:
-        return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (URLs of the caller)
+        request = urllib.request.Request(url, headers=headers or {})
+        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (URLs of the caller)
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -214,10 +321,10 @@ def _open(url: str, timeout: float):
         raise DownloadError(f"cannot download {url}: {type(exc).__name__}: {exc}") from None
 
 
-def _stream(response, out: BinaryIO, pace: _Pace, folder: Path, label: str, progress: bool) -> None:
-    """Copy the body of ``response`` into ``out`` as it arrives, with a progress bar labelled ``label``;
-    :class:`DownloadError` when the connection is cut or stalls, fewer bytes than announced arrive, or
-    ``pace`` refuses the time it takes."""
+def _stream(response, out: BinaryIO, pace: _Pace, folder: Path, label: str, progress: bool, start: int = 0) -> None:
+    """Copy the body of ``response`` into ``out`` as it arrives, with a progress bar labelled ``label``
+    (``start``: bytes of the file already in ``out``, for the bar); :class:`DownloadError` when the
+    connection is cut or stalls, fewer bytes than announced arrive, or ``pace`` refuses the time it takes."""
     from tqdm import tqdm
 
     url = pace.url
@@ -225,8 +332,8 @@ def _stream(response, out: BinaryIO, pace: _Pace, folder: Path, label: str, prog
     total = int(length) if length and length.isdigit() else None
     got = 0
     read = getattr(response, "read1", response.read)  # what has arrived, without waiting for a whole chunk
-    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, desc=label,
-               disable=None if progress else True, leave=False)  # fmt: skip
+    bar = tqdm(total=None if total is None else start + total, initial=start, unit="B", unit_scale=True,
+               unit_divisor=1024, file=sys.stderr, desc=label, disable=None if progress else True, leave=False)  # fmt: skip
     with bar:
         while True:
             try:

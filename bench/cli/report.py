@@ -33,12 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.api.processes import Terminated, catch_sigterm, restore_sigterm
-    from bench.report.writer import ReportConfig, ReportError, make_report, report_folder
+    from bench.report.writer import ReportConfig, ReportError, report_folder
 
     config = config_from_args(ReportConfig, args)
     previous = catch_sigterm()
     try:
-        made = make_report(config)
+        made = make_any_report(config)
     except ReportError as exc:
         return setup_error("report", exc)
     except KeyboardInterrupt as exc:
@@ -58,3 +58,15 @@ def handle(args: argparse.Namespace) -> int:
     )
     print(f"report: {made.out}/report.md ({len(made.files)} files; {against})")
     return EXIT_FAILURES if made.warnings else EXIT_OK
+
+
+def make_any_report(config):
+    """The report of ``config``'s runs: one (:func:`bench.report.writer.make_report`), or, for runs of several
+    datasets, one per dataset and their summary (:func:`bench.report.datasets.make_dataset_reports`). Both
+    results have ``out``, ``files``, ``notes``, ``warnings``, ``anchor`` and ``table``."""
+    from bench.report.datasets import group_by_dataset, make_dataset_reports
+    from bench.report.writer import make_report
+
+    if len(group_by_dataset(config.runs)) <= 1:
+        return make_report(config)
+    return make_dataset_reports(config)

@@ -35,9 +35,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.api.files import command_line
-    from bench.run.runner import RunConfig, RunSetupError, run
+    from bench.run.config import RunConfig, RunSetupError, dataset_list, per_dataset
 
     config = config_from_args(RunConfig, args, command=command_line())
+    try:
+        specs = dataset_list(config.dataset, config.data_dir)
+    except RunSetupError as exc:
+        return setup_error("run", exc)
+    if len(specs) == 1:
+        return _run_one(config, args)
+    statuses, outs = [], []
+    for spec in specs:  # one run folder per dataset, each resumable on its own
+        sub = per_dataset(config, spec)
+        print(f"bench run: dataset {spec} -> {sub.out or 'results/<its name>'}", file=sys.stderr)
+        statuses.append(_run_one(sub, args, outs))
+        if statuses[-1] == 130:
+            return 130
+    if not args.no_report and len(outs) > 1:
+        statuses.append(_summary_report(outs, args))
+    return max(statuses)
+
+
+def _summary_report(outs: list, args: argparse.Namespace) -> int:
+    """The report over every dataset's run folder: one per dataset and the summary (bench report's)."""
+    from bench.cli.report import make_any_report
+    from bench.report.writer import ReportConfig
+
+    try:
+        made = make_any_report(ReportConfig(runs=tuple(outs), anchor=args.anchor))
+    except Exception as exc:  # the measurements are safe in their stores; say what failed
+        print(f"bench run: the summary report could not be made ({type(exc).__name__}: {exc}); "
+              f"run `bench report {' '.join(map(str, outs))}` to retry", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILURES
+    print(f"summary report over {len(outs)} datasets: {made.out}/report.md")
+    return EXIT_OK
+
+
+def _run_one(config, args: argparse.Namespace, outs: list | None = None) -> int:
+    """``bench run`` over one dataset, and its report; ``outs`` collects the run folder."""
+    from bench.run.runner import RunSetupError, run
+
     try:
         outcome = run(config, progress=not args.no_progress)
     except RunSetupError as exc:
@@ -47,6 +84,8 @@ def handle(args: argparse.Namespace) -> int:
         return 130
     if outcome.interrupted:
         return 130
+    if outs is not None:
+        outs.append(outcome.out)
     if outcome.broken:
         return EXIT_BROKEN
     if not args.no_report and outcome.records:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from bench import __version__
-from bench.analysis.anchors import AnchorError, anchor_curve, find_anchor
+from bench.analysis.anchors import DEFAULT_DATASET, AnchorError, anchor_curve, catalogue
 from bench.analysis.bd_table import AGGREGATIONS, DEFAULT_RESAMPLES, bd_table, compared_columns
 from bench.analysis.bdrate import METHODS
 from bench.analysis.curves import (
@@ -212,8 +212,29 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool 
     return _load(runs, references, offline).curves
 
 
+def runs_dataset(runs: Sequence[Path]) -> str:
+    """The dataset name the runs' ``run.json`` files record (``kodak`` when there is no run); runs of
+    several datasets are reported per dataset (:mod:`bench.report.datasets`), never together."""
+    names = {dataset_of(folder) for folder in runs}
+    if len(names) > 1:
+        raise ReportError(f"the runs are on several datasets ({', '.join(sorted(names))}): their curves are never "
+                          "compared with each other; `bench report` makes one report per dataset and a summary")  # fmt: skip
+    return names.pop() if names else DEFAULT_DATASET
+
+
+def dataset_of(folder: Path) -> str:
+    """The name of the dataset a run folder measured (its ``run.json``), or its folder's name when unknown."""
+    try:
+        dataset = run_metadata(Path(folder)).get("dataset")
+    except CurveError as exc:
+        raise ReportError(str(exc)) from exc
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    return str(name) if name else Path(folder).name
+
+
 def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> _Loaded:
     """:func:`load_curves`, with the warnings and notes about what the runs gave."""
+    dataset = runs_dataset(runs)
     per_run, warnings = [], []
     for folder in runs:
         try:
@@ -233,7 +254,7 @@ def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = Fals
     for path in references:
         try:
             if not Path(path).exists() and (names := _anchor_names(str(path))):
-                curves += [anchor_curve(name, offline) for name in names]
+                curves += [anchor_curve(name, offline, dataset) for name in names]
             else:
                 curves.append(curves_from_compressai(path))
         except (CurveError, AnchorError) as exc:
@@ -249,9 +270,11 @@ def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = Fals
 
 
 def _anchor_names(text: str) -> list[str]:
-    """``vtm,bpg`` -> the anchor names, when every item is one (else [], and the text is a file name)."""
+    """``vtm,bpg`` -> the anchor names, when every item is one (of any dataset; else [], and the text is
+    a file name)."""
     names = [item.strip() for item in text.split(",") if item.strip()]
-    return names if names and all(find_anchor(name) for name in names) else []
+    known = {a.name.lower() for a in catalogue()["anchors"]}
+    return names if names and all(name.lower() in known for name in names) else []
 
 
 def _published_stem(curve: Curve) -> str:

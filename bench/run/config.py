@@ -7,7 +7,7 @@ defaults, choices and help texts of ``bench run`` are written here once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.analysis.rate_match import DEFAULT_TOLERANCE, target_list, tolerance_value
@@ -18,7 +18,7 @@ from bench.api.options import PLUGINS, comma_list, float_list, option, positive_
 from bench.neural import DEVICES
 from bench.store.provenance import available_cpus
 
-__all__ = ["RunConfig", "RunSetupError", "default_jobs", "is_given", "DEFAULT_TIMEOUT_S"]
+__all__ = ["RunConfig", "RunSetupError", "dataset_list", "default_jobs", "is_given", "per_dataset", "DEFAULT_TIMEOUT_S"]
 
 #: Worker processes by default: the CPUs this process may run on.
 default_jobs = available_cpus
@@ -44,7 +44,8 @@ class RunConfig:
     dataset: str = field(default="kodak", metadata=option(
         "--dataset",
         help="dataset name (see `bench datasets`) or a folder of images (PNG, BMP, PPM/PGM, TIFF, lossless WebP, "
-        "JPEG) (default: kodak)"))  # fmt: skip
+        "JPEG), or several comma-separated (kodak,tecnick,PATH: one run folder each, then a summary report) "
+        "(default: kodak)"))  # fmt: skip
     codecs: tuple[str, ...] | None = field(default=None, metadata=option(
         "--codec", parse=comma_list, metavar="A,B",
         help="codecs to run (default: every available codec of the default run; see `bench codecs`)"))  # fmt: skip
@@ -132,3 +133,40 @@ class RunConfig:
         """The command as run.json records it: paths relative to where it ran, never absolute."""
         paths = tuple(str(p) for p in (self.dataset, self.out, self.data_dir, *self.plugins) if p)
         return portable_command(self.command, paths)
+
+
+def dataset_list(spec: str, data_dir: Path | None = None) -> list[str]:
+    """The datasets ``--dataset`` names: ``spec`` itself when it is one dataset name or an existing path
+    (a folder whose name has a comma included), else its comma-separated items; :class:`RunSetupError`
+    when two of them would share a run folder name."""
+    from bench.data.datasets import known_datasets
+
+    if spec in known_datasets() or Path(spec).expanduser().exists() or "," not in spec:
+        return [spec]
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    names: dict[str, str] = {}
+    for item in items:
+        name = dataset_folder_name(item)
+        if name in names:
+            raise RunSetupError(f"--dataset: {names[name]} and {item} would share the run folder '{name}'; "
+                                "give each dataset once (rename or link one folder)")  # fmt: skip
+        names[name] = item
+    return items
+
+
+def dataset_folder_name(spec: str) -> str:
+    """The name of a dataset's run folder: the dataset's name, or the folder's name."""
+    from bench.data.datasets import known_datasets
+
+    return spec if spec in known_datasets() else Path(spec).expanduser().resolve().name
+
+
+def per_dataset(config: RunConfig, spec: str) -> RunConfig:
+    """``config`` for one dataset of several: its folder is ``<--out>/<dataset>``, else
+    ``results/<--name>/<dataset>``, else ``results/<dataset>`` (as for one dataset)."""
+    name = dataset_folder_name(spec)
+    if config.out:
+        return replace(config, dataset=spec, out=Path(config.out) / name)
+    if config.name:
+        return replace(config, dataset=spec, out=Path("results") / config.name / name)
+    return replace(config, dataset=spec)

@@ -135,7 +135,10 @@ def test_folder_dataset_takes_images_in_name_order(tmp_path):
 
 
 def test_unknown_dataset_and_empty_folder_are_clear_errors(tmp_path):
-    with pytest.raises(DatasetError, match=r"unknown dataset 'nope': not a dataset name \(clic2020-mobile-test, .*, kodak, tecnick\) nor a folder"):
+    with pytest.raises(
+        DatasetError,
+        match=r"unknown dataset 'nope': not a dataset name \(clic2020-mobile-test, .*, kodak, tecnick\) nor a folder",
+    ):
         resolve_dataset("nope")
     with pytest.raises(DatasetError, match="holds no images"):
         resolve_dataset(str(tmp_path))

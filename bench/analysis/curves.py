@@ -438,7 +438,7 @@ def _stated_images(meta: dict[str, Any]) -> tuple[int | None, str]:
 
         if dataset.lower() in known_datasets():
             try:
-                return len(load_manifest(dataset.lower()).files), dataset
+                return load_manifest(dataset.lower()).image_count, dataset
             except (DatasetError, KeyError, ValueError):
                 pass
     return None, dataset

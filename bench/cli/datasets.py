@@ -31,7 +31,7 @@ def _size(manifest) -> str:
 
 def _cached_images(manifest, folder: Path) -> list[Path]:
     """The dataset's image files present in ``folder`` (not checked: ``bench run`` checks them)."""
-    from bench.data.datasets import CONTENTS_FILE
+    from bench.data.manifests import CONTENTS_FILE
 
     if manifest.archive is None:
         return [folder / f.name for f in manifest.files if (folder / f.name).is_file()]

@@ -64,8 +64,8 @@ def make_any_report(config):
     """The report of ``config``'s runs: one (:func:`bench.report.writer.make_report`), or, for runs of several
     datasets, one per dataset and their summary (:func:`bench.report.datasets.make_dataset_reports`). Both
     results have ``out``, ``files``, ``notes``, ``warnings``, ``anchor`` and ``table``."""
-    from bench.report.datasets import group_by_dataset, make_dataset_reports
-    from bench.report.writer import make_report
+    from bench.report.datasets import make_dataset_reports
+    from bench.report.writer import group_by_dataset, make_report
 
     if len(group_by_dataset(config.runs)) <= 1:
         return make_report(config)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bench.api.files import atomic_write_text, sha256_file
 from bench.data.archives import ArchiveError, extract_images, remove_folder
-from bench.data.datasets import CONTENTS_FILE, DatasetError, DatasetImage, Manifest, sources
 from bench.data.download import DownloadError, download_first
+from bench.data.manifests import CONTENTS_FILE, DatasetError, DatasetImage, Manifest, sources
 
 __all__ = ["record_path", "resolve_archive_dataset"]
 

@@ -1,7 +1,8 @@
 """Reports over runs of several datasets: one full report per dataset, and a summary side by side.
 
 Curves of different datasets are never compared with each other (their images differ). For runs of
-more than one dataset (the ``dataset`` name each ``run.json`` records), :func:`make_dataset_reports`
+more than one dataset (:func:`bench.report.writer.group_by_dataset`: the ``dataset`` name each
+``run.json`` records, runs that share an image being one dataset), :func:`make_dataset_reports`
 writes into the summary folder (``--out``, else ``<folder of the first run>/report-<d1>+<d2>...``):
 
 * ``<dataset>/``: the report of that dataset's runs (:func:`bench.report.writer.make_report`: its
@@ -28,7 +29,7 @@ from bench.analysis.bd_table import column_label
 from bench.api.files import atomic_write_text
 from bench.api.metric_registry import metric_columns
 from bench.report.tables import markdown_text
-from bench.report.writer import ReportConfig, ReportError, ReportResult, dataset_of, make_report
+from bench.report.writer import ReportConfig, ReportError, ReportResult, group_by_dataset, make_report
 from bench.store.provenance import timestamp
 
 __all__ = ["DatasetReports", "group_by_dataset", "make_dataset_reports", "summary_folder"]
@@ -54,14 +55,6 @@ class DatasetReports:
     @property
     def table(self) -> pd.DataFrame:
         return self.summary
-
-
-def group_by_dataset(runs: Sequence[Path]) -> dict[str, list[Path]]:
-    """The run folders by the name of the dataset each measured, in the order first given."""
-    groups: dict[str, list[Path]] = {}
-    for folder in runs:
-        groups.setdefault(dataset_of(Path(folder)), []).append(Path(folder))
-    return groups
 
 
 def summary_folder(config: ReportConfig, datasets: Sequence[str]) -> Path:

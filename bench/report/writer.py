@@ -213,23 +213,55 @@ def load_curves(runs: Sequence[Path], references: Sequence[Path], offline: bool 
 
 
 def runs_dataset(runs: Sequence[Path]) -> str:
-    """The dataset name the runs' ``run.json`` files record (``kodak`` when there is no run); runs of
-    several datasets are reported per dataset (:mod:`bench.report.datasets`), never together."""
-    names = {dataset_of(folder) for folder in runs}
-    if len(names) > 1:
-        raise ReportError(f"the runs are on several datasets ({', '.join(sorted(names))}): their curves are never "
-                          "compared with each other; `bench report` makes one report per dataset and a summary")  # fmt: skip
-    return names.pop() if names else DEFAULT_DATASET
+    """The dataset name the first run's ``run.json`` records (``kodak`` when there is no run): the
+    dataset whose published anchors ``--reference NAME`` takes. (``bench report`` gives runs of several
+    datasets a report each: :mod:`bench.report.datasets`.)"""
+    return dataset_of(Path(runs[0])) if runs else DEFAULT_DATASET
 
 
 def dataset_of(folder: Path) -> str:
     """The name of the dataset a run folder measured (its ``run.json``), or its folder's name when unknown."""
+    dataset = _run_dataset_block(folder)
+    name = dataset.get("name")
+    return str(name) if name else Path(folder).name
+
+
+def dataset_images(folder: Path) -> set[str]:
+    """The sha256 of every image the run folder's ``run.json`` lists (empty when it lists none)."""
+    images = _run_dataset_block(folder).get("images")
+    return (
+        {str(im["sha256"]) for im in images if isinstance(im, dict) and im.get("sha256")}
+        if isinstance(images, list)
+        else set()
+    )
+
+
+def _run_dataset_block(folder: Path) -> dict:
     try:
         dataset = run_metadata(Path(folder)).get("dataset")
     except CurveError as exc:
         raise ReportError(str(exc)) from exc
-    name = dataset.get("name") if isinstance(dataset, dict) else None
-    return str(name) if name else Path(folder).name
+    return dataset if isinstance(dataset, dict) else {}
+
+
+def group_by_dataset(runs: Sequence[Path]) -> dict[str, list[Path]]:
+    """The run folders by dataset, in the order first given: runs of one dataset name, or that share an
+    image (same sha256: a copy of a folder under another name), are one dataset, named after its first run's."""
+    groups: list[tuple[set[str], set[str], list[Path]]] = []  # (names, image hashes, runs)
+    for folder in map(Path, runs):
+        name, images = dataset_of(folder), dataset_images(folder)
+        joined = [g for g in groups if name in g[0] or images & g[1]]
+        merged = ({name}, set(images), [folder])
+        for group in joined:
+            groups.remove(group)
+            merged = (merged[0] | group[0], merged[1] | group[1], group[2] + merged[2])
+        groups.append(merged)
+    ordered = sorted(groups, key=lambda g: min(list(map(Path, runs)).index(f) for f in g[2]))
+    result: dict[str, list[Path]] = {}
+    for _, _, folders in ordered:
+        folders.sort(key=list(map(Path, runs)).index)
+        result[dataset_of(folders[0])] = folders
+    return result
 
 
 def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> _Loaded:

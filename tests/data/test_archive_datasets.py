@@ -15,15 +15,8 @@ from data.test_archives import make_zip
 from PIL import Image
 
 from bench.data import extracted
-from bench.data.datasets import (
-    CONTENTS_FILE,
-    DatasetError,
-    Manifest,
-    known_datasets,
-    load_manifest,
-    manifest_from_json,
-    resolve_dataset,
-)
+from bench.data.datasets import DatasetError, known_datasets, load_manifest, resolve_dataset
+from bench.data.manifests import CONTENTS_FILE, Manifest, manifest_from_json
 from conftest import bench_cli
 
 TECNICK_DIR = "testimages/RGB/RGB_OR_1200x1200"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_BROKEN, EXIT_FAILURES, EXIT_OK, setup_error
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.api.files import command_line
-    from bench.run.config import RunConfig, RunSetupError, dataset_list, per_dataset
+    from bench.run.config import RunConfig, RunSetupError, dataset_folder_name, dataset_list, per_dataset
 
     config = config_from_args(RunConfig, args, command=command_line())
     try:
@@ -47,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     statuses, outs = [], []
     for spec in specs:  # one run folder per dataset, each resumable on its own
         sub = per_dataset(config, spec)
-        print(f"bench run: dataset {spec} -> {sub.out or 'results/<its name>'}", file=sys.stderr)
+        print(f"bench run: dataset {spec} -> {sub.out or Path('results') / dataset_folder_name(spec)}", file=sys.stderr)
         statuses.append(_run_one(sub, args, outs))
         if statuses[-1] == 130:
             return 130

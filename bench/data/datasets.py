@@ -40,6 +40,7 @@ The sha256 of every image identifies the data itself.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Dataset:
     source: str  # "manifest" or "folder"
     skipped: tuple[tuple[str, str], ...] = ()
     given: str = ""
+    origin: dict | None = None  # a named dataset's source: manifest facts and the archive's sha256
 
     def describe(self) -> dict:
         """What ``run.json`` records: nothing in it is specific to this machine (see the module docstring)."""
@@ -107,7 +109,25 @@ class Dataset:
             "root": root,
             "images": [{"name": im.name, "sha256": im.sha256} for im in self.images],
             "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
+            **({"origin": self.origin} if self.origin else {}),
         }
+
+
+def _origin(manifest: Manifest, folder: Path) -> dict:
+    """What ``run.json`` records of where a named dataset comes from: title, homepage, licence, who vouches
+    for its bytes and, for an archive, its URL and the sha256 of the archive its images came from."""
+    origin = {"title": manifest.title, "homepage": manifest.homepage, "licence": manifest.licence,
+              "checksum": manifest.checksum}  # fmt: skip
+    if manifest.archive is not None:
+        from bench.data.manifests import CONTENTS_FILE
+
+        try:
+            extracted = json.loads((folder / CONTENTS_FILE).read_text(encoding="utf-8")).get("archive", {})
+        except (OSError, ValueError, AttributeError):
+            extracted = {}
+        origin["archive"] = {"url": manifest.archive.url, "members": list(manifest.archive.members),
+                             "sha256": extracted.get("sha256"), "size": extracted.get("size")}  # fmt: skip
+    return origin
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:
@@ -157,7 +177,8 @@ def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
     (:class:`DatasetError` when one cannot be, or ``offline``)."""
     if manifest.archive is not None:
         images = resolve_archive_dataset(manifest, root, offline)
-        return Dataset(manifest.name, root / manifest.name, images, "manifest", given=manifest.name)
+        folder = root / manifest.name
+        return Dataset(manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest, folder))
     folder = root / manifest.name
     problems = {file: _cached_problem(file, folder / file.name) for file in manifest.files}
     wanted = [file for file, problem in problems.items() if problem is not None]
@@ -166,7 +187,7 @@ def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
     for file in wanted:
         _fetch(manifest, file, folder / file.name, problems[file], offline)
     images = tuple(DatasetImage(file.name, folder / file.name, file.sha256) for file in manifest.files)
-    return Dataset(manifest.name, folder, images, "manifest", given=manifest.name)
+    return Dataset(manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest, folder))
 
 
 def _entry_problem(path: Path) -> str | None:

@@ -55,9 +55,11 @@ def _resolution(manifest, images: list[Path]) -> str:
             pass
     if not sizes:
         return manifest.resolution or "? (measured once cached)"
-    pixels = sorted(sizes, key=lambda s: (s[0] * s[1], s))
-    low, high = pixels[0], pixels[-1]
-    return f"{low[0]}x{low[1]}" if low == high else f"{low[0]}x{low[1]} to {high[0]}x{high[1]}"
+    pixels = sorted(sizes, key=lambda s: (s[0] * s[1], s), reverse=True)
+    if len(pixels) <= 2:
+        return ", ".join(f"{w}x{h}" for w, h in pixels)
+    (w0, h0), (w1, h1) = pixels[-1], pixels[0]
+    return f"{w0}x{h0} to {w1}x{h1} ({len(pixels)} sizes)"
 
 
 def _cached(manifest, root: Path, images: list[Path]) -> str:

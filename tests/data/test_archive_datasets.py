@@ -96,7 +96,9 @@ def test_tecnick_is_extracted_from_the_mirror_recorded_and_checked_on_each_use(t
     assert record["archive"]["sha256"] == archive_sha and "recorded on first download" in record["archive"]["checksum"]
     assert record["images"]["RGB_OR_1200x1200_100.png"] == dataset.images[-1].sha256
     origin = dataset.describe()["origin"]  # what run.json records of where the images came from
-    assert origin["archive"]["sha256"] == archive_sha and origin["archive"]["members"] == ["*RGB/RGB_OR_1200x1200/*.png"]
+    assert origin["archive"]["sha256"] == archive_sha and origin["archive"]["members"] == [
+        "*RGB/RGB_OR_1200x1200/*.png"
+    ]
     assert origin["checksum"].startswith("no checksum published anywhere") and "testimages.org" in origin["homepage"]
     resolve_dataset("tecnick", root)
     assert len(mirror.requests) == 1  # checked, not downloaded again

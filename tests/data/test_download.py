@@ -161,3 +161,37 @@ def test_ctrl_c_while_bench_run_downloads_a_zoo_codec_ends_it_in_one_line(http_s
     assert capsys.readouterr().err.splitlines()[-1] == "bench run: interrupted before measuring anything"
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     assert server.requests and list(hub.iterdir()) == []
+
+
+def test_a_resumable_download_keeps_what_arrived_and_asks_only_for_the_rest(http_server, tmp_path):
+    data = bytes(range(256)) * 400
+    server = http_server({"a.zip": data})
+    dest = tmp_path / "cache" / "a.zip"
+    sha = hashlib.sha256(data).hexdigest()
+    server.mode = "stall"  # half the file, then silence
+    with pytest.raises(
+        DownloadError, match=r"stalled: .* bytes kept in .*a\.zip\.part: the next try goes on from there"
+    ):
+        download_file(server.url("a.zip"), dest, sha256=sha, size=len(data), resume=True, timeout=0.5, progress=False)
+    assert not dest.exists() and (tmp_path / "cache" / "a.zip.part").stat().st_size == len(data) // 2
+    server.mode = "ok"
+    download_file(server.url("a.zip"), dest, sha256=sha, size=len(data), resume=True, progress=False)
+    assert dest.read_bytes() == data and server.ranges[-1] == f"bytes={len(data) // 2}-"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.zip"]
+
+
+def test_a_partial_file_longer_than_the_file_or_with_the_wrong_bytes_starts_afresh(http_server, tmp_path):
+    data = b"the archive" * 100
+    server = http_server({"a.zip": data})
+    dest = tmp_path / "a.zip"
+    part = tmp_path / "a.zip.part"
+    part.write_bytes(data + b"more")  # longer than the file, size unknown: the server answers 416
+    download_file(server.url("a.zip"), dest, resume=True, progress=False)
+    assert dest.read_bytes() == data and server.ranges == [f"bytes={len(data) + 4}-", None]
+    dest.unlink()
+    part.write_bytes(b"X" * 10)  # wrong first bytes: the whole file fails its hash, the .part is dropped
+    with pytest.raises(DownloadError, match="the expected sha256"):
+        download_file(server.url("a.zip"), dest, sha256=hashlib.sha256(data).hexdigest(), resume=True, progress=False)
+    assert not part.exists() and not dest.exists()
+    download_file(server.url("a.zip"), dest, sha256=hashlib.sha256(data).hexdigest(), resume=True, progress=False)
+    assert dest.read_bytes() == data

@@ -30,7 +30,8 @@ them the strings' sizes and the coding time, do not mean anything then. Zoo code
 and highest quality (the two configurations of each architecture, e.g. mbt2018: quality 1-4
 N = M = 192, 5-8 M = 320); the others their whole sweep; --quality replaces both.
 
-Usage, from the repository root (about 20 minutes on 2 CPUs for every learned codec):
+Usage, from the repository root (about 40 minutes on 2 CPUs for every learned codec; traditional codecs
+can be named with --codec too):
 
     .venv/bin/python tests/perf/large_image_memory.py --out /tmp/bigmem
     .venv/bin/python tests/perf/large_image_memory.py --codec factorized-small,compressai:mbt2018 --portrait --out /tmp/bigmem
@@ -82,12 +83,15 @@ def make_images(out: Path, portrait: bool) -> dict[str, Path]:
     return folders
 
 
-def learned_codecs() -> dict[str, object]:
-    """name -> registry entry of every learned codec `bench codecs` lists."""
+def codec_entries() -> dict[str, object]:
+    """name -> registry entry of every codec `bench codecs` lists."""
     from bench.api.codec_registry import discover
 
-    registry = discover()
-    return {e.cls.name: e for e in registry.entries() if getattr(e.cls, "kind", "") == "neural"}
+    return {e.cls.name: e for e in discover().entries()}
+
+
+def is_learned(entry) -> bool:
+    return getattr(entry.cls, "kind", "") == "neural"
 
 
 def random_checkpoints(arch: str, qualities: list[int], folder: Path) -> None:
@@ -175,7 +179,11 @@ def run_one(name: str, codec: str, qualities: list | None, images: Path, out: Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--codec", default="", help="codecs, comma-separated (default: every learned codec)")
+    parser.add_argument(
+        "--codec",
+        default="",
+        help="codecs, comma-separated (default: every learned codec; traditional ones may be named too)",
+    )
     parser.add_argument("--quality", default="", help="qualities instead of the defaults (see above), all codecs")
     parser.add_argument("--out", type=Path, required=True, help="scratch folder (images, checkpoints, runs)")
     parser.add_argument("-j", "--jobs", type=int, default=2)
@@ -188,14 +196,16 @@ def main() -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     folders = make_images(out, args.portrait)
-    entries = learned_codecs()
-    names = [n.strip() for n in args.codec.split(",") if n.strip()] or [n for n in entries if not n.endswith("-msssim")]
+    entries = codec_entries()
+    names = [n.strip() for n in args.codec.split(",") if n.strip()] or [
+        n for n, e in entries.items() if is_learned(e) and not n.endswith("-msssim")
+    ]
     asked = [q for q in args.quality.split(",") if q]
     results, notes = [], []
     for name in names:
         entry = entries.get(name)
         if entry is None:
-            notes.append(f"{name}: not a learned codec of `bench codecs`")
+            notes.append(f"{name}: not a codec of `bench codecs`")
             continue
         cls = entry.cls
         arch = getattr(cls, "arch", None)

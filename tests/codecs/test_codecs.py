@@ -92,6 +92,29 @@ def test_builtin_codecs_are_the_documented_ones():
     }
 
 
+#: The codecs the large-image test runs: CompressAI's zoo architectures take minutes a decode there on a CPU
+#: (tests/perf/large_image_memory.py measures them, and their memory).
+LARGE = [name for name in CODED if not name.startswith("compressai:")]
+
+
+@pytest.fixture(scope="module")
+def clic_sized(kodim01) -> np.ndarray:
+    """A 1365 x 2048 photo (CLIC 2020's largest size): kodim01 and its mirror images tiled, then cropped."""
+    row = np.concatenate([kodim01, kodim01[:, ::-1], kodim01], axis=1)
+    return np.ascontiguousarray(np.concatenate([row, row[::-1], row], axis=0)[:1365, :2048])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LARGE)
+def test_codec_round_trips_an_image_of_clic_s_largest_size(name, clic_sized):
+    codec = available_codec(name)
+    sweep = codec.knob.ordered(codec.knob.sweep)
+    data = codec.encode(clic_sized, sweep[len(sweep) // 2])
+    decoded = type(codec)().decode(data)
+    assert decoded.shape == (1365, 2048, 3) and decoded.dtype == np.uint8
+    assert 0.02 < bpp(data, clic_sized) < 4.0 and 22.0 < psnr(clic_sized, decoded) < 50.0
+
+
 @pytest.mark.parametrize("name", CODED)
 def test_codec_round_trips_a_kodak_image(name, kodim01):
     codec = available_codec(name)

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.api.processes import Terminated, catch_sigterm, restore_sigterm
-    from bench.report.writer import ReportConfig, ReportError, report_folder
+    from bench.report.writer import ReportConfig, ReportError
 
     config = config_from_args(ReportConfig, args)
     previous = catch_sigterm()
@@ -43,7 +43,7 @@ def handle(args: argparse.Namespace) -> int:
         return setup_error("report", exc)
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        print(f"bench report: {how} before the report was complete: the files in {report_folder(config)} are each "
+        print(f"bench report: {how} before the report was complete: the files in {any_report_folder(config)} are each "
               "whole (written atomically), but some are missing or from an earlier report; run the same command "
               "again", file=sys.stderr)  # fmt: skip
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
@@ -58,6 +58,18 @@ def handle(args: argparse.Namespace) -> int:
     )
     print(f"report: {made.out}/report.md ({len(made.files)} files; {against})")
     return EXIT_FAILURES if made.warnings else EXIT_OK
+
+
+def any_report_folder(config) -> object:
+    """Where :func:`make_any_report` writes: the report folder, or for runs of several datasets the summary's."""
+    from bench.report.datasets import summary_folder
+    from bench.report.writer import ReportError, group_by_dataset, report_folder
+
+    try:
+        groups = group_by_dataset(config.runs)
+    except ReportError:
+        return report_folder(config)
+    return summary_folder(config, list(groups)) if len(groups) > 1 else report_folder(config)
 
 
 def make_any_report(config):

@@ -15,26 +15,33 @@ from conftest import SHARED, bench_cli, read_csv, require
 RUN = ("--codec", "jpeg,webp", "--quality", "30,60,90", "--no-progress", "-j", "1")
 
 
-@pytest.fixture
-def two_datasets(small_dataset, tmp_path):
-    """Two folders of two 192 x 256 Kodak crops each: ``kodak`` and ``other``."""
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, kodak_dir):
+    """``bench run --dataset KODAK,OTHER --out OUT``, two folders of two 192 x 256 Kodak crops each;
+    returns (its result, OUT, the folder of the two datasets)."""
+    from PIL import Image
+
+    tmp_path = tmp_path_factory.mktemp("two")
+    sets = {"kodak": (1, 4), "other": (13, 23)}
+    for name, numbers in sets.items():
+        (tmp_path / "sets" / name).mkdir(parents=True)
+        for i in numbers:
+            with Image.open(kodak_dir / f"kodim{i:02d}.png") as image:
+                image.convert("RGB").crop((0, 0, 256, 192)).save(tmp_path / "sets" / name / f"crop{i:02d}.png")
     kodak, other = tmp_path / "sets" / "kodak", tmp_path / "sets" / "other"
-    kodak.mkdir(parents=True)
-    other.mkdir()
-    for i, path in enumerate(sorted(small_dataset.iterdir())):
-        shutil.copy(path, (kodak if i < 2 else other) / path.name)
-    return kodak, other
-
-
-def test_one_command_measures_each_dataset_into_its_own_folder_and_summarises_them(two_datasets, tmp_path):
-    kodak, other = two_datasets
     out = tmp_path / "out"
     result = bench_cli("run", "--dataset", f"{kodak},{other}", "--out", str(out), *RUN, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result, out, tmp_path / "sets"
+
+
+def test_one_command_measures_each_dataset_into_its_own_folder_and_summarises_them(two_runs):
+    result, out, sets = two_runs
+    kodak, other = sets / "kodak", sets / "other"
     for name in ("kodak", "other"):
         rows = read_csv(out / name / "records.csv")
         assert len(rows) == 2 * 2 * 3 and {r["image"] for r in rows} == {
-            p.name for p in (tmp_path / "sets" / name).iterdir()
+            p.name for p in (sets / name).iterdir()
         }
         assert (out / name / "report" / "report.md").is_file()
     summary = out / "report-kodak+other"
@@ -60,16 +67,13 @@ def test_two_datasets_that_would_share_a_run_folder_are_refused(tmp_path, small_
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-def test_bench_report_takes_each_datasets_published_anchors_and_refuses_a_file_for_all(two_datasets, tmp_path,
+def test_bench_report_takes_each_datasets_published_anchors_and_refuses_a_file_for_all(two_runs, tmp_path,
                                                                                        http_server):  # fmt: skip
     published = SHARED / "reference" / "compressai"
     require((published / "kodak" / "bpg_444_x265_ycbcr.json").is_file(), f"CompressAI's results not in {published}")
     env = {"BENCH_ANCHORS_URL": http_server(folder=published).url(), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "no_proxy": "127.0.0.1"}  # fmt: skip
-    kodak, other = two_datasets
-    out = tmp_path / "out"
-    assert bench_cli("run", "--dataset", f"{kodak},{other}", "--out", str(out), "--no-report", *RUN,
-                     timeout=300).returncode == 0  # fmt: skip
+    out = two_runs[1]
     runs = [str(out / "kodak"), str(out / "other")]
     made = bench_cli("report", *runs, "--reference", "bpg", "--out", str(tmp_path / "rep"), "--bootstrap", "0",
                      env={**os.environ, **env}, timeout=300)  # fmt: skip

@@ -4,7 +4,6 @@ from) and whether they are in the data root."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bench.cli._common import EXIT_OK
@@ -31,15 +30,12 @@ def _size(manifest) -> str:
 
 def _cached_images(manifest, folder: Path) -> list[Path]:
     """The dataset's image files present in ``folder`` (not checked: ``bench run`` checks them)."""
-    from bench.data.manifests import CONTENTS_FILE
+    from bench.data.extracted import read_contents
 
     if manifest.archive is None:
         return [folder / f.name for f in manifest.files if (folder / f.name).is_file()]
-    try:
-        names = json.loads((folder / CONTENTS_FILE).read_text(encoding="utf-8"))["images"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    return [folder / name for name in names if (folder / name).is_file()]
+    names = (read_contents(folder) or {}).get("images")
+    return [folder / name for name in names if (folder / name).is_file()] if isinstance(names, dict) else []
 
 
 def _resolution(manifest, images: list[Path]) -> str:

@@ -121,7 +121,7 @@ def extract_images(
             for member in chosen:
                 target = dest / PurePosixPath(member.name).name
                 total += _copy(archive_path, member, target, written, max_member_bytes, max_total_bytes - total)
-    except (ArchiveError, BaseException) as exc:
+    except BaseException as exc:  # (an ArchiveError too: nothing of this call is left)
         for path in written:
             path.unlink(missing_ok=True)
         if isinstance(exc, (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError)):

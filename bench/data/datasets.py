@@ -40,7 +40,6 @@ The sha256 of every image identifies the data itself.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -113,20 +112,15 @@ class Dataset:
         }
 
 
-def _origin(manifest: Manifest, folder: Path) -> dict:
+def _origin(manifest: Manifest, archive: dict | None = None) -> dict:
     """What ``run.json`` records of where a named dataset comes from: title, homepage, licence, who vouches
-    for its bytes and, for an archive, its URL and the sha256 of the archive its images came from."""
+    for its bytes and, for an archive, its URL, members and the sha256 and size of the archive its images
+    came from (``archive``: what the extracted folder's contents file says of it)."""
     origin = {"title": manifest.title, "homepage": manifest.homepage, "licence": manifest.licence,
               "checksum": manifest.checksum}  # fmt: skip
     if manifest.archive is not None:
-        from bench.data.manifests import CONTENTS_FILE
-
-        try:
-            extracted = json.loads((folder / CONTENTS_FILE).read_text(encoding="utf-8")).get("archive", {})
-        except (OSError, ValueError, AttributeError):
-            extracted = {}
         origin["archive"] = {"url": manifest.archive.url, "members": list(manifest.archive.members),
-                             "sha256": extracted.get("sha256"), "size": extracted.get("size")}  # fmt: skip
+                             "sha256": (archive or {}).get("sha256"), "size": (archive or {}).get("size")}  # fmt: skip
     return origin
 
 
@@ -175,11 +169,12 @@ def _fetch(manifest: Manifest, file: ManifestFile, path: Path, problem: str, off
 def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
     """The dataset of ``manifest`` in ``root/<name>/``, its missing or damaged files downloaded first
     (:class:`DatasetError` when one cannot be, or ``offline``)."""
-    if manifest.archive is not None:
-        images = resolve_archive_dataset(manifest, root, offline)
-        folder = root / manifest.name
-        return Dataset(manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest, folder))
     folder = root / manifest.name
+    if manifest.archive is not None:
+        images, archive = resolve_archive_dataset(manifest, root, offline)
+        return Dataset(
+            manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest, archive)
+        )
     problems = {file: _cached_problem(file, folder / file.name) for file in manifest.files}
     wanted = [file for file, problem in problems.items() if problem is not None]
     if wanted and not offline:
@@ -187,7 +182,7 @@ def _resolve_named(manifest: Manifest, root: Path, offline: bool) -> Dataset:
     for file in wanted:
         _fetch(manifest, file, folder / file.name, problems[file], offline)
     images = tuple(DatasetImage(file.name, folder / file.name, file.sha256) for file in manifest.files)
-    return Dataset(manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest, folder))
+    return Dataset(manifest.name, folder, images, "manifest", given=manifest.name, origin=_origin(manifest))
 
 
 def _entry_problem(path: Path) -> str | None:

@@ -21,7 +21,7 @@ from bench.data.archives import ArchiveError, extract_images, remove_folder
 from bench.data.download import DownloadError, download_first
 from bench.data.manifests import CONTENTS_FILE, DatasetError, DatasetImage, Manifest, sources
 
-__all__ = ["record_path", "resolve_archive_dataset"]
+__all__ = ["read_contents", "record_path", "resolve_archive_dataset"]
 
 #: The folder of ``<data root>`` that keeps each dataset's record of its first download.
 RECORDS = ".records"
@@ -43,6 +43,12 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_contents(folder: Path) -> dict | None:
+    """The contents file of an extracted dataset folder (``archive``: file, sha256, size; ``images``: name
+    -> sha256), or None when the folder has none (not extracted, or not completely)."""
+    return _read_json(folder / CONTENTS_FILE)
 
 
 def _how_to_fill(manifest: Manifest, root: Path) -> str:
@@ -75,26 +81,28 @@ def _images(folder: Path, contents: dict) -> tuple[DatasetImage, ...]:
     return tuple(DatasetImage(name, folder / name, sha) for name, sha in sorted(contents["images"].items()))
 
 
-def resolve_archive_dataset(manifest: Manifest, root: Path, offline: bool) -> tuple[DatasetImage, ...]:
+def resolve_archive_dataset(manifest: Manifest, root: Path, offline: bool) -> tuple[tuple[DatasetImage, ...], dict]:
     """The images of the archive dataset ``manifest`` in ``root/<name>/``, downloaded, checked and
-    extracted first when that folder is missing, incomplete or damaged; :class:`DatasetError` (one line)
-    when they cannot be had."""
+    extracted first when that folder is missing, incomplete or damaged, and what its contents file says
+    of the archive they came from (file, sha256, size); :class:`DatasetError` (one line) when they
+    cannot be had."""
     folder = root / manifest.name
     record = _read_json(record_path(root, manifest.name))
-    contents = _read_json(folder / CONTENTS_FILE)
+    contents = read_contents(folder)
     if contents is not None:
         problem = _folder_problem(folder, contents, record)
         if problem is None:
-            return _images(folder, contents)
+            return _images(folder, contents), contents.get("archive", {})
     elif folder.exists():
         problem = f"{folder} is not a complete extraction (no {CONTENTS_FILE})"
     else:
         problem = f"{folder} is missing"
     archive = _fetch_archive(manifest, root, problem, offline)
-    _check_against_record(manifest, root, archive, record)
-    images = _extract(manifest, root, archive, record)
+    archive_sha = sha256_file(archive)  # once: checked against the record, then written with the images
+    _check_against_record(manifest, root, archive, archive_sha, record)
+    contents = _extract(manifest, root, archive, archive_sha, record)
     archive.unlink(missing_ok=True)
-    return images
+    return _images(folder, contents), contents["archive"]
 
 
 def _fetch_archive(manifest: Manifest, root: Path, problem: str, offline: bool) -> Path:
@@ -116,12 +124,11 @@ def _fetch_archive(manifest: Manifest, root: Path, problem: str, offline: bool) 
         raise DatasetError(f"{problem}; {exc}. {_how_to_fill(manifest, root)}") from None
 
 
-def _check_against_record(manifest: Manifest, root: Path, archive: Path, record: dict | None) -> None:
-    """Refuse (and delete) an ``archive`` other than the one the first download recorded."""
+def _check_against_record(manifest: Manifest, root: Path, archive: Path, actual: str, record: dict | None) -> None:
+    """Refuse (and delete) an ``archive`` (its sha256 ``actual``) other than the one the first download recorded."""
     recorded = (record or {}).get("archive", {})
     if not recorded.get("sha256"):
         return
-    actual = sha256_file(archive)
     if actual != recorded["sha256"]:
         archive.unlink(missing_ok=True)
         raise DatasetError(
@@ -132,9 +139,10 @@ def _check_against_record(manifest: Manifest, root: Path, archive: Path, record:
         )
 
 
-def _extract(manifest: Manifest, root: Path, archive: Path, record: dict | None) -> tuple[DatasetImage, ...]:
-    """Extract the images of ``archive`` into a fresh folder, check their number (and the record's
-    sha256s), write the contents file, rename the folder to ``root/<name>``; record a first download."""
+def _extract(manifest: Manifest, root: Path, archive: Path, archive_sha: str, record: dict | None) -> dict:
+    """Extract the images of ``archive`` (its sha256 ``archive_sha``) into a fresh folder, check their
+    number (and the record's sha256s), write the contents file, rename the folder to ``root/<name>``;
+    record a first download. Returns the contents file's document."""
     partial = root / f".{manifest.name}.partial-{secrets.token_hex(4)}"
     try:
         try:
@@ -153,7 +161,6 @@ def _extract(manifest: Manifest, root: Path, archive: Path, record: dict | None)
         if isinstance(recorded, dict) and recorded != images:
             raise DatasetError(f"{manifest.name}: the images extracted now differ from those the first download "
                                f"recorded in {record_path(root, manifest.name)}; refused")  # fmt: skip
-        archive_sha = sha256_file(archive)
         contents = {"dataset": manifest.name, "archive": {"file": archive.name, "sha256": archive_sha,
                     "size": archive.stat().st_size}, "images": images}  # fmt: skip
         atomic_write_text(partial / CONTENTS_FILE, json.dumps(contents, indent=1) + "\n")
@@ -166,7 +173,7 @@ def _extract(manifest: Manifest, root: Path, archive: Path, record: dict | None)
         first = {**contents, "archive": {**contents["archive"], "date": timestamp(),
                  "checksum": manifest.checksum}}  # fmt: skip
         atomic_write_text(record_path(root, manifest.name), json.dumps(first, indent=1) + "\n")
-    return _images(root / manifest.name, contents)
+    return contents
 
 
 def _replace_folder(new: Path, folder: Path) -> None:

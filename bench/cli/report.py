@@ -79,6 +79,5 @@ def make_any_report(config):
     from bench.report.datasets import make_dataset_reports
     from bench.report.writer import group_by_dataset, make_report
 
-    if len(group_by_dataset(config.runs)) <= 1:
-        return make_report(config)
-    return make_dataset_reports(config)
+    groups = group_by_dataset(config.runs)
+    return make_report(config) if len(groups) <= 1 else make_dataset_reports(config, groups)

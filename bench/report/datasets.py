@@ -29,7 +29,14 @@ from bench.analysis.bd_table import column_label
 from bench.api.files import atomic_write_text
 from bench.api.metric_registry import metric_columns
 from bench.report.tables import markdown_text
-from bench.report.writer import ReportConfig, ReportError, ReportResult, group_by_dataset, make_report
+from bench.report.writer import (
+    ReportConfig,
+    ReportError,
+    ReportResult,
+    group_by_dataset,
+    make_report,
+    published_names,
+)
 from bench.store.provenance import timestamp
 
 __all__ = ["DatasetReports", "group_by_dataset", "make_dataset_reports", "summary_folder"]
@@ -67,11 +74,9 @@ def summary_folder(config: ReportConfig, datasets: Sequence[str]) -> Path:
 def _references_for(config: ReportConfig, dataset: str) -> tuple[tuple[Path, ...], list[str]]:
     """The ``--reference`` items of ``dataset``: published anchors by name only (a results file covers one
     dataset, which the summary cannot know), those it has; and a note for those it has not."""
-    from bench.report.writer import _anchor_names
-
     kept, notes = [], []
     for item in config.references:
-        names = _anchor_names(str(item)) if not Path(item).exists() else []
+        names = published_names(str(item)) if not Path(item).exists() else []
         if not names:
             raise ReportError(f"--reference {item}: with runs of several datasets give published anchors by name "
                               "(picked per dataset: `bench anchors`), or report each dataset on its own with its "
@@ -130,9 +135,10 @@ def summary_markdown(summary: pd.DataFrame, datasets: Sequence[str]) -> list[str
     return lines
 
 
-def make_dataset_reports(config: ReportConfig) -> DatasetReports:
-    """One report per dataset of ``config.runs`` and the summary beside them (module docstring)."""
-    groups = group_by_dataset(config.runs)
+def make_dataset_reports(config: ReportConfig, groups: dict[str, list[Path]] | None = None) -> DatasetReports:
+    """One report per dataset of ``config.runs`` (``groups``: their :func:`group_by_dataset`, when the caller
+    has it) and the summary beside them (module docstring)."""
+    groups = groups or group_by_dataset(config.runs)
     out = summary_folder(config, list(groups))
     reports, rows, notes, warnings, files = {}, [], [], [], []
     for dataset, runs in groups.items():

@@ -221,19 +221,19 @@ def runs_dataset(runs: Sequence[Path]) -> str:
 
 def dataset_of(folder: Path) -> str:
     """The name of the dataset a run folder measured (its ``run.json``), or its folder's name when unknown."""
-    dataset = _run_dataset_block(folder)
-    name = dataset.get("name")
-    return str(name) if name else Path(folder).name
+    return _dataset_name(Path(folder), _run_dataset_block(folder))
 
 
-def dataset_images(folder: Path) -> set[str]:
-    """The sha256 of every image the run folder's ``run.json`` lists (empty when it lists none)."""
-    images = _run_dataset_block(folder).get("images")
-    return (
-        {str(im["sha256"]) for im in images if isinstance(im, dict) and im.get("sha256")}
-        if isinstance(images, list)
-        else set()
-    )
+def _dataset_name(folder: Path, block: dict) -> str:
+    return str(block["name"]) if block.get("name") else folder.name
+
+
+def _dataset_hashes(block: dict) -> set[str]:
+    """The sha256 of every image a ``run.json`` dataset block lists (empty when it lists none)."""
+    images = block.get("images")
+    if not isinstance(images, list):
+        return set()
+    return {str(im["sha256"]) for im in images if isinstance(im, dict) and im.get("sha256")}
 
 
 def _run_dataset_block(folder: Path) -> dict:
@@ -247,21 +247,20 @@ def _run_dataset_block(folder: Path) -> dict:
 def group_by_dataset(runs: Sequence[Path]) -> dict[str, list[Path]]:
     """The run folders by dataset, in the order first given: runs of one dataset name, or that share an
     image (same sha256: a copy of a folder under another name), are one dataset, named after its first run's."""
+    folders = [Path(folder) for folder in runs]
     groups: list[tuple[set[str], set[str], list[Path]]] = []  # (names, image hashes, runs)
-    for folder in map(Path, runs):
-        name, images = dataset_of(folder), dataset_images(folder)
-        joined = [g for g in groups if name in g[0] or images & g[1]]
-        merged = ({name}, set(images), [folder])
-        for group in joined:
+    name_of: dict[Path, str] = {}
+    for folder in folders:
+        block = _run_dataset_block(folder)
+        name_of[folder] = _dataset_name(folder, block)
+        names, hashes, members = {name_of[folder]}, _dataset_hashes(block), [folder]
+        for group in [g for g in groups if names & g[0] or hashes & g[1]]:
             groups.remove(group)
-            merged = (merged[0] | group[0], merged[1] | group[1], group[2] + merged[2])
-        groups.append(merged)
-    ordered = sorted(groups, key=lambda g: min(list(map(Path, runs)).index(f) for f in g[2]))
-    result: dict[str, list[Path]] = {}
-    for _, _, folders in ordered:
-        folders.sort(key=list(map(Path, runs)).index)
-        result[dataset_of(folders[0])] = folders
-    return result
+            names, hashes, members = names | group[0], hashes | group[1], group[2] + members
+        groups.append((names, hashes, members))
+    position = {folder: i for i, folder in enumerate(folders)}
+    ordered = sorted((sorted(members, key=position.get) for _, _, members in groups), key=lambda m: position[m[0]])
+    return {name_of[members[0]]: members for members in ordered}
 
 
 def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = False) -> _Loaded:
@@ -285,7 +284,7 @@ def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = Fals
     ]
     for path in references:
         try:
-            if not Path(path).exists() and (names := _anchor_names(str(path))):
+            if not Path(path).exists() and (names := published_names(str(path))):
                 curves += [anchor_curve(name, offline, dataset) for name in names]
             else:
                 curves.append(curves_from_compressai(path))
@@ -301,7 +300,7 @@ def _load(runs: Sequence[Path], references: Sequence[Path], offline: bool = Fals
     return _Loaded(curves, warnings, notes)
 
 
-def _anchor_names(text: str) -> list[str]:
+def published_names(text: str) -> list[str]:
     """``vtm,bpg`` -> the anchor names, when every item is one (of any dataset; else [], and the text is
     a file name)."""
     names = [item.strip() for item in text.split(",") if item.strip()]

@@ -157,7 +157,7 @@ def anchor_curve(name: str, offline: bool = False, dataset: str = DEFAULT_DATASE
     cat = catalogue()
     curve = curves_from_compressai(path)
     url = cat["url"].rstrip("/") + "/" + anchor.path
-    sha = anchor.sha256 or f"{sha256_file(path)} recorded at its first download"
+    sha = anchor.sha256 or f"{_expected_sha256(anchor, path)} recorded at its first download"
     origin = f"{url} (CompressAI {cat['commit'][:10]}, {cat['commit_date']}; sha256 {sha[:12]}{sha[64:]})"
     description = "; ".join(filter(None, [curve.description, anchor.note, f"covers {anchor.covers}"]))
     provenance = {**curve.provenance, "file": origin, "dataset": dataset, "covers": anchor.covers}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from bench.api.options import add_options, config_from_args
 from bench.cli._common import EXIT_BROKEN, EXIT_FAILURES, EXIT_OK, setup_error
@@ -36,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.api.files import command_line
-    from bench.run.config import RunConfig, RunSetupError, dataset_folder_name, dataset_list, per_dataset
+    from bench.run.config import RunConfig, RunSetupError, dataset_list, per_dataset
 
     config = config_from_args(RunConfig, args, command=command_line())
     try:
-        specs = dataset_list(config.dataset, config.data_dir)
+        specs = dataset_list(config.dataset)
     except RunSetupError as exc:
         return setup_error("run", exc)
     if len(specs) == 1:
@@ -48,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     statuses, outs = [], []
     for spec in specs:  # one run folder per dataset, each resumable on its own
         sub = per_dataset(config, spec)
-        print(f"bench run: dataset {spec} -> {sub.out or Path('results') / dataset_folder_name(spec)}", file=sys.stderr)
+        print(f"bench run: dataset {spec} -> {sub.out}", file=sys.stderr)
         statuses.append(_run_one(sub, args, outs))
         if statuses[-1] == 130:
             return 130

@@ -135,7 +135,7 @@ class RunConfig:
         return portable_command(self.command, paths)
 
 
-def dataset_list(spec: str, data_dir: Path | None = None) -> list[str]:
+def dataset_list(spec: str) -> list[str]:
     """The datasets ``--dataset`` names: ``spec`` itself when it is one dataset name or an existing path
     (a folder whose name has a comma included), else its comma-separated items; :class:`RunSetupError`
     when two of them would share a run folder name."""
@@ -162,11 +162,8 @@ def dataset_folder_name(spec: str) -> str:
 
 
 def per_dataset(config: RunConfig, spec: str) -> RunConfig:
-    """``config`` for one dataset of several: its folder is ``<--out>/<dataset>``, else
-    ``results/<--name>/<dataset>``, else ``results/<dataset>`` (as for one dataset)."""
-    name = dataset_folder_name(spec)
-    if config.out:
-        return replace(config, dataset=spec, out=Path(config.out) / name)
-    if config.name:
-        return replace(config, dataset=spec, out=Path("results") / config.name / name)
-    return replace(config, dataset=spec)
+    """``config`` for one dataset of several, its folder set: ``<--out>/<dataset>``, else
+    ``results/<--name>/<dataset>``, else ``results/<dataset>`` (as for one dataset), ``<dataset>`` being
+    :func:`dataset_folder_name` (the name :func:`dataset_list` checks for clashes)."""
+    parent = Path(config.out) if config.out else Path("results") / (config.name or "")
+    return replace(config, dataset=spec, out=parent / dataset_folder_name(spec))

@@ -40,9 +40,7 @@ def test_one_command_measures_each_dataset_into_its_own_folder_and_summarises_th
     kodak, other = sets / "kodak", sets / "other"
     for name in ("kodak", "other"):
         rows = read_csv(out / name / "records.csv")
-        assert len(rows) == 2 * 2 * 3 and {r["image"] for r in rows} == {
-            p.name for p in (sets / name).iterdir()
-        }
+        assert len(rows) == 2 * 2 * 3 and {r["image"] for r in rows} == {p.name for p in (sets / name).iterdir()}
         assert (out / name / "report" / "report.md").is_file()
     summary = out / "report-kodak+other"
     assert f"summary report over 2 datasets: {summary}/report.md" in result.stdout

@@ -39,6 +39,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.api.extra_columns import extra_column_names
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -203,8 +205,8 @@ def relative(ours: float, theirs: float) -> float:
 
 # --- the command line, runs and their files ----------------------------------------------------------------
 
-#: The timing columns of records.csv and summary.csv (they differ from run to run).
-TIMING = ("encode_s", "decode_s")
+#: The timing and memory columns of records.csv and summary.csv (they differ from run to run).
+TIMING = ("encode_s", "decode_s", *extra_column_names(varies=True))
 
 
 def bench_cli(

@@ -56,10 +56,12 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.dataset_values import DatasetFeatures, metric_instances
+from bench.api.extra_columns import extra_column_names
 from bench.api.metric import DEFAULT_METRICS, Metric, MetricError
 from bench.api.metric_registry import MetricRegistry, discover_metrics
 from bench.api.plugins import recorded_plugin_files
 from bench.api.records import mean_over_defined
+from bench.store.export import present_extras
 from bench.store.sqlite import TIME_COLUMNS
 
 __all__ = [
@@ -256,21 +258,29 @@ def run_metrics(folder: Path, columns: list[str]) -> list[str]:
         with store:
             return store.metrics()
     if "bpp" in columns and "encode_s" in columns:
-        return columns[columns.index("bpp") + 1 : columns.index("encode_s")]
+        between = columns[columns.index("bpp") + 1 : columns.index("encode_s")]
+        return [name for name in between if name not in extra_column_names()]  # not the rate estimate
     return list(DEFAULT_METRICS)
 
 
 def load_run_records(folder: Path, registry: MetricRegistry | None = None) -> pd.DataFrame:
     """The per-image records of a run folder (from its store; records.csv if the store is gone),
-    one column per metric plus the dB forms."""
+    one column per metric plus the dB forms, and the optional columns some record has
+    (:data:`bench.api.extra_columns.EXTRA_COLUMNS`)."""
     folder = Path(folder)
     store = _open_store(folder)
     if store is not None:
         with store:
-            rows = [
-                {**{k: v for k, v in r.__dict__.items() if k not in ("extra", "metrics")}, **r.metrics}
-                for r in store.records()
-            ]
+            records = store.records()
+        extras = present_extras(records)  # the optional columns (complexity, memory, ...) some record has
+        rows = [
+            {
+                **{k: v for k, v in r.__dict__.items() if k not in ("extra", "metrics")},
+                **{name: r.extra.get(name) for name in extras},
+                **r.metrics,
+            }
+            for r in records
+        ]
         frame = pd.DataFrame(rows)
     elif (folder / "records.csv").is_file():
         frame = pd.read_csv(folder / "records.csv")

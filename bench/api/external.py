@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from bench.api.codec import Codec, CodecError, check_rgb8
-from bench.api.processes import die_with_parent
+from bench.api.spawner import run_measured
 
 __all__ = ["ExternalCodec", "find_program"]
 
@@ -86,18 +86,15 @@ class ExternalCodec(Codec):
         envs = ", ".join("BENCH_" + re.sub(r"\W", "_", p).upper() for p in missing)
         return f"{names} not found on PATH (or {envs}). {cls.install_hint}".strip()
 
-    def _run(self, program: str, args: list[str], output: Path) -> None:
+    def _run(self, program: str, args: list[str], output: Path, what: str) -> None:
+        """Run ``program`` with ``args`` (it must write ``output``); record its peak resident memory as
+        ``<what>_program_peak_rss_mb`` (``what``: ``encode`` or ``decode``) and the most of it that can be
+        the starting helper's (``program_rss_floor_mb``, :mod:`bench.api.spawner`) for :meth:`last_stats`."""
         path = find_program(program)
         if path is None:
             raise CodecError(self.unavailable_reason() or f"{program} not found")
-        try:
-            proc = subprocess.run(
-                [path, *args],
-                capture_output=True,
-                timeout=self.timeout_s,
-                check=False,
-                preexec_fn=die_with_parent if os.name == "posix" else None,  # the program dies with its worker
-            )
+        try:  # the program dies with its worker (bench.api.processes.die_with_parent)
+            proc = run_measured([path, *args], timeout_s=self.timeout_s)
         except subprocess.TimeoutExpired as exc:
             raise CodecError(f"{program} did not finish within {self.timeout_s:g} s") from exc
         if proc.returncode != 0:
@@ -105,20 +102,28 @@ class ExternalCodec(Codec):
             raise CodecError(f"{program} exited with status {proc.returncode}: {tail}")
         if not output.is_file():
             raise CodecError(f"{program} exited successfully but wrote no {output.name}")
+        if proc.peak_rss_mb is not None:
+            self.__dict__["_stats"] = {f"{what}_program_peak_rss_mb": proc.peak_rss_mb,
+                                       "program_rss_floor_mb": proc.floor_mb}  # fmt: skip
+
+    def last_stats(self) -> dict[str, Any]:
+        """The peak resident memory (MiB) of the program the last call ran (``encode_program_peak_rss_mb``
+        or ``decode_program_peak_rss_mb``) and ``program_rss_floor_mb``."""
+        return self.__dict__.pop("_stats", {})
 
     def encode(self, image: np.ndarray, quality: float) -> bytes:
         check_rgb8(image)
         with tempfile.TemporaryDirectory(prefix="codec-bench-") as tmp:
             src, dst = Path(tmp, self.input_name), Path(tmp, f"bitstream.{self.extension}")
             self.write_input(image, src)
-            self._run(self.encoder, self.encode_args(quality, src, dst), dst)
+            self._run(self.encoder, self.encode_args(quality, src, dst), dst, "encode")
             return dst.read_bytes()
 
     def decode(self, data: bytes) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="codec-bench-") as tmp:
             src, dst = Path(tmp, f"bitstream.{self.extension}"), Path(tmp, self.output_name)
             src.write_bytes(data)
-            self._run(self.decoder, self.decode_args(src, dst), dst)
+            self._run(self.decoder, self.decode_args(src, dst), dst, "decode")
             return self.read_output(dst)
 
     def program_version(self, program: str) -> str:

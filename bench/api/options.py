@@ -25,6 +25,7 @@ from dataclasses import MISSING, dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 __all__ = [
+    "metric_list",
     "Option",
     "option",
     "add_option",
@@ -149,6 +150,14 @@ def comma_list(text: str) -> tuple[str, ...]:
     if not items:
         raise argparse.ArgumentTypeError("expected a comma-separated list")
     return items
+
+
+def metric_list(text: str) -> tuple[str, ...]:
+    """``a,b`` -> metric names, each preset name (:data:`bench.api.metric_presets.METRIC_PRESETS`:
+    ``jpeg-ai``, ``default``) replaced by its metrics."""
+    from bench.api.metric_presets import expand_metric_names
+
+    return expand_metric_names(comma_list(text))
 
 
 def float_list(text: str) -> tuple[float, ...]:

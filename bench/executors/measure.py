@@ -41,6 +41,7 @@ from bench.api.metric_registry import discover_metrics, feature_extractors
 from bench.api.records import Failure, Record, Scores, format_quality
 from bench.api.task import MeasureOptions, ScoreTask, Task
 from bench.data.images import load_rgb8
+from bench.executors.peak_memory import PeakMemory
 from bench.store.provenance import THREAD_ENV, WORKER_THREADS
 
 __all__ = ["Measurer", "pin_threads", "init_worker", "run_in_worker"]
@@ -80,6 +81,18 @@ def _check_serialisable(extra: dict[str, Any]) -> None:
         ) from None
 
 
+def _memory(encode: list[tuple[float | None, float | None]], decode: list[tuple[float | None, float | None]]):
+    """From each call's (resident memory at its start, peak during it), in MiB: ``encode_peak_rss_mb``
+    and ``decode_peak_rss_mb`` (the highest peak over repeats) and ``encode_rss_start_mb`` and
+    ``decode_rss_start_mb`` (the start of that call); nothing where memory cannot be measured."""
+    found = {}
+    for what, calls in (("encode", encode), ("decode", decode)):
+        if calls and all(None not in call for call in calls):
+            start_mb, peak_mb = max(calls, key=lambda call: call[1])
+            found.update({f"{what}_peak_rss_mb": peak_mb, f"{what}_rss_start_mb": start_mb})
+    return found
+
+
 def _error_text(exc: BaseException, culprit: str) -> str:
     """One line on ``exc``; ``culprit`` (``the codec``, ...) named when it exited instead of raising."""
     if isinstance(exc, (SystemExit, KeyboardInterrupt)):
@@ -103,6 +116,7 @@ class Measurer:
         self._images: dict[str, np.ndarray] = {}
         self._references: dict[str, np.ndarray] = {}
         self._reference_features: dict[str, dict[str, np.ndarray]] = {}
+        self._memory = PeakMemory()
 
     def reference_features(
         self, name: str, image: np.ndarray, extractors: dict[str, DatasetMetric] | None = None
@@ -164,11 +178,13 @@ class Measurer:
             repeat = max(1, self.options.repeat)
 
             stage = "encode"
-            encode_runs, streams = [], []
+            encode_runs, streams, encode_memory = [], [], []
             for _ in range(repeat):
+                start_mb = self._memory.reset()
                 start = time.perf_counter()
                 data = encoder.encode(image, task.quality)
                 encode_runs.append(time.perf_counter() - start)
+                encode_memory.append((start_mb, self._memory.read_mb()))
                 streams.append(data)
             encode_stats = dict(encoder.last_stats())
             data = streams[0]
@@ -179,11 +195,14 @@ class Measurer:
                 raise ValueError("encode returned no bytes")
 
             stage = "decode"
-            decode_runs = []
+            decode_runs, decode_memory = [], []
             for _ in range(repeat):
+                compressed = bytes(data)
+                start_mb = self._memory.reset()
                 start = time.perf_counter()
-                decoded = decoder.decode(bytes(data))
+                decoded = decoder.decode(compressed)
                 decode_runs.append(time.perf_counter() - start)
+                decode_memory.append((start_mb, self._memory.read_mb()))
             decode_stats = dict(decoder.last_stats())
             _check_decoded(decoded, image.shape)
 
@@ -198,7 +217,8 @@ class Measurer:
             analysis = dict(encoder.analyze(image, task.quality))
 
             stage = "stats"
-            extra = {"metrics_s": metrics_s, **encode_stats, **decode_stats, **analysis}
+            extra = {"metrics_s": metrics_s, **_memory(encode_memory, decode_memory), **encode_stats, **decode_stats,
+                     **analysis}  # fmt: skip
             if repeat > 1:
                 extra.update(
                     encode_runs=encode_runs,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ import numpy as np
 from bench.api.codec import Codec, CodecError, Knob, check_rgb8, register_codec
 from bench.neural import device_name, import_compressai, resolve_device
 from bench.neural.bitstream import ENTROPY_FLOAT, ENTROPY_MODELS, Header, pack, unpack
+from bench.neural.complexity import MacCount, PartWatch, count_macs, parameters_by_part
 from bench.neural.family import FamilyError, NeuralFamily
 
 __all__ = ["CompressAICodec", "NeuralFamilyCodec", "make_family_codec"]
@@ -55,6 +57,8 @@ class CompressAICodec(Codec):
     threads: ClassVar[int] = 1
     stride: int = 64
     padding: ClassVar[str] = "replicate"
+    #: count the MACs of every image (a model whose work depends on the pixels), not once per size
+    count_each_image: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu", half: bool = False) -> None:
         self.device = resolve_device(device)
@@ -63,6 +67,8 @@ class CompressAICodec(Codec):
         self._stats: dict[str, Any] = {}
         self._threads_set = False
         self._halved: set[int] = set()
+        #: (quality, padded tensor shape) -> MAC counts of compress and decompress (see complexity)
+        self._counted: dict[tuple, tuple[MacCount, MacCount]] = {}
 
     @staticmethod
     def _import_problem(*extra: str) -> str | None:
@@ -113,12 +119,17 @@ class CompressAICodec(Codec):
 
             torch.cuda.reset_peak_memory_stats()
 
-    def _end_call(self, what: str) -> None:
+    def _end_call(self, what: str, started_s: float, watch: PartWatch) -> None:
+        """Record the call's time split (``<what>_network_s``, ``<what>_coding_s``) and, on a GPU, its
+        peak memory; ``started_s``: the ``perf_counter`` time the model's call started."""
         if self.device.startswith("cuda"):
             import torch
 
             torch.cuda.synchronize()
             self._stats[f"{what}_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        call_s = time.perf_counter() - started_s
+        self._stats[f"{what}_network_s"] = watch.network_s
+        self._stats[f"{what}_coding_s"] = max(0.0, call_s - watch.network_s)
 
     def _latent_shape(self, model, height: int, width: int) -> tuple[int, int]:
         """The shape compressai's ``decompress`` needs: the padded image's size over the model's
@@ -166,9 +177,11 @@ class CompressAICodec(Codec):
         q = self.knob.check(quality)
         model = self._model(q)
         self._start_call()
-        with torch.inference_mode():
-            out = model.compress(self._padded_tensor(image))
-        self._end_call("encode")
+        with torch.inference_mode(), PartWatch(model, self.device) as watch:
+            x = self._padded_tensor(image)
+            start = time.perf_counter()
+            out = model.compress(x)
+            self._end_call("encode", start, watch)
         groups = [[strings[0]] for strings in out["strings"]]  # a batch of one image
         header = Header(self.model_id(q), q, image.shape[0], image.shape[1], self.entropy_model(model), self.padding)
         return pack(header, groups)
@@ -193,14 +206,16 @@ class CompressAICodec(Codec):
         self._start_call()
         try:
             with torch.inference_mode():
-                x_hat = model.decompress(groups, shape)["x_hat"]
+                with PartWatch(model, self.device) as watch:
+                    start = time.perf_counter()
+                    x_hat = model.decompress(groups, shape)["x_hat"]
+                    self._end_call("decode", start, watch)
                 x_hat = x_hat[0, :, top : top + header.height, left : left + header.width].float()
                 x_hat = x_hat.clamp(0, 1).mul(255).round()
                 pixels = x_hat.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         finally:
             if hook is not None:
                 hook.remove()
-        self._end_call("decode")
         y_hat = seen[0].float().cpu().numpy() if seen else None
         return np.ascontiguousarray(pixels), y_hat
 
@@ -232,14 +247,51 @@ class CompressAICodec(Codec):
 
     def analyze(self, image: np.ndarray, quality: float) -> dict[str, Any]:
         """The entropy model's estimate of the coded size: -sum(log2 likelihoods) of the quantised
-        latents (the rate term of the training loss, without the header and the coder's overhead)."""
+        latents (the rate term of the training loss, without the header and the coder's overhead),
+        and the complexity of coding ``image`` (:meth:`complexity`)."""
         import torch
 
         model = self._model(self.knob.check(quality))
         with torch.inference_mode():
             out = model(self._padded_tensor(image))
         bits = sum(float(-torch.log2(lk.double()).sum()) for lk in out["likelihoods"].values())
-        return {"estimated_bits": bits, "estimated_bpp": bits / (image.shape[0] * image.shape[1])}
+        estimate = {"estimated_bits": bits, "estimated_bpp": bits / (image.shape[0] * image.shape[1])}
+        return {**estimate, **self.complexity(image, quality)}
+
+    def complexity(self, image: np.ndarray, quality: float) -> dict[str, Any]:
+        """MACs and parameters of coding ``image`` at ``quality`` (:mod:`bench.neural.complexity`'s
+        conventions), per pixel of the image (padding included in the work, not in the pixels):
+        ``enc_kmac_px`` and ``dec_kmac_px`` (thousands of MACs per pixel of ``compress`` and
+        ``decompress``), the same by part (``enc_kmac_px_by_part``, ``dec_kmac_px_by_part``),
+        ``params`` (all the model's parameters), ``enc_params`` and ``dec_params`` (those of the
+        network parts each side calls) and ``params_by_part``.
+
+        Counted once per quality and padded size in each process (the counts of these operators
+        depend only on the tensors' shapes), or for every image when ``count_each_image`` is set (a
+        model whose work depends on the pixels)."""
+        q = self.knob.check(quality)
+        model = self._model(q)
+        x = self._padded_tensor(image)
+        key = (q, tuple(x.shape))
+        counted = self._counted.get(key)
+        if counted is None or self.count_each_image:
+            encoding = count_macs(model, lambda: model.compress(x), self.device)
+            out = encoding.result
+            decoding = count_macs(model, lambda: model.decompress(out["strings"], out["shape"]), self.device)
+            counted = self._counted[key] = (encoding, decoding)
+        encoding, decoding = counted
+        per_pixel = 1000.0 * image.shape[0] * image.shape[1]
+        params = parameters_by_part(model)
+        return {
+            "enc_kmac_px": encoding.total / per_pixel,
+            "dec_kmac_px": decoding.total / per_pixel,
+            "enc_kmac_px_by_part": {part: n / per_pixel for part, n in encoding.by_part.items()},
+            "dec_kmac_px_by_part": {part: n / per_pixel for part, n in decoding.by_part.items()},
+            "params": sum(params.values()),
+            "enc_params": sum(params.get(part, 0) for part in encoding.by_part),
+            "dec_params": sum(params.get(part, 0) for part in decoding.by_part),
+            "params_by_part": params,
+        }
 
     def versions(self) -> dict[str, str]:
         import torch

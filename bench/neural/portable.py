@@ -280,6 +280,9 @@ class IntegerHyperSynthesis(nn.Module):
     """The integer ``h_s``: integer layers with QReLU between them; the last layer's first
     ``scale_channels`` outputs are scale-table indices, the next ``mean_channels`` means (t / 2^4)."""
 
+    #: the methods that run this transform (:mod:`bench.neural.complexity` times and counts them)
+    network_methods = ("forward", "exact")
+
     def __init__(self, layers: list[tuple[int, int, int, bool]], scale_channels: int, mean_channels: int = 0) -> None:
         super().__init__()
         if layers[-1][1] != scale_channels + mean_channels:

@@ -859,22 +859,20 @@ def init_record(path: Path | None, modules: list[str] | None = None) -> dict[str
 
 
 def complexity_kmac(arch: str, N: int, M: int, height: int = 512, width: int = 768) -> dict[str, float]:
-    """Multiply-accumulates per pixel (thousands) of encoding and decoding an image of this size
-    (a Kodak image by default), counted with torch's FLOP counter over ``compress``/``decompress``
-    on the CPU (convolutions and matrix products; the arithmetic coder itself is not counted)."""
+    """Thousands of multiply-accumulates per pixel of encoding and decoding an image of this size (a
+    Kodak image by default) with ``compress``/``decompress`` on the CPU, counted as
+    :func:`bench.neural.complexity.count_macs` counts (the arithmetic coder itself is not counted)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.neural.complexity import count_macs
 
     net = build(arch, N, M).eval()
     net.update(force=True)
     x = torch.zeros(1, 3, height, width)
-    with torch.no_grad():  # (the FLOP counter's module hooks do not work under inference_mode)
-        with FlopCounterMode(display=False) as enc:
-            out = net.compress(x)
-        with FlopCounterMode(display=False) as dec:
-            net.decompress(out["strings"], out["shape"])
+    enc = count_macs(net, lambda: net.compress(x))
+    dec = count_macs(net, lambda: net.decompress(enc.result["strings"], enc.result["shape"]))
     pixels = height * width
-    return {"encoder": enc.get_total_flops() / 2 / pixels / 1000, "decoder": dec.get_total_flops() / 2 / pixels / 1000}
+    return {"encoder": enc.total / pixels / 1000, "decoder": dec.total / pixels / 1000}
 
 
 def _recorded_config(config: TrainConfig) -> dict[str, Any]:

@@ -22,6 +22,7 @@ built with matplotlib's object API (no pyplot state); :func:`save_figure` writes
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
+import pandas as pd
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
@@ -43,6 +46,7 @@ __all__ = [
     "assign_styles",
     "rd_figure",
     "speed_figure",
+    "complexity_figure",
     "per_image_figure",
     "save_figure",
     "device_note",
@@ -409,6 +413,77 @@ def speed_figure(
         handles, labels = axes[0, 0].get_legend_handles_labels()
         _legend_below(fig, handles, labels, height + 0.15)
     return fig
+
+
+def complexity_figure(
+    table: pd.DataFrame,
+    bd_rates: dict[str, float],
+    styles: dict[str, Style],
+    *,
+    metric_label: str,
+    anchor: str,
+) -> Figure | None:
+    """BD-rate against complexity, one point per codec at its middle quality (a complexity table's rows,
+    :func:`bench.analysis.complexity.complexity_table`): left, against decoder kMAC/pixel (log axis) for
+    the codecs that count MACs, the others as dashed horizontal lines at their BD-rate ("no MAC count");
+    right, every codec against its decode time per image (log axis). ``bd_rates``: percent against
+    ``anchor`` (:func:`bench.analysis.complexity.bd_rates_of`). None when no codec has both."""
+    rows = [r for r in table.to_dict("records") if r["codec"] in bd_rates]
+    counted = [r for r in rows if np.isfinite(r["dec_kmac_px"]) and r["dec_kmac_px"] > 0]
+    timed = [r for r in rows if np.isfinite(r["decode_s"]) and r["decode_s"] > 0]
+    if not counted and not timed:
+        return None
+    with matplotlib.rc_context(_FIGURE_RC):
+        w = WIDTHS["double"]
+        height = w * 0.42
+        fig = Figure(figsize=(w, height), layout="constrained")
+        mac_ax, time_ax = fig.subplots(1, 2, squeeze=True, sharey=True)
+        for ax, shown, column in ((mac_ax, counted, "dec_kmac_px"), (time_ax, timed, "decode_s")):
+            for row in shown:
+                style = styles[row["codec"]].kwargs()
+                ax.plot([row[column]], [bd_rates[row["codec"]]], linestyle="none", label=row["codec"],
+                        **{k: v for k, v in style.items() if k != "linestyle"})  # fmt: skip
+                ax.annotate(row["codec"], (row[column], bd_rates[row["codec"]]), xytext=(4, 3),
+                            textcoords="offset points", fontsize=6, color=styles[row["codec"]].color)  # fmt: skip
+            _log_axis_over_a_decade(ax, [row[column] for row in shown])
+            ax.axhline(0.0, color="0.3", linewidth=0.6)
+        for row in (r for r in rows if r not in counted):  # no MAC count: a line at its BD-rate
+            mac_ax.axhline(bd_rates[row["codec"]], color=styles[row["codec"]].color, linestyle="--", linewidth=0.7,
+                           label=f"{row['codec']} (no MAC count)")  # fmt: skip
+        _label_axes(mac_ax, "Decoder complexity [kMAC/pixel]", f"BD-rate vs {anchor} [%] ({metric_label})")
+        _label_axes(time_ax, "Decode time per image [s]", "")
+        mac_ax.set_title("Learned codecs: counted MACs", fontsize=8)
+        time_ax.set_title("All codecs: decode time", fontsize=8)
+        fig.suptitle(_devices_text(timed), fontsize=_FIGURE_RC["legend.fontsize"])
+        handles: dict = {}
+        for ax in (mac_ax, time_ax):
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        _legend_below(fig, list(handles.values()), list(handles), height + 0.15)
+    return fig
+
+
+def _log_axis_over_a_decade(ax, values: Sequence[float]) -> None:
+    """A log x axis spanning ``values`` with room for labels, at least one decade wide, ticks as plain numbers."""
+    ax.set_xscale("log")
+    if not values:
+        return
+    low, high = min(values) / 1.5, max(values) * 5.0
+    if high / low < 10.0:
+        centre = math.sqrt(low * high)
+        low, high = centre / math.sqrt(10.0), centre * math.sqrt(10.0)
+    ax.set_xlim(low, high)
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    few_decades = high / low < 100.0  # then label the minor ticks at 2 and 5 too
+    ax.xaxis.set_minor_formatter(
+        ticker.FuncFormatter(lambda v, _: f"{v:g}" if few_decades and f"{v:.0e}"[0] in "25" else "")
+    )
+
+
+def _devices_text(rows: Sequence[dict]) -> str:
+    """The devices of complexity-table rows, once each: ``Decode times on CPU: ...``."""
+    devices = sorted({str(r["device"]) for r in rows if r.get("device")})
+    return "Decode times on " + "; ".join(devices) if devices else "Device not recorded"
 
 
 def per_image_figure(

@@ -11,6 +11,8 @@ Everything here renders results that :mod:`bench.analysis` computed; nothing is 
 * :func:`paired_markdown`: per codec and column, the images won and the Wilcoxon p-value.
 * :func:`matched_markdown`: the report section of :func:`bench.analysis.matched.matched_table`.
 * :func:`target_rate_markdown`: one table per target of :func:`bench.analysis.target_rates.summary_table`.
+* :func:`complexity_markdown`: the complexity table (:func:`bench.analysis.complexity.complexity_table`):
+  parameters, kMAC/pixel, times with their network / entropy-coding split and peak memory, per codec.
 
 Numbers: BD-rate with sign and 2 decimals, BD-metric with sign and 3; qualities with 1 decimal in dB,
 else 4 significant digits; ratios with 2 decimals; ``n/a`` where a value is not finite.
@@ -35,7 +37,16 @@ if TYPE_CHECKING:
     from bench.api.metric import Column
     from bench.api.metric_registry import MetricRegistry
 
-__all__ = ["bd_markdown", "bd_latex", "paired_markdown", "matched_markdown", "target_rate_markdown", "markdown_text"]
+__all__ = [
+    "bd_markdown",
+    "bd_latex",
+    "paired_markdown",
+    "matched_markdown",
+    "target_rate_markdown",
+    "complexity_markdown",
+    "overall_markdown",
+    "markdown_text",
+]
 
 #: Characters that Markdown or the HTML inside it would read as markup, and what they are written as.
 _MARKDOWN_ESCAPES = {
@@ -436,3 +447,86 @@ def target_rate_markdown(summary: pd.DataFrame, counts: Mapping[tuple[str, float
                          f"{_knob_range_text(row)} | " + " | ".join(values) + f" | {not_reached} |")  # fmt: skip
         lines.append("")
     return lines
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(float(value))
+
+
+def _count_text(value: object) -> str:
+    """A parameter count: ``892,867`` (n/a when not finite)."""
+    return f"{int(round(float(value))):,}" if _finite(value) else "n/a"
+
+
+def _ranged_text(row: Mapping, column: str, digits: int) -> str:
+    """``mean`` or, when the images differ, ``mean [min, max]`` of ``column`` (``n/a`` when not finite)."""
+    mean, low, high = row[column], row[f"{column}_min"], row[f"{column}_max"]
+    if not _finite(mean):
+        return "n/a"
+    text = f"{mean:.{digits}f}"
+    if _finite(low) and _finite(high) and f"{low:.{digits}f}" != f"{high:.{digits}f}":
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def _split_text(row: Mapping, what: str) -> str:
+    """``network / coding`` seconds of a learned codec's call (``n/a`` for other codecs)."""
+    network, coding = row[f"{what}_network_s"], row[f"{what}_coding_s"]
+    return f"{network:.3f} / {coding:.3f}" if _finite(network) and _finite(coding) else "n/a"
+
+
+def _memory_text(row: Mapping, what: str) -> str:
+    """Peak memory of a call in MiB: the process's with what the call added (``412 (+280)``), or the
+    program's (``17.6 (program)``; ``≤ 10.5 (program)`` when not above the helper's floor)."""
+    peak = row[f"{what}_peak_mb"]
+    if not _finite(peak):
+        return "n/a"
+    if row["memory_of"] == "program":
+        floor = row["program_floor_mb"]
+        if _finite(floor) and peak <= floor:
+            return f"≤ {floor:.1f} (program)"
+        return f"{peak:.1f} (program)"
+    added = row[f"{what}_added_mb"]
+    return f"{peak:.0f} (+{added:.0f})" if _finite(added) else f"{peak:.0f}"
+
+
+def complexity_markdown(table: pd.DataFrame) -> str:
+    """The complexity table (:func:`bench.analysis.complexity.complexity_table`) as Markdown: one row per
+    codec at its middle quality; ``n/a`` where a codec has no such value (MACs of traditional codecs)."""
+    if table.empty:
+        return "No run curve: no complexity to show.\n"
+    lines = [
+        "| codec | device | quality | images | parameters | enc kMAC/px | dec kMAC/px | encode [s] | decode [s] "
+        "| enc network / coding [s] | dec network / coding [s] | enc peak [MiB] | dec peak [MiB] |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in table.to_dict("records"):
+        cells = [
+            markdown_text(row["codec"]),
+            markdown_text(row["device"]),
+            f"{row['quality']:g}",
+            str(row["images"]),
+            _count_text(row["params"]),
+            _ranged_text(row, "enc_kmac_px", 2),
+            _ranged_text(row, "dec_kmac_px", 2),
+            _ranged_text(row, "encode_s", 4),
+            _ranged_text(row, "decode_s", 4),
+            _split_text(row, "encode"),
+            _split_text(row, "decode"),
+            _memory_text(row, "encode"),
+            _memory_text(row, "decode"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def overall_markdown(table: pd.DataFrame) -> str:
+    """Overall BD-rates (:func:`bench.analysis.overall.overall_table`'s rows of one preset) as Markdown:
+    one row per codec, the mean-curve and per-image means, and why one is n/a."""
+    lines = ["| codec | mean-curve BD-rate [%] | per-image BD-rate [%] | note |", "| --- | ---: | ---: | --- |"]
+    for codec, group in table.groupby("codec", sort=False):
+        by = {row.aggregation: row for row in group.itertuples()}
+        cells = [_signed_text(by[a].bd_rate, 2) if a in by else "n/a" for a in ("mean-curve", "per-image")]
+        notes = "; ".join(sorted({row.note for row in group.itertuples() if row.note}))
+        lines.append(f"| {markdown_text(codec)} | {cells[0]} | {cells[1]} | {markdown_text(notes)} |")
+    return "\n".join(lines) + "\n"

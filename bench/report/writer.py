@@ -25,6 +25,12 @@ Writes into the report folder:
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.analysis.bd_table.compared_columns`) and ``speed``, as
   PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
   (``--metric``) restricts the tables and these figures to the metrics named;
+* ``bd_overall.csv`` (:data:`bench.analysis.overall.OVERALL_COLUMNS`), when the compared metrics cover a
+  preset's overall set (``--metrics jpeg-ai``): each codec's mean BD-rate over those metrics;
+* ``complexity.csv`` (:data:`bench.analysis.complexity.COMPLEXITY_COLUMNS`) and the ``complexity``
+  figure: parameters, kMAC/pixel, times (with the network / entropy-coding split) and peak memory of
+  each run's codecs at their middle quality, and BD-rate (the first compared column) against decoder
+  kMAC/pixel and against decode time;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
   Wilcoxon p-values), the matched-quality size ratios, the figures and where every curve came from.
@@ -52,6 +58,7 @@ from bench import __version__
 from bench.analysis.anchors import DEFAULT_DATASET, AnchorError, anchor_curve, catalogue
 from bench.analysis.bd_table import AGGREGATIONS, DEFAULT_RESAMPLES, bd_table, compared_columns
 from bench.analysis.bdrate import METHODS
+from bench.analysis.complexity import bd_rates_of, complexity_table
 from bench.analysis.curves import (
     Curve,
     CurveError,
@@ -65,6 +72,7 @@ from bench.analysis.curves import (
     unique_labels,
 )
 from bench.analysis.matched import MatchedQuality, matched_table
+from bench.analysis.overall import overall_presets, overall_table
 from bench.analysis.rate_match import RateMatching
 from bench.analysis.target_rates import (
     per_image_table,
@@ -83,6 +91,7 @@ from bench.report.figures import (
     WIDTHS,
     Style,
     assign_styles,
+    complexity_figure,
     device_note,
     per_image_figure,
     rd_figure,
@@ -92,8 +101,10 @@ from bench.report.figures import (
 from bench.report.tables import (
     bd_latex,
     bd_markdown,
+    complexity_markdown,
     markdown_text,
     matched_markdown,
+    overall_markdown,
     paired_markdown,
     target_rate_markdown,
 )
@@ -591,6 +602,68 @@ def _figures(curves: Sequence[Curve], columns: Sequence[Column], config: ReportC
     return _Section([line for part in parts for line in part.lines], [path for part in parts for path in part.files])
 
 
+def _overall_section(table: pd.DataFrame, columns: Sequence[Column], out: Path) -> _Section:
+    """For each metric preset whose overall set the compared columns cover (``jpeg-ai``), the mean of each
+    codec's per-metric BD-rates (bd_overall.csv and a subsection); nothing otherwise."""
+    presets = overall_presets([column.metric for column in columns])
+    if not presets or not len(table):
+        return _Section()
+    overall = pd.concat([overall_table(table, columns, preset) for preset in presets], ignore_index=True)
+    files = [out / "bd_overall.csv"]
+    atomic_write_text(files[0], overall.to_csv(index=False, float_format=repr))
+    lines = []
+    for preset in presets:
+        lines += [f"### {preset.title[0].upper()}{preset.title[1:]}", "",
+                  f"The arithmetic mean of each codec's BD-rates (%) over {', '.join(preset.overall)} "
+                  f"({preset.source}; `bench/api/metric_presets.py` says how these metrics differ from "
+                  "JPEG AI's own tool).", "", overall_markdown(overall[overall["preset"] == preset.name]), ""]  # fmt: skip
+    lines += ["File: [bd_overall.csv](bd_overall.csv).", ""]
+    return _Section(lines, files)
+
+
+def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], table: pd.DataFrame, anchor: Curve,
+                        out: Path) -> _Section:  # fmt: skip
+    """The complexity table (complexity.csv and the page's table) and the BD-rate-against-complexity
+    figure (against the first compared column's BD-rates); nothing when no curve is a run's."""
+    complexity = complexity_table(curves)
+    if complexity.empty:
+        return _Section()
+    files = [out / "complexity.csv"]
+    atomic_write_text(files[0], complexity.to_csv(index=False, float_format=repr))
+    lines = [
+        "## Complexity",
+        "",
+        "Each codec at its middle quality setting (the median of its settings), means over the images measured "
+        "there, with [lowest, highest] where images differ. kMAC/px: thousands of multiply-accumulates per pixel "
+        "of the learned codec's compress and decompress, counted on the real tensors by PyTorch's operator-level "
+        "FLOP counter (convolutions, transposed convolutions and matrix products; one MAC = 2 FLOPs; not the "
+        "arithmetic coder; `bench/neural/complexity.py`). Times: one call on the run's device; network / coding "
+        "splits a learned codec's compress or decompress call into its transforms and the rest (quantisation, "
+        "rANS, the autoregressive loop). Peak: the measuring process's resident memory during the call (what "
+        "the call added in brackets) or, for command-line codecs, the program's own "
+        "(`bench/api/extra_columns.py` defines every column).",
+        "",
+        complexity_markdown(complexity),
+        "File: [complexity.csv](complexity.csv).",
+        "",
+    ]
+    if columns:
+        column = columns[0]
+        rates = bd_rates_of(table, column.name, anchor.label)
+        fig = complexity_figure(complexity, rates, assign_styles(curves), metric_label=column.label,
+                                anchor=anchor.label)  # fmt: skip
+        if fig is not None:
+            files += save_figure(fig, out, "complexity")
+            lines += _figure_section(
+                f"BD-rate ({column.label}) against complexity",
+                "complexity",
+                f"Mean-curve BD-rate against {anchor.label} ({column.label}) of each codec against its decoder "
+                "kMAC/pixel (left: codecs that count MACs; the others as dashed lines) and its decode time per "
+                "image (right), both at the codec's middle quality.",
+            )
+    return _Section(lines, files)
+
+
 def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:
     """Write each run curve in CompressAI's results format into ``out/compressai/``; return the paths."""
     exported = out / "compressai"
@@ -677,8 +750,12 @@ def make_report(config: ReportConfig) -> ReportResult:
     files = _write_bd_tables(table, markdown, anchor.label, out)
     matched = matched_table(curves, anchor, metrics=[c.name for c in columns])
     files += _write_matched_csv(matched, out)
+    overall = _overall_section(table, columns, out)
+    files += overall.files
     figures = _figures(curves, columns, config, out)
     files += figures.files
+    complexity = _complexity_section(curves, columns, table, anchor, out)
+    files += complexity.files
     files += _export_compressai(curves, out)
     targets = _target_rate_section(config.runs, out)
     files += targets.files
@@ -686,10 +763,12 @@ def make_report(config: ReportConfig) -> ReportResult:
         *_page_header(anchor, config.method, table),
         *_attention_lines(loaded),
         *_bd_section(table, markdown, _bd_conventions(config, columns, ranges)),
+        *overall.lines,
         *_matched_section(matched, columns),
         "## Figures",
         "",
         *figures.lines,
+        *complexity.lines,
         *targets.lines,
         *_provenance_section(curves),
     ]

@@ -14,7 +14,7 @@ from bench.analysis.rate_match import DEFAULT_TOLERANCE, target_list, tolerance_
 from bench.api.executor import DEFAULT_TIMEOUT_S, executor_field, ray_address_field, timeout_field
 from bench.api.files import portable_command, portable_path, sha256_file
 from bench.api.metric import DEFAULT_METRICS
-from bench.api.options import PLUGINS, comma_list, float_list, option, positive_int
+from bench.api.options import PLUGINS, comma_list, float_list, metric_list, option, positive_int
 from bench.neural import DEVICES
 from bench.store.provenance import available_cpus
 
@@ -89,9 +89,10 @@ class RunConfig:
     save_bitstreams: bool = field(default=False, metadata=option(
         "--save-bitstreams", help="keep the coded files under <run>/bitstreams/"))  # fmt: skip
     metrics: tuple[str, ...] = field(default=DEFAULT_METRICS, metadata=option(
-        "--metrics", parse=comma_list, metavar="M1,M2",
-        help=f"metrics to compute, in column order (default: {','.join(DEFAULT_METRICS)}); plugin files "
-        "may add metrics (README 'Adding a metric')"))  # fmt: skip
+        "--metrics", parse=metric_list, metavar="M1,M2",
+        help=f"metrics to compute, in column order (default: {','.join(DEFAULT_METRICS)}), or a preset: jpeg-ai "
+        "(JPEG AI's objective metrics; the report adds their mean BD-rate); plugin files may add metrics "
+        "(README 'Adding a metric')"))  # fmt: skip
     timeout: float = timeout_field()
     retry_timeouts: bool = field(default=False, metadata=option(
         "--retry-timeouts", help="measure again the tasks that timed out in earlier runs into this folder (by "

@@ -64,7 +64,7 @@ from bench.api.executor import (
 from bench.api.files import atomic_write_text, file_stem, folder_name, portable_command, sha256_file
 from bench.api.metric import DatasetMetric, Metric, MetricError
 from bench.api.metric_registry import discover_metrics, metric_device, resolve_metric_device
-from bench.api.options import PLUGINS, comma_list, option, positive_int
+from bench.api.options import PLUGINS, metric_list, option, positive_int
 from bench.api.plugins import recorded_plugin_files
 from bench.api.processes import catch_sigterm, restore_sigterm
 from bench.api.records import Failure, Scores, format_quality
@@ -88,8 +88,9 @@ class ScoreConfig:
 
     run: Path = field(metadata=option(parse=Path, metavar="RUN", help="run folder (results/<name>)"))
     metrics: tuple[str, ...] = field(metadata=option(
-        "--metrics", parse=comma_list, metavar="M1,M2",
-        help="metrics to add, in column order (see `bench metrics`); values the run already has are kept"))  # fmt: skip
+        "--metrics", parse=metric_list, metavar="M1,M2",
+        help="metrics to add, in column order (see `bench metrics`), or a preset: jpeg-ai; values the run already "
+        "has are kept"))  # fmt: skip
     dataset: str | None = field(default=None, metadata=option(
         "--dataset", help="where the run's dataset folder is now, when it has moved (default: as run.json "
         "records it)"))  # fmt: skip

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from bench.api.extra_columns import extra_column_names
 from bench.api.files import atomic_write
 from bench.api.metric import DEFAULT_METRICS
 from bench.api.records import Record, format_quality, mean_over_defined
@@ -24,6 +25,7 @@ __all__ = [
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
     "ESTIMATE_COLUMN",
+    "present_extras",
     "record_columns",
     "summary_columns",
     "summarise",
@@ -34,22 +36,33 @@ FAILURE_COLUMNS = ("codec", "quality", "image", "stage", "error")
 
 
 #: The learned codecs' own estimate of the rate (bits per pixel from the entropy model's likelihoods,
-#: without headers or the coder's overhead; ``analyze`` returns it): a column of records.csv and
-#: summary.csv next to the real ``bpp`` in runs where any codec gives it, empty for the others.
+#: without headers or the coder's overhead; ``analyze`` returns it): in runs where any codec gives it, a
+#: column of records.csv and summary.csv next to the real ``bpp``, empty for the others.
 ESTIMATE_COLUMN = "estimated_bpp"
 
 
-def record_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
-    """Columns of records.csv for a run with ``metrics``, in order."""
-    return (*SIZE_COLUMNS, *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
+def _split_extras(extras: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the rate estimate, if among ``extras``; the other optional columns, in registry order)."""
+    known = [name for name in extra_column_names() if name in extras]
+    return tuple(n for n in known if n == ESTIMATE_COLUMN), tuple(n for n in known if n != ESTIMATE_COLUMN)
 
 
-def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS, estimates: bool = False) -> tuple[str, ...]:
-    """Columns of summary.csv: codec, quality, number of images, then means over the images."""
-    return ("codec", "quality", "images", "bpp", *((ESTIMATE_COLUMN,) if estimates else ()), *metrics, *TIME_COLUMNS)
+def record_columns(metrics: Sequence[str] = DEFAULT_METRICS, extras: Sequence[str] = ()) -> tuple[str, ...]:
+    """Columns of records.csv for a run with ``metrics`` and the optional columns ``extras``
+    (:data:`bench.api.extra_columns.EXTRA_COLUMNS`), in order: size, the rate estimate, metrics, times,
+    the other optional columns."""
+    estimate, others = _split_extras(extras)
+    return (*SIZE_COLUMNS, *estimate, *metrics, *TIME_COLUMNS, *others)
 
 
-#: Columns of records.csv and summary.csv of a run with the default metrics.
+def summary_columns(metrics: Sequence[str] = DEFAULT_METRICS, extras: Sequence[str] = ()) -> tuple[str, ...]:
+    """Columns of summary.csv: codec, quality, number of images, then means over the images (of bpp, the
+    rate estimate, the metrics, the times and the other optional columns ``extras``)."""
+    estimate, others = _split_extras(extras)
+    return ("codec", "quality", "images", "bpp", *estimate, *metrics, *TIME_COLUMNS, *others)
+
+
+#: Columns of records.csv and summary.csv of a run with the default metrics and no optional column.
 RECORD_COLUMNS = record_columns()
 SUMMARY_COLUMNS = summary_columns()
 
@@ -66,10 +79,16 @@ def _csv_text(column: str, value: Any) -> str:
 
 
 def _flat_row(record: Record) -> dict[str, Any]:
-    """A record as one flat row: size columns, the rate estimate (None when the codec gives none), one
-    column per metric, timings."""
+    """A record as one flat row: size columns, one column per metric, timings, and every optional column
+    (None where the record has no value)."""
     row = {c: getattr(record, c) for c in (*SIZE_COLUMNS, *TIME_COLUMNS)}
-    return {**row, ESTIMATE_COLUMN: record.extra.get(ESTIMATE_COLUMN), **record.metrics}
+    return {**row, **{name: record.extra.get(name) for name in extra_column_names()}, **record.metrics}
+
+
+def present_extras(records: Iterable[Record]) -> tuple[str, ...]:
+    """The optional columns some of ``records`` has, in registry order."""
+    found = {name for record in records for name in record.extra}
+    return tuple(name for name in extra_column_names() if name in found)
 
 
 def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -88,7 +107,7 @@ def summarise(records: Iterable[Record]) -> list[dict[str, Any]]:
     rows = []
     for (codec, quality), group in sorted(groups.items()):
         metrics = list(group[0].metrics)
-        columns = ("bpp", *TIME_COLUMNS, ESTIMATE_COLUMN, *metrics)
+        columns = ("bpp", *TIME_COLUMNS, *extra_column_names(), *metrics)
         images, means = mean_over_defined([_flat_row(r) for r in group], metrics, columns)
         rows.append({"codec": codec, "quality": quality, "images": images, **means})
     return rows
@@ -117,14 +136,15 @@ def write_csvs(
     metrics = store.metrics()
     per_dataset = store.dataset_metrics()
     paths = {name: folder / f"{name}.csv" for name in ("records", "summary", "failures")}
-    estimates = any(ESTIMATE_COLUMN in r.extra for r in records)
-    _write_csv(paths["records"], record_columns(metrics, estimates), (_flat_row(r) for r in records))
+    extras = present_extras(records)
+    _write_csv(paths["records"], record_columns(metrics, extras), (_flat_row(r) for r in records))
     rows = [
         {**row, **{name: (dataset or {}).get((row["codec"], row["quality"]), {}).get(name) for name in per_dataset}}
         for row in summarise(records)
     ]
-    columns = summary_columns(metrics, estimates)
-    columns = (*columns[: -len(TIME_COLUMNS)], *per_dataset, *TIME_COLUMNS)
+    columns = summary_columns(metrics, extras)
+    at = columns.index(TIME_COLUMNS[0])
+    columns = (*columns[:at], *per_dataset, *columns[at:])
     _write_csv(paths["summary"], columns, rows)
     _write_csv(paths["failures"], FAILURE_COLUMNS, (asdict(f) for f in store.failures()))
     return paths

@@ -18,7 +18,7 @@ from bench.report.writer import ReportConfig, make_report
 from bench.run.runner import RunConfig, run
 from bench.run.score import ScoreConfig, score
 from bench.store.sqlite import Store
-from conftest import FIXTURES, read_csv
+from conftest import FIXTURES, TIMING, read_csv
 
 FIXTURE = FIXTURES / "flat_layout"
 
@@ -55,9 +55,8 @@ def test_an_old_run_folder_resumes_with_only_what_is_missing(old_run: Path):
     )  # fmt: skip
     assert report.ok and report.measured_now == 4  # quality 90 of 2 codecs x 2 images; nothing refused
     after = read_csv(old_run / "records.csv")
-    timing = ("encode_s", "decode_s")
-    kept = [{k: v for k, v in r.items() if k not in timing} for r in after if r["quality"] != "90"]
-    assert kept == [{k: v for k, v in r.items() if k not in timing} for r in before]
+    kept = [{k: v for k, v in r.items() if k not in TIMING} for r in after if r["quality"] != "90"]
+    assert kept == [{k: v for k, v in r.items() if k not in TIMING} for r in before]
     with Store(old_run / "store.sqlite", read_only=True) as store:
         assert store.metric_descriptions()["psnr_rgb"]["class"] == "bench.metrics.fidelity.PsnrRgb"
         raw = store._db.execute("SELECT description FROM metrics WHERE name='psnr_rgb'").fetchone()[0]

@@ -18,15 +18,21 @@ from PIL import Image
 
 from bench.api.codec_registry import discover
 from bench.run.runner import RunConfig, RunSetupError, run
-from bench.store.export import RECORD_COLUMNS, SUMMARY_COLUMNS
+from bench.executors.peak_memory import PeakMemory
+from bench.store.export import record_columns, summary_columns
 from conftest import bench_cli, data_root, quiet_run, read_csv, without_timings
+
+#: The optional columns every run has where the peak memory of each call can be measured (Linux).
+MEMORY = ("encode_peak_rss_mb", "decode_peak_rss_mb", "encode_rss_start_mb", "decode_rss_start_mb")
 
 
 def test_outputs_have_the_documented_columns_and_values(tmp_path, small_dataset):
     report = quiet_run(dataset=str(small_dataset), codecs=("jpeg", "webp"), qualities=(20, 80), out=tmp_path / "r")
     assert report.ok and report.measured_now == 2 * 2 * 4
     records = read_csv(tmp_path / "r" / "records.csv")
-    assert tuple(records[0]) == RECORD_COLUMNS and len(records) == 16
+    memory = MEMORY if PeakMemory().available else ()
+    assert tuple(records[0]) == record_columns(extras=memory) and len(records) == 16
+    assert tuple(records[0])[-len(MEMORY):] == MEMORY or not memory
     assert [(r["codec"], r["quality"], r["image"]) for r in records[:3]] == [
         ("jpeg", "20", "crop01.png"), ("jpeg", "20", "crop04.png"), ("jpeg", "20", "crop13.png"),
     ]  # fmt: skip
@@ -36,7 +42,9 @@ def test_outputs_have_the_documented_columns_and_values(tmp_path, small_dataset)
         assert 20 < float(row["psnr_rgb"]) < 60 and 0.5 < float(row["ms_ssim_rgb"]) <= 1
         assert float(row["encode_s"]) > 0 and float(row["decode_s"]) > 0
     summary = read_csv(tmp_path / "r" / "summary.csv")
-    assert tuple(summary[0]) == SUMMARY_COLUMNS and len(summary) == 4
+    assert tuple(summary[0]) == summary_columns(extras=memory) and len(summary) == 4
+    for row in records:  # each call's peak is at least the memory it started with
+        assert not memory or float(row["decode_peak_rss_mb"]) >= float(row["decode_rss_start_mb"]) > 10
     jpeg20 = [r for r in records if r["codec"] == "jpeg" and r["quality"] == "20"]
     assert summary[0]["images"] == "4"
     assert float(summary[0]["psnr_rgb"]) == pytest.approx(np.mean([float(r["psnr_rgb"]) for r in jpeg20]), abs=1e-12)

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine
 from PIL import Image
 
+from _common import machine
 from bench.api.task import MeasureOptions, Task
 from bench.executors.measure import Measurer, pin_threads
 from bench.executors.peak_memory import PeakMemory
@@ -76,7 +76,9 @@ def probe_overhead(source: str) -> None:
     print(f"  with the probe    {1e3 * a:8.3f} ms")
     print(f"  without           {1e3 * b:8.3f} ms")
     print(f"  overhead          {1e3 * (a - b):+8.3f} ms = {100 * (a - b) / b:+.2f}% of a measurement")
-    print(f"  one reset + read  {1e6 * statistics.median(calls):8.1f} us (two per measurement, outside the timed calls)")
+    print(
+        f"  one reset + read  {1e6 * statistics.median(calls):8.1f} us (two per measurement, outside the timed calls)"
+    )
 
 
 def program_overhead(image: np.ndarray) -> None:

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from bench.api.codec_registry import discover
-from bench.run.runner import RunConfig, RunSetupError, run
 from bench.executors.peak_memory import PeakMemory
+from bench.run.runner import RunConfig, RunSetupError, run
 from bench.store.export import record_columns, summary_columns
 from conftest import bench_cli, data_root, quiet_run, read_csv, without_timings
 
@@ -32,7 +32,7 @@ def test_outputs_have_the_documented_columns_and_values(tmp_path, small_dataset)
     records = read_csv(tmp_path / "r" / "records.csv")
     memory = MEMORY if PeakMemory().available else ()
     assert tuple(records[0]) == record_columns(extras=memory) and len(records) == 16
-    assert tuple(records[0])[-len(MEMORY):] == MEMORY or not memory
+    assert tuple(records[0])[-len(MEMORY) :] == MEMORY or not memory
     assert [(r["codec"], r["quality"], r["image"]) for r in records[:3]] == [
         ("jpeg", "20", "crop01.png"), ("jpeg", "20", "crop04.png"), ("jpeg", "20", "crop13.png"),
     ]  # fmt: skip

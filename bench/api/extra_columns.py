@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ExtraColumn", "EXTRA_COLUMNS", "extra_column_names"]
+__all__ = ["ExtraColumn", "EXTRA_COLUMNS", "extra_column_names", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ EXTRA_COLUMNS: tuple[ExtraColumn, ...] = (
     ExtraColumn("params", "parameters", "count",
                 "all parameters of the learned codec's model at this quality (entropy models included)"),
     ExtraColumn("enc_params", "enc parameters", "count",
-                "parameters of the network parts the compress call runs"),
+                "parameters of the model's parts the compress call uses (calls, or reads the parameters of)"),
     ExtraColumn("dec_params", "dec parameters", "count",
-                "parameters of the network parts the decompress call runs"),
+                "the same for the decompress call"),
     ExtraColumn("encode_network_s", "enc network", "seconds",
                 "time inside the learned codec's network parts during compress (on a GPU, synchronised)", varies=True),
     ExtraColumn("encode_coding_s", "enc coding", "seconds",
@@ -79,3 +79,14 @@ EXTRA_COLUMNS: tuple[ExtraColumn, ...] = (
 def extra_column_names(varies: bool | None = None) -> tuple[str, ...]:
     """The names of :data:`EXTRA_COLUMNS`, in order (only those that vary, or do not, when ``varies`` is given)."""
     return tuple(column.name for column in EXTRA_COLUMNS if varies is None or column.varies == varies)
+
+
+def markdown_table() -> str:
+    """The optional columns as the Markdown table the README shows (``python -m bench.api.extra_columns``)."""
+    lines = ["| column | unit | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in EXTRA_COLUMNS]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -264,7 +264,7 @@ class CompressAICodec(Codec):
         ``enc_kmac_px`` and ``dec_kmac_px`` (thousands of MACs per pixel of ``compress`` and
         ``decompress``), the same by part (``enc_kmac_px_by_part``, ``dec_kmac_px_by_part``),
         ``params`` (all the model's parameters), ``enc_params`` and ``dec_params`` (those of the
-        network parts each side calls) and ``params_by_part``.
+        parts each side uses: calls, or reads the parameters of) and ``params_by_part``.
 
         Counted once per quality and padded size in each process (the counts of these operators
         depend only on the tensors' shapes), or for every image when ``count_each_image`` is set (a
@@ -288,8 +288,8 @@ class CompressAICodec(Codec):
             "enc_kmac_px_by_part": {part: n / per_pixel for part, n in encoding.by_part.items()},
             "dec_kmac_px_by_part": {part: n / per_pixel for part, n in decoding.by_part.items()},
             "params": sum(params.values()),
-            "enc_params": sum(params.get(part, 0) for part in encoding.by_part),
-            "dec_params": sum(params.get(part, 0) for part in decoding.by_part),
+            "enc_params": sum(params.get(part, 0) for part in encoding.parts),
+            "dec_params": sum(params.get(part, 0) for part in decoding.parts),
             "params_by_part": params,
         }
 

@@ -11,7 +11,8 @@ hyper-synthesis of codec-bench's portable models runs through ``exact``).
 ``torch.utils.flop_counter.FlopCounterMode`` while the real call runs on the real tensors: every ATen
 convolution (transposed ones by their input size: ``C_in x H_in x W_in x C_out x k_h x k_w / groups``),
 matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``) and attention product, whatever module or
-function issues it. One MAC is two of its FLOPs. **Not counted**: element-wise operations (GDN's square
+function issues it, as executed (a masked convolution counts its zeroed weights too). One MAC is two
+of its FLOPs. **Not counted**: element-wise operations (GDN's square
 root and division, activations, additions, biases), pooling, interpolation, rounding and clamping,
 building the CDF indexes and the arithmetic (rANS) coder itself. MACs that no network part issues
 (e.g. compressai's autoregressive loop computes its masked convolution with ``F.conv2d`` outside the
@@ -24,7 +25,9 @@ entropy-coding time: quantisation, CDF indexes, the rANS coder and the autoregre
 work. :mod:`bench.neural.codec` states what each recorded time includes.
 
 **Parameters** (:func:`parameters_by_part`): the number of elements of each part's parameters
-(buffers such as CDF tables and the portable models' stored integer weights are not parameters).
+(buffers such as CDF tables and the portable models' stored integer weights are not parameters). A
+call *uses* a part when it calls it or passes one of its parameters to a torch function (noted with a
+``TorchFunctionMode``): the encoder's and decoder's parameters are those of the parts each uses.
 """
 
 from __future__ import annotations
@@ -147,21 +150,47 @@ class PartWatch:
 @dataclass(frozen=True)
 class MacCount:
     """MACs of one call: ``total`` and ``by_part`` (network parts called, in call order, then ``other``
-    when some MACs came from outside them); ``result`` is what the call returned."""
+    when some MACs came from outside them); ``parts``: the parts the call used (called, or whose
+    parameters it read directly: the autoregressive loop reads ``context_prediction``'s weights without
+    calling it), in order of first use; ``result`` is what the call returned."""
 
     total: int
     by_part: dict[str, int]
+    parts: tuple[str, ...] = ()
     result: Any = field(default=None, repr=False, compare=False)
+
+
+def _parameter_reader(model):
+    """A ``TorchFunctionMode`` noting the parts whose parameters any torch function receives."""
+    from torch.overrides import TorchFunctionMode
+
+    owner = {id(p): name for name, part in model_parts(model).items() for p in part.parameters()}
+
+    class ParameterReads(TorchFunctionMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            for value in (*args, *(kwargs or {}).values()):
+                for item in value if isinstance(value, (list, tuple)) else (value,):
+                    name = owner.get(id(item))
+                    if name is not None and name not in self.parts:
+                        self.parts.append(name)
+            return func(*args, **(kwargs or {}))
+
+    return ParameterReads()
 
 
 def count_macs(model, call: Callable[[], Any], device: str = "cpu") -> MacCount:
     """Run ``call()`` (which uses ``model``) once, counting its MACs by part (the module docstring's
-    convention). Runs under ``torch.no_grad`` (the counter's module tracking does not work under
-    ``inference_mode``); the values computed are the same."""
+    convention) and noting the parts it uses. Runs under ``torch.no_grad`` (the counter's module
+    tracking does not work under ``inference_mode``); the values computed are the same."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    reads = _parameter_reader(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter, reads:
         with PartWatch(model, device, read_flops=counter.get_total_flops) as watch:
             result = call()
     total = counter.get_total_flops()
@@ -169,4 +198,5 @@ def count_macs(model, call: Callable[[], Any], device: str = "cpu") -> MacCount:
     outside = total // 2 - sum(by_part.values())
     if outside:
         by_part[OTHER_PART] = outside
-    return MacCount(total // 2, by_part, result)
+    parts = tuple(dict.fromkeys([*watch.called, *reads.parts]))
+    return MacCount(total // 2, by_part, parts, result)

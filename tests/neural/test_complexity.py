@@ -162,3 +162,20 @@ def test_counts_are_per_image_pixel_and_made_once_per_padded_size(mean_scale_sma
     assert len(calls) == 2  # compress and decompress counted once for both images
     pixels = kodak_crop.shape[0] * kodak_crop.shape[1]
     assert cropped["dec_kmac_px"] == pytest.approx(full["dec_kmac_px"] * pixels / (250 * 380))
+
+
+def test_the_autoregressive_loop_counts_its_masked_convolution_under_other_and_uses_the_context_model():
+    from compressai.zoo import mbt2018
+
+    net = mbt2018(quality=1, pretrained=False).eval()
+    net.update(force=True)
+    x = torch.rand(1, 3, 64, 64)
+    encoding = count_macs(net, lambda: net.compress(x))
+    decoding = count_macs(net, lambda: net.decompress(encoding.result["strings"], encoding.result["shape"]))
+    # compressai's loop convolves each latent's 5x5 neighbourhood with the masked weights itself (F.conv2d),
+    # outside the context_prediction module: those MACs are "other", and the module's weights are used
+    m, positions = net.M, (64 // 16) ** 2
+    masked_conv = positions * 2 * m * m * 5 * 5  # one 5x5 convolution, M to 2M channels, per latent position
+    assert decoding.by_part[OTHER_PART] == masked_conv
+    assert "context_prediction" in decoding.parts and "context_prediction" not in decoding.by_part
+    assert {"h_s", "entropy_parameters", "g_s"} <= set(decoding.by_part)

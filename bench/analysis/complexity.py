@@ -8,8 +8,8 @@ the lowest and highest value (``_min``, ``_max``) over those images, of
 * ``enc_kmac_px``, ``dec_kmac_px``: thousands of multiply-accumulates per pixel of the learned codec's
   ``compress`` and ``decompress`` (:mod:`bench.neural.complexity`); NaN for codecs that do not count
   them (traditional codecs);
-* ``params``, ``enc_params``, ``dec_params``: the model's parameters (all; the network parts each side
-  runs);
+* ``params``, ``enc_params``, ``dec_params``: the model's parameters (all; those of the parts each side
+  uses);
 * ``encode_s``, ``decode_s``: the wall-clock time of one encode and decode call (the run's device) and,
   for learned codecs, their parts ``encode_network_s``, ``encode_coding_s``, ``decode_network_s``,
   ``decode_coding_s`` (means only);

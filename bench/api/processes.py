@@ -2,10 +2,11 @@
 
 :func:`die_with_parent` asks the kernel to SIGKILL the calling process when its parent dies (Linux's
 ``PR_SET_PDEATHSIG``; elsewhere it does nothing). The local workers' fork server calls it, and so do
-the processes it forks (:mod:`bench.executors.fork_server`) and the programs that command-line codecs
-start (``preexec_fn``), so a killed ``bench run`` or ``bench score`` leaves nothing running behind
-it. :func:`run_program` runs such a program to completion with a time limit, and :func:`one_line`
-makes its output fit a one-line error message. :func:`catch_sigterm` makes the SIGTERM that
+the processes it forks (:mod:`bench.executors.fork_server`), the programs that metrics and ``bench
+verify`` start (:func:`run_program`, ``preexec_fn``) and the helper that starts command-line codecs'
+programs (:mod:`bench.api.spawner`, whose programs die with it), so a killed ``bench run`` or
+``bench score`` leaves nothing running behind it. :func:`run_program` runs such a program to completion
+with a time limit, and :func:`one_line` makes its output fit a one-line error message. :func:`catch_sigterm` makes the SIGTERM that
 ``timeout``, Slurm and Docker send end a run or a scoring as Ctrl-C does (what was measured is kept,
 workers are ended).
 """

@@ -11,12 +11,14 @@ with ``wait4`` and replies with its exit status and ``ru_maxrss``. The program's
 at most the helper's own resident memory at the fork (about 10 MiB), which the reply also gives
 (``floor_mb``): a peak not above it means "at most that much".
 
-The helper dies with the process that started it (``PR_SET_PDEATHSIG``) and when its input closes
-(the process ended);
-every program it starts dies with the helper; a program that runs past its time limit is killed by
-the helper (``SIGKILL``), and on Ctrl-C or SIGTERM the caller kills the helper and so the program.
-Linux only (``/proc`` and ``prctl``); elsewhere :func:`run_measured` runs the program directly and
-gives no peak.
+Each program gets what ``subprocess`` would give it: the caller's environment and working directory at
+the call, no input, SIGPIPE and SIGXFSZ at their defaults. The helper dies with the thread that
+started it (``PR_SET_PDEATHSIG``: the measuring process's main thread) and when its input closes (the
+process ended); every program it starts dies with the helper (so with a killed worker); a program
+that runs past its time limit is killed by the helper (``SIGKILL``); when the caller's wait is
+interrupted (an exception in the caller: Ctrl-C in a command that measures in its own process), the
+caller kills the helper and so the program. Linux only (``/proc`` and ``prctl``); elsewhere
+:func:`run_measured` runs the program directly and gives no peak.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from bench.api.processes import die_with_parent
 
@@ -47,7 +50,7 @@ state = {"child": 0, "killed": False}
 
 
 def on_alarm(signum, frame):
-    if state["child"]:
+    if state["child"]:  # not reaped yet (waitid WNOWAIT below): the pid is still the program's
         os.kill(state["child"], signal.SIGKILL)
         state["killed"] = True
 
@@ -60,8 +63,8 @@ def peak_kib():
 
 
 def start(req):
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGALRM, signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess restores them
+        signal.signal(signum, signal.SIG_DFL)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the program dies with the helper
     if os.getppid() != helper:
         os._exit(1)
@@ -70,9 +73,8 @@ def start(req):
     err = os.open(req["stderr"], os.O_WRONLY | os.O_TRUNC)
     for fd, target in ((null, 0), (out, 1), (err, 2)):
         os.dup2(fd, target)
-    if req["cwd"]:
-        os.chdir(req["cwd"])
-    os.execv(req["args"][0], req["args"])
+    os.chdir(req["cwd"])
+    os.execve(req["args"][0], req["args"], req["env"])
 
 
 signal.signal(signal.SIGALRM, on_alarm)
@@ -95,9 +97,10 @@ for line in sys.stdin:
     os.close(read_end)
     state["child"], state["killed"] = pid, False
     signal.setitimer(signal.ITIMER_REAL, req["timeout_s"])
-    _, status, usage = os.wait4(pid, 0)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: a late alarm kills a zombie
     signal.setitimer(signal.ITIMER_REAL, 0)
     state["child"] = 0
+    _, status, usage = os.wait4(pid, 0)
     reply = {"status": status, "maxrss_kib": usage.ru_maxrss, "floor_kib": floor, "killed": state["killed"],
              "failed": failed.decode(errors="replace")}
     sys.stdout.write(json.dumps(reply) + "\n")
@@ -141,8 +144,9 @@ class _Helper:
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], wait_s)
-            line = self.proc.stdout.readline() if ready else ""
+            poller = select.poll()
+            poller.register(self.proc.stdout, select.POLLIN)
+            line = self.proc.stdout.readline() if poller.poll(wait_s * 1000) else ""
         except BaseException:
             self.kill()
             raise
@@ -155,21 +159,25 @@ class _Helper:
 _helpers: dict[int, _Helper] = {}  # the helper of each process (by pid: a forked worker starts its own)
 
 
+_helpers_lock = threading.Lock()
+
+
 def _helper() -> _Helper:
-    helper = _helpers.get(os.getpid())
-    if helper is None or helper.proc.poll() is not None:
-        helper = _helpers[os.getpid()] = _Helper()
-    return helper
+    with _helpers_lock:
+        helper = _helpers.get(os.getpid())
+        if helper is None or helper.proc.poll() is not None:
+            helper = _helpers[os.getpid()] = _Helper()
+        return helper
 
 
-def _run_directly(args: list[str], timeout_s: float, cwd: str | None) -> MeasuredRun:
+def _run_directly(args: Sequence[str | bytes | os.PathLike], timeout_s: float, cwd: str | None) -> MeasuredRun:
     proc = subprocess.run(args, capture_output=True, timeout=timeout_s, cwd=cwd, check=False,
                           stdin=subprocess.DEVNULL,
                           preexec_fn=die_with_parent if os.name == "posix" else None)  # fmt: skip
     return MeasuredRun(proc.returncode, proc.stdout, proc.stderr, None)
 
 
-def run_measured(args: list[str], *, timeout_s: float, cwd: str | None = None) -> MeasuredRun:
+def run_measured(args: Sequence[str | bytes | os.PathLike], *, timeout_s: float, cwd: str | None = None) -> MeasuredRun:
     """Run the program ``args[0]`` (an absolute path) with no input to completion through this process's
     helper (the module docstring) and measure its peak resident memory. Raises
     :class:`subprocess.TimeoutExpired` when it ran past ``timeout_s`` seconds (it was killed) and
@@ -181,7 +189,14 @@ def run_measured(args: list[str], *, timeout_s: float, cwd: str | None = None) -
         out.touch()
         err.touch()
         helper = _helper()
-        request = {"args": list(args), "cwd": cwd, "timeout_s": timeout_s, "stdout": str(out), "stderr": str(err)}
+        request = {
+            "args": [os.fsdecode(arg) for arg in args],  # str, bytes or paths, as subprocess takes them
+            "cwd": os.fsdecode(cwd) if cwd is not None else os.getcwd(),
+            "env": dict(os.environ),  # the caller's, now (not the helper's, from when it started)
+            "timeout_s": timeout_s,
+            "stdout": str(out),
+            "stderr": str(err),
+        }
         with helper.lock:
             reply = helper.ask(request, timeout_s + _REPLY_GRACE_S)
         if reply["failed"]:

@@ -81,6 +81,22 @@ def _check_serialisable(extra: dict[str, Any]) -> None:
         ) from None
 
 
+def _combined_stats(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """One set of a codec's ``last_stats`` from those of each repeated call: memory (keys ending in ``_mb``)
+    the highest, other numbers (the time split) the median, anything else the last call's."""
+    combined: dict[str, Any] = {}
+    for key in dict.fromkeys(key for call in calls for key in call):
+        values = [call[key] for call in calls if key in call]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numbers and key.endswith("_mb"):
+            combined[key] = max(values)
+        elif numbers:
+            combined[key] = statistics.median(values)
+        else:
+            combined[key] = values[-1]
+    return combined
+
+
 def _memory(encode: list[tuple[float | None, float | None]], decode: list[tuple[float | None, float | None]]):
     """From each call's (resident memory at its start, peak during it), in MiB: ``encode_peak_rss_mb``
     and ``decode_peak_rss_mb`` (the highest peak over repeats) and ``encode_rss_start_mb`` and
@@ -178,15 +194,16 @@ class Measurer:
             repeat = max(1, self.options.repeat)
 
             stage = "encode"
-            encode_runs, streams, encode_memory = [], [], []
+            encode_runs, streams, encode_memory, encode_calls = [], [], [], []
             for _ in range(repeat):
                 start_mb = self._memory.reset()
                 start = time.perf_counter()
                 data = encoder.encode(image, task.quality)
                 encode_runs.append(time.perf_counter() - start)
                 encode_memory.append((start_mb, self._memory.read_mb()))
+                encode_calls.append(dict(encoder.last_stats()))
                 streams.append(data)
-            encode_stats = dict(encoder.last_stats())
+            encode_stats = _combined_stats(encode_calls)
             data = streams[0]
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"encode returned {type(data).__name__}, expected bytes")
@@ -195,7 +212,7 @@ class Measurer:
                 raise ValueError("encode returned no bytes")
 
             stage = "decode"
-            decode_runs, decode_memory = [], []
+            decode_runs, decode_memory, decode_calls = [], [], []
             for _ in range(repeat):
                 compressed = bytes(data)
                 start_mb = self._memory.reset()
@@ -203,7 +220,8 @@ class Measurer:
                 decoded = decoder.decode(compressed)
                 decode_runs.append(time.perf_counter() - start)
                 decode_memory.append((start_mb, self._memory.read_mb()))
-            decode_stats = dict(decoder.last_stats())
+                decode_calls.append(dict(decoder.last_stats()))
+            decode_stats = _combined_stats(decode_calls)
             _check_decoded(decoded, image.shape)
 
             stage = "metrics"

@@ -1,7 +1,7 @@
 """The peak resident memory of the measuring process during one call (Linux).
 
-Linux keeps each process's peak resident set size (``VmHWM`` in ``/proc/<pid>/status``) and resets it
-to the current resident size when ``5`` is written to ``/proc/<pid>/clear_refs`` (kernel 4.0 and
+Linux keeps each process's peak resident set size (``VmHWM`` in ``/proc/self/status``) and resets it
+to the current resident size when ``5`` is written to ``/proc/self/clear_refs`` (kernel 4.0 and
 later). :class:`PeakMemory` resets it just before a codec's call and reads it just after, so the value
 is the highest resident memory of the whole process (the images, the models, the libraries and what
 the call allocated) at any moment of that call, in MiB (2^20 bytes). Each reset or read costs some
@@ -10,12 +10,13 @@ tens of microseconds (``tests/perf/memory_probe_overhead.py`` measures it agains
 Elsewhere (macOS, Windows, a kernel that refuses the reset) :attr:`PeakMemory.available` is false and
 :meth:`PeakMemory.read_mb` gives ``None``: the peak since the process started could only overstate it.
 The peak of a codec's *program* (a command-line codec) is measured from the program itself
-(:func:`bench.api.processes.run_measured`).
+(:func:`bench.api.spawner.run_measured`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 __all__ = ["PeakMemory"]
 
@@ -32,17 +33,29 @@ class PeakMemory:
         self._status: int | None = None
         self._available: bool | None = None
 
+    def _close(self) -> None:
+        for fd in (self._clear, self._status):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._clear = self._status = None
+
     def _open(self) -> bool:
         if self._pid == os.getpid():
             return bool(self._available)
-        self._pid = os.getpid()
+        self._close()  # inherited from the process this one was forked from: that process's files
+        self._pid, self._available = os.getpid(), False
+        if not sys.platform.startswith("linux"):
+            return False
         try:
-            self._clear = os.open(f"/proc/{self._pid}/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
-            self._status = os.open(f"/proc/{self._pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+            self._clear = os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
+            self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
             os.write(self._clear, b"5")
             self._available = self._read_kib() is not None
-        except OSError:
-            self._available = False
+        except (OSError, ValueError):
+            self._close()
         return self._available
 
     @property

@@ -12,7 +12,15 @@ message saying which, runs ``decompress``, crops the padding, clips to [0, 1] an
 
 On the CPU the codecs run on one thread (``torch.set_num_threads(1)`` in the measuring process);
 on a GPU each call waits for the device (``torch.cuda.synchronize``) before returning, so the
-runner's wall-clock times cover the work, and the peak GPU memory of each call is recorded; the GPU
+runner's wall-clock times cover the work, and the peak GPU memory of each call is recorded. The
+runner's ``encode_s`` / ``decode_s`` cover the whole call: the RGB-to-tensor conversion and padding,
+the model's ``compress`` / ``decompress``, the bitstream's header, and cropping, clamping and
+rounding the reconstruction (never model loading, which happens before the untimed warm-up call).
+Each call also records the split of the model's call (:mod:`bench.neural.complexity`'s
+``PartWatch``): ``encode_network_s`` / ``decode_network_s``, the time inside its network parts,
+and ``encode_coding_s`` / ``decode_coding_s``, the rest of the model's call (quantisation, CDF
+indexes, rANS, an autoregressive loop's own work); the wrapping costs the timed call two
+``perf_counter`` calls per part call (``tests/perf/time_split_overhead.py``). The GPU
 runs cuDNN's deterministic algorithms with TF32 off (in the codec's process), so the same bytes decode
 to the same pixels in every process.
 
@@ -29,6 +37,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -119,17 +128,24 @@ class CompressAICodec(Codec):
 
             torch.cuda.reset_peak_memory_stats()
 
-    def _end_call(self, what: str, started_s: float, watch: PartWatch) -> None:
-        """Record the call's time split (``<what>_network_s``, ``<what>_coding_s``) and, on a GPU, its
-        peak memory; ``started_s``: the ``perf_counter`` time the model's call started."""
+    def _record_split(self, what: str, started_s: float, watch: PartWatch) -> None:
+        """Record the model call's time split: ``<what>_network_s`` (inside its network parts) and
+        ``<what>_coding_s`` (the rest of the call); ``started_s``: the ``perf_counter`` time it started."""
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+        call_s = time.perf_counter() - started_s
+        self._stats[f"{what}_network_s"] = watch.network_s
+        self._stats[f"{what}_coding_s"] = max(0.0, call_s - watch.network_s)
+
+    def _end_call(self, what: str) -> None:
+        """On a GPU, record the call's peak memory (``<what>_peak_gpu_mb``, MiB) once all its work is done."""
         if self.device.startswith("cuda"):
             import torch
 
             torch.cuda.synchronize()
             self._stats[f"{what}_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        call_s = time.perf_counter() - started_s
-        self._stats[f"{what}_network_s"] = watch.network_s
-        self._stats[f"{what}_coding_s"] = max(0.0, call_s - watch.network_s)
 
     def _latent_shape(self, model, height: int, width: int) -> tuple[int, int]:
         """The shape compressai's ``decompress`` needs: the padded image's size over the model's
@@ -181,7 +197,8 @@ class CompressAICodec(Codec):
             x = self._padded_tensor(image)
             start = time.perf_counter()
             out = model.compress(x)
-            self._end_call("encode", start, watch)
+            self._record_split("encode", start, watch)
+        self._end_call("encode")
         groups = [[strings[0]] for strings in out["strings"]]  # a batch of one image
         header = Header(self.model_id(q), q, image.shape[0], image.shape[1], self.entropy_model(model), self.padding)
         return pack(header, groups)
@@ -209,13 +226,14 @@ class CompressAICodec(Codec):
                 with PartWatch(model, self.device) as watch:
                     start = time.perf_counter()
                     x_hat = model.decompress(groups, shape)["x_hat"]
-                    self._end_call("decode", start, watch)
+                    self._record_split("decode", start, watch)
                 x_hat = x_hat[0, :, top : top + header.height, left : left + header.width].float()
                 x_hat = x_hat.clamp(0, 1).mul(255).round()
                 pixels = x_hat.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         finally:
             if hook is not None:
                 hook.remove()
+        self._end_call("decode")
         y_hat = seen[0].float().cpu().numpy() if seen else None
         return np.ascontiguousarray(pixels), y_hat
 
@@ -256,7 +274,11 @@ class CompressAICodec(Codec):
             out = model(self._padded_tensor(image))
         bits = sum(float(-torch.log2(lk.double()).sum()) for lk in out["likelihoods"].values())
         estimate = {"estimated_bits": bits, "estimated_bpp": bits / (image.shape[0] * image.shape[1])}
-        return {**estimate, **self.complexity(image, quality)}
+        try:  # a model the counter cannot follow loses its complexity columns, never the measurement
+            counted = self.complexity(image, quality)
+        except Exception as exc:  # noqa: BLE001 (any failure of the extra, untimed counting run)
+            counted = {"complexity_error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {**estimate, **counted}
 
     def complexity(self, image: np.ndarray, quality: float) -> dict[str, Any]:
         """MACs and parameters of coding ``image`` at ``quality`` (:mod:`bench.neural.complexity`'s
@@ -268,7 +290,8 @@ class CompressAICodec(Codec):
 
         Counted once per quality and padded size in each process (the counts of these operators
         depend only on the tensors' shapes), or for every image when ``count_each_image`` is set (a
-        model whose work depends on the pixels)."""
+        model whose work depends on the pixels). :meth:`analyze` records ``complexity_error`` instead
+        when the counting run fails."""
         q = self.knob.check(quality)
         model = self._model(q)
         x = self._padded_tensor(image)
@@ -278,7 +301,8 @@ class CompressAICodec(Codec):
             encoding = count_macs(model, lambda: model.compress(x), self.device)
             out = encoding.result
             decoding = count_macs(model, lambda: model.decompress(out["strings"], out["shape"]), self.device)
-            counted = self._counted[key] = (encoding, decoding)
+            # keep the numbers only: the calls' results (a decoded image) would pile up per size and quality
+            counted = self._counted[key] = (replace(encoding, result=None), replace(decoding, result=None))
         encoding, decoding = counted
         per_pixel = 1000.0 * image.shape[0] * image.shape[1]
         params = parameters_by_part(model)

@@ -98,12 +98,16 @@ class PartWatch:
     _restore: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def __enter__(self) -> PartWatch:
-        for name, part in network_parts(self.model).items():
-            for method in getattr(part, "network_methods", ("forward",)):
-                original = getattr(part, method)
-                had_own = method in vars(part)
-                setattr(part, method, self._wrapped(name, original))
-                self._restore.append((part, method, original if had_own else None))
+        try:
+            for name, part in network_parts(self.model).items():
+                for method in getattr(part, "network_methods", ("forward",)):
+                    original = getattr(part, method)
+                    had_own = method in vars(part)
+                    setattr(part, method, self._wrapped(name, original))
+                    self._restore.append((part, method, original if had_own else None))
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -150,14 +154,36 @@ class PartWatch:
 @dataclass(frozen=True)
 class MacCount:
     """MACs of one call: ``total`` and ``by_part`` (network parts called, in call order, then ``other``
-    when some MACs came from outside them); ``parts``: the parts the call used (called, or whose
-    parameters it read directly: the autoregressive loop reads ``context_prediction``'s weights without
-    calling it), in order of first use; ``result`` is what the call returned."""
+    when some MACs came from outside them); ``parts``: the parts the call used: those it called (in
+    call order), then those whose parameters it only passed to torch functions (the autoregressive loop
+    computes with ``context_prediction``'s weights without calling it; reading a parameter's shape,
+    dtype or device does not count); ``result`` is what the call returned."""
 
     total: int
     by_part: dict[str, int]
     parts: tuple[str, ...] = ()
     result: Any = field(default=None, repr=False, compare=False)
+
+
+#: Torch functions that only look at a tensor (properties are read through ``__get__``).
+_METADATA = frozenset(
+    {
+        "__get__",
+        "numel",
+        "size",
+        "dim",
+        "element_size",
+        "is_floating_point",
+        "is_complex",
+        "data_ptr",
+        "stride",
+        "storage_offset",
+        "is_contiguous",
+        "__len__",
+        "__repr__",
+        "__format__",
+    }
+)
 
 
 def _parameter_reader(model):
@@ -172,6 +198,8 @@ def _parameter_reader(model):
             self.parts: list[str] = []
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") in _METADATA:  # looking at a parameter is not computing with it
+                return func(*args, **(kwargs or {}))
             for value in (*args, *(kwargs or {}).values()):
                 for item in value if isinstance(value, (list, tuple)) else (value,):
                     name = owner.get(id(item))

@@ -56,6 +56,17 @@ def test_exit_status_and_output_are_the_programs(tmp_path):
     assert run_measured(["/bin/true"], timeout_s=30).returncode == 0  # the helper goes on after a failure
 
 
+def test_a_program_gets_what_subprocess_would_give_it(tmp_path, monkeypatch):
+    run_measured(["/bin/true"], timeout_s=30)  # the helper exists before the caller's environment changes
+    monkeypatch.setenv("CODEC_BENCH_TEST_VALUE", "set after the helper started")
+    monkeypatch.chdir(tmp_path)
+    run = run_measured([Path("/bin/sh"), b"-c", "echo $CODEC_BENCH_TEST_VALUE; pwd; grep SigIgn /proc/self/status"],
+                       timeout_s=30)  # fmt: skip
+    value, cwd, ignored = run.stdout.decode().splitlines()
+    assert value == "set after the helper started" and cwd == str(tmp_path)
+    assert int(ignored.split()[1], 16) & (1 << (signal.SIGPIPE - 1)) == 0  # SIGPIPE not ignored (Python ignores it)
+
+
 def test_a_program_past_its_time_limit_is_killed(tmp_path):
     pid_file = tmp_path / "pid"
     start = time.monotonic()

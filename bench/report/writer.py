@@ -639,8 +639,9 @@ def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], tabl
         "FLOP counter (convolutions, transposed convolutions and matrix products; one MAC = 2 FLOPs; not the "
         "arithmetic coder; `bench/neural/complexity.py`). Times: one call on the run's device; network / coding "
         "splits a learned codec's compress or decompress call into its transforms and the rest (quantisation, "
-        "rANS, the autoregressive loop). Peak: the measuring process's resident memory during the call (what "
-        "the call added in brackets) or, for command-line codecs, the program's own "
+        "rANS, the autoregressive loop). Peak: the measuring process's resident memory during the call, with in "
+        "brackets how much it grew during the call (memory the allocator reuses from earlier calls does not "
+        "show: a lower bound of what the call allocated), or, for command-line codecs, the program's own "
         "(`bench/api/extra_columns.py` defines every column).",
         "",
         complexity_markdown(complexity),

@@ -179,3 +179,16 @@ def test_the_autoregressive_loop_counts_its_masked_convolution_under_other_and_u
     assert decoding.by_part[OTHER_PART] == masked_conv
     assert "context_prediction" in decoding.parts and "context_prediction" not in decoding.by_part
     assert {"h_s", "entropy_parameters", "g_s"} <= set(decoding.by_part)
+
+
+def test_a_count_that_fails_loses_its_columns_not_the_measurement(mean_scale_small, kodak_crop, monkeypatch):
+    import bench.neural.codec as codec_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an operator the counter cannot follow")
+
+    monkeypatch.setattr(codec_module, "count_macs", broken)
+    codec = type(mean_scale_small)()
+    analysis = codec.analyze(kodak_crop, 1)
+    assert analysis["estimated_bits"] > 0 and "enc_kmac_px" not in analysis
+    assert analysis["complexity_error"] == "RuntimeError: an operator the counter cannot follow"

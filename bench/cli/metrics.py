@@ -90,7 +90,20 @@ def format_listing(rows: list[dict]) -> str:
         lines.append(f"{indent}convention: {row['convention'] or '(not stated)'}")
         packages = ", ".join(f"{package} {version}" for package, version in row["versions"].items())
         lines.append(f"{indent}packages: {packages or '(none stated)'}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *preset_lines()])
+
+
+def preset_lines() -> list[str]:
+    """The metric presets ``--metrics`` accepts (:data:`bench.api.metric_presets.METRIC_PRESETS`)."""
+    from bench.api.metric_presets import METRIC_PRESETS
+
+    lines = ["", "presets (--metrics NAME):"]
+    for preset in METRIC_PRESETS.values():
+        lines.append(f"{preset.name:<{NAME_WIDTH}} {','.join(preset.metrics)}")
+        if preset.overall:
+            lines.append(f"{' ' * (NAME_WIDTH + 1)}report: {preset.title}, over {','.join(preset.overall)}")
+        lines.append(f"{' ' * (NAME_WIDTH + 1)}{preset.source}")
+    return lines
 
 
 def handle(args: argparse.Namespace) -> int:

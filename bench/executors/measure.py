@@ -26,7 +26,7 @@ import statistics
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -194,16 +194,9 @@ class Measurer:
             repeat = max(1, self.options.repeat)
 
             stage = "encode"
-            encode_runs, streams, encode_memory, encode_calls = [], [], [], []
-            for _ in range(repeat):
-                start_mb = self._memory.reset()
-                start = time.perf_counter()
-                data = encoder.encode(image, task.quality)
-                encode_runs.append(time.perf_counter() - start)
-                encode_memory.append((start_mb, self._memory.read_mb()))
-                encode_calls.append(dict(encoder.last_stats()))
-                streams.append(data)
-            encode_stats = _combined_stats(encode_calls)
+            encode_runs, streams, encode_memory, encode_stats = self._timed(
+                lambda: encoder.encode(image, task.quality), encoder, repeat
+            )
             data = streams[0]
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"encode returned {type(data).__name__}, expected bytes")
@@ -212,16 +205,10 @@ class Measurer:
                 raise ValueError("encode returned no bytes")
 
             stage = "decode"
-            decode_runs, decode_memory, decode_calls = [], [], []
-            for _ in range(repeat):
-                compressed = bytes(data)
-                start_mb = self._memory.reset()
-                start = time.perf_counter()
-                decoded = decoder.decode(compressed)
-                decode_runs.append(time.perf_counter() - start)
-                decode_memory.append((start_mb, self._memory.read_mb()))
-                decode_calls.append(dict(decoder.last_stats()))
-            decode_stats = _combined_stats(decode_calls)
+            decode_runs, decoded_images, decode_memory, decode_stats = self._timed(
+                lambda: decoder.decode(data), decoder, repeat
+            )
+            decoded = decoded_images[-1]
             _check_decoded(decoded, image.shape)
 
             stage = "metrics"
@@ -266,6 +253,20 @@ class Measurer:
             features=features,
             reference_features=reference_features,
         )
+
+    def _timed(self, call: Callable[[], Any], codec: Codec, repeat: int):
+        """Run ``call`` (one of ``codec``'s calls) ``repeat`` times: (each call's seconds, each call's result,
+        each call's (resident memory at its start, peak during it) in MiB, ``codec``'s ``last_stats``
+        combined over the calls); the clock covers the call alone, the memory probe runs around it."""
+        runs, results, memory, stats = [], [], [], []
+        for _ in range(repeat):
+            start_mb = self._memory.reset()
+            start = time.perf_counter()
+            results.append(call())
+            runs.append(time.perf_counter() - start)
+            memory.append((start_mb, self._memory.read_mb()))
+            stats.append(dict(codec.last_stats()))
+        return runs, results, memory, _combined_stats(stats)
 
     def score(self, task: ScoreTask) -> Scores | Failure:
         """Score ``task``: its metrics between its reference image and the image the run decoded (its

@@ -96,6 +96,9 @@ def test_presets_expand_in_place_and_the_jpeg_ai_set_is_codec_bench_metrics():
     assert metric_list("jpeg-ai, lpips") == (*jpeg_ai.metrics, "lpips")
     known = set(discover_metrics().names())
     assert set(jpeg_ai.metrics) <= known and set(jpeg_ai.overall) < set(jpeg_ai.metrics)
+    from bench.cli.metrics import preset_lines
+
+    assert f"jpeg-ai        {','.join(jpeg_ai.metrics)}" in preset_lines()  # bench metrics lists the presets
 
 
 def test_the_overall_bd_rate_is_the_mean_over_the_preset_metrics():

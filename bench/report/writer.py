@@ -31,6 +31,9 @@ Writes into the report folder:
   figure: parameters, kMAC/pixel, times (with the network / entropy-coding split) and peak memory of
   each run's codecs at their middle quality, and BD-rate (the first compared column) against decoder
   kMAC/pixel and against decode time;
+* ``index.html`` and ``plotly.min.js`` (:mod:`bench.report.html`): the interactive page, which opens from
+  disk: RD curves with hover and toggles, the BD table with its anchor and aggregation switchable,
+  the complexity and speed figures;
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
   Wilcoxon p-values), the matched-quality size ratios, the figures and where every curve came from.
@@ -98,6 +101,7 @@ from bench.report.figures import (
     save_figure,
     speed_figure,
 )
+from bench.report.html import page_data, write_page
 from bench.report.tables import (
     bd_latex,
     bd_markdown,
@@ -622,10 +626,9 @@ def _overall_section(table: pd.DataFrame, columns: Sequence[Column], out: Path) 
 
 
 def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], table: pd.DataFrame, anchor: Curve,
-                        out: Path) -> _Section:  # fmt: skip
+                        complexity: pd.DataFrame, out: Path) -> _Section:  # fmt: skip
     """The complexity table (complexity.csv and the page's table) and the BD-rate-against-complexity
     figure (against the first compared column's BD-rates); nothing when no curve is a run's."""
-    complexity = complexity_table(curves)
     if complexity.empty:
         return _Section()
     files = [out / "complexity.csv"]
@@ -663,6 +666,22 @@ def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], tabl
                 "image (right), both at the codec's middle quality.",
             )
     return _Section(lines, files)
+
+
+def _interactive_page(curves: Sequence[Curve], columns: Sequence[Column], anchor: Curve, table: pd.DataFrame,
+                      complexity: pd.DataFrame, config: ReportConfig, ranges: dict, out: Path) -> list[Path]:  # fmt: skip
+    """index.html (:mod:`bench.report.html`): the report's BD table against its anchor, and against every
+    other curve without intervals, so that the page can switch anchors."""
+    tables = {anchor.label: table}
+    for other in curves:
+        if other.label not in tables:
+            tables[other.label] = bd_table(curves, other, metrics=[c.name for c in columns], method=config.method,
+                                           resamples=0, seed=config.seed, quality_ranges=ranges,
+                                           rate_range=config.rate_range)  # fmt: skip
+    title = f"codec-bench report: {', '.join(sorted({c.dataset for c in curves if c.dataset})) or 'runs'}"
+    data = page_data(curves, columns, assign_styles(curves), anchor.label, tables, complexity, title)
+    data["generated"] = f"{timestamp('seconds')} by codec-bench {__version__}"
+    return write_page(out, data)
 
 
 def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:
@@ -755,8 +774,10 @@ def make_report(config: ReportConfig) -> ReportResult:
     files += overall.files
     figures = _figures(curves, columns, config, out)
     files += figures.files
-    complexity = _complexity_section(curves, columns, table, anchor, out)
+    complexity_rows = complexity_table(curves)
+    complexity = _complexity_section(curves, columns, table, anchor, complexity_rows, out)
     files += complexity.files
+    files += _interactive_page(curves, columns, anchor, table, complexity_rows, config, ranges, out)
     files += _export_compressai(curves, out)
     targets = _target_rate_section(config.runs, out)
     files += targets.files

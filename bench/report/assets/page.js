@@ -1,0 +1,246 @@
+// codec-bench report page: draws what bench/report/html.py embedded in #report-data (no network needed).
+"use strict";
+const DATA = JSON.parse(document.getElementById("report-data").textContent);
+const COLUMNS = DATA.columns;
+const state = { anchor: DATA.anchor, agg: "mean-curve", x: "linear", sort: null, desc: false };
+
+function readHash() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  if (params.has("anchor") && DATA.bd[params.get("anchor")] !== undefined) state.anchor = params.get("anchor");
+  if (["mean-curve", "per-image"].includes(params.get("agg"))) state.agg = params.get("agg");
+  if (["linear", "log"].includes(params.get("x"))) state.x = params.get("x");
+}
+
+function writeHash() {
+  const params = new URLSearchParams({ anchor: state.anchor, agg: state.agg, x: state.x });
+  history.replaceState(null, "", "#" + params.toString());
+}
+
+function fixed(value, digits) {
+  return value === null || value === undefined ? "n/a" : value.toFixed(digits);
+}
+
+function signed(value, digits) {
+  return value === null || value === undefined ? "n/a" : (value > 0 ? "+" : "") + value.toFixed(digits);
+}
+
+function curveStyle(curve) {
+  return {
+    color: curve.color,
+    symbol: curve.hollow ? curve.symbol + "-open" : curve.symbol,
+    dash: curve.dash,
+  };
+}
+
+// --- BD table -------------------------------------------------------------------------------------------
+function bdRows() {
+  const byCodec = new Map();
+  for (const row of DATA.bd[state.anchor] || []) {
+    if (row.aggregation !== state.agg) continue;
+    if (!byCodec.has(row.codec)) byCodec.set(row.codec, { codec: row.codec, images: null, cells: {} });
+    const entry = byCodec.get(row.codec);
+    entry.cells[row.metric] = row;
+    if (row.images !== null) entry.images = Math.max(entry.images || 0, row.images);
+  }
+  return [...byCodec.values()];
+}
+
+function cellText(row) {
+  if (!row) return "n/a";
+  let text = signed(row.bd_rate, 2);
+  if (row.ci_low !== null && row.ci_high !== null) text += ` [${fixed(row.ci_low, 2)}, ${fixed(row.ci_high, 2)}]`;
+  return text;
+}
+
+function sortKey(entry, key) {
+  if (key === "codec") return entry.codec;
+  if (key === "images") return entry.images === null ? Infinity : entry.images;
+  const row = entry.cells[key];
+  return row && row.bd_rate !== null ? row.bd_rate : Infinity;
+}
+
+function renderBD() {
+  const table = document.getElementById("bd-table");
+  const entries = bdRows();
+  if (state.sort) {
+    entries.sort((a, b) => {
+      const x = sortKey(a, state.sort), y = sortKey(b, state.sort);
+      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return state.desc ? -order : order;
+    });
+  }
+  const headers = [["codec", "codec"], ["images", "images"], ...COLUMNS.map((c) => [c.name, `BD-rate ${c.label} [%]`])];
+  table.innerHTML = "";
+  const head = table.createTHead().insertRow();
+  for (const [key, label] of headers) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    th.dataset.key = key;
+    if (state.sort === key) th.className = state.desc ? "sorted-desc" : "sorted-asc";
+    th.addEventListener("click", () => {
+      state.desc = state.sort === key ? !state.desc : false;
+      state.sort = key;
+      renderBD();
+    });
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  for (const entry of entries) {
+    const tr = body.insertRow();
+    tr.dataset.codec = entry.codec;
+    tr.insertCell().textContent = entry.codec;
+    tr.insertCell().textContent = entry.images === null ? "n/a" : String(entry.images);
+    for (const column of COLUMNS) {
+      const cell = tr.insertCell();
+      const row = entry.cells[column.name];
+      cell.textContent = cellText(row);
+      if (row && row.note) cell.title = row.note;
+    }
+  }
+  const intervals = state.anchor === DATA.anchor
+    ? "95% bootstrap intervals in brackets (mean-curve: PCHIP only)."
+    : `No intervals against ${state.anchor}: the report computed them against ${DATA.anchor} only (bench report --anchor ${state.anchor} for them).`;
+  document.getElementById("bd-note").textContent =
+    `Against ${state.anchor}, ${state.agg === "mean-curve" ? "BD-rate between the mean curves" : "mean of the per-image BD-rates"}; negative: smaller files at equal quality. ${intervals} Click a header to sort; hover a cell for its note.`;
+}
+
+// --- RD curves -------------------------------------------------------------------------------------------
+function rdTraces(column) {
+  const traces = [];
+  for (const curve of DATA.curves) {
+    const points = curve.points.filter((p) => p.bpp !== null && p[column.name] !== null);
+    if (!points.length) continue;
+    const style = curveStyle(curve);
+    traces.push({
+      type: "scatter", mode: "lines+markers", name: curve.label,
+      x: points.map((p) => p.bpp), y: points.map((p) => p[column.name]),
+      customdata: points.map((p) => [p.quality, p.images]),
+      line: { color: style.color, dash: style.dash, width: 1.5 },
+      marker: { color: style.color, symbol: style.symbol, size: 7 },
+      hovertemplate: `<b>${curve.label}</b><br>quality %{customdata[0]}<br>%{x:.4f} bpp<br>${column.label} %{y:.4f}<br>%{customdata[1]} images<extra></extra>`,
+    });
+  }
+  return traces;
+}
+
+function renderRD() {
+  const holder = document.getElementById("rd-plots");
+  for (const column of COLUMNS) {
+    let div = document.getElementById(`rd-${column.name}`);
+    if (!div) {
+      div = document.createElement("div");
+      div.id = `rd-${column.name}`;
+      div.className = "rd-plot";
+      holder.appendChild(div);
+    }
+    Plotly.react(div, rdTraces(column), {
+      title: { text: `${column.axis_label} against rate` },
+      xaxis: { title: { text: "Rate [bpp]" }, type: state.x },
+      yaxis: { title: { text: column.axis_label } },
+      legend: { itemclick: "toggle" }, margin: { t: 40 },
+    }, { responsive: true, displaylogo: false });
+  }
+}
+
+// --- complexity and speed ----------------------------------------------------------------------------------
+function bdRateOf(codec, column) {
+  if (codec === state.anchor) return 0;
+  const row = (DATA.bd[state.anchor] || []).find((r) => r.codec === codec && r.metric === column && r.aggregation === state.agg);
+  return row ? row.bd_rate : null;
+}
+
+function renderComplexity() {
+  const div = document.getElementById("complexity-plot");
+  if (!DATA.complexity.length || !COLUMNS.length) {
+    document.getElementById("complexity-section").hidden = true;
+    return;
+  }
+  const column = COLUMNS[0];
+  const styles = new Map(DATA.curves.map((c) => [c.label, curveStyle(c)]));
+  const traces = [];
+  for (const row of DATA.complexity) {
+    const rate = bdRateOf(row.codec, column.name);
+    if (rate === null) continue;
+    const style = styles.get(row.codec) || { color: "#444", symbol: "circle" };
+    const common = { type: "scatter", mode: "markers+text", text: [row.codec], textposition: "top right",
+      marker: { color: style.color, symbol: style.symbol, size: 10 }, name: row.codec, legendgroup: row.codec };
+    if (row.dec_kmac_px !== null) {
+      traces.push({ ...common, x: [row.dec_kmac_px], y: [rate], xaxis: "x", yaxis: "y",
+        hovertemplate: `<b>${row.codec}</b><br>%{x:.2f} kMAC/pixel (decoder)<br>BD-rate %{y:+.2f}%<extra></extra>` });
+    }
+    if (row.decode_s !== null) {
+      traces.push({ ...common, x: [row.decode_s], y: [rate], xaxis: "x2", yaxis: "y2", showlegend: row.dec_kmac_px === null,
+        hovertemplate: `<b>${row.codec}</b><br>%{x:.4f} s per image (decode, ${row.device})<br>BD-rate %{y:+.2f}%<extra></extra>` });
+    }
+  }
+  Plotly.react(div, traces, {
+    grid: { rows: 1, columns: 2, pattern: "independent" },
+    xaxis: { type: "log", title: { text: "Decoder complexity [kMAC/pixel] (learned codecs)" } },
+    xaxis2: { type: "log", title: { text: "Decode time per image [s]" } },
+    yaxis: { title: { text: `BD-rate vs ${state.anchor} [%] (${column.label})` } },
+    yaxis2: { title: { text: `BD-rate vs ${state.anchor} [%]` } },
+    margin: { t: 30 },
+  }, { responsive: true, displaylogo: false });
+}
+
+function renderSpeed() {
+  const div = document.getElementById("speed-plot");
+  const traces = [];
+  for (const curve of DATA.curves) {
+    const style = curveStyle(curve);
+    for (const [key, axis] of [["encode_s", "y"], ["decode_s", "y2"]]) {
+      const points = curve.points.filter((p) => p.bpp !== null && p[key] !== null && p[key] > 0);
+      if (!points.length) continue;
+      traces.push({
+        type: "scatter", mode: "lines+markers", name: curve.label, legendgroup: curve.label, showlegend: key === "encode_s",
+        x: points.map((p) => p.bpp), y: points.map((p) => p[key]), xaxis: axis === "y" ? "x" : "x2", yaxis: axis,
+        line: { color: style.color, dash: style.dash, width: 1.5 }, marker: { color: style.color, symbol: style.symbol, size: 6 },
+        hovertemplate: `<b>${curve.label}</b><br>%{x:.4f} bpp<br>${key === "encode_s" ? "encode" : "decode"} %{y:.4f} s<br>${curve.device}<extra></extra>`,
+      });
+    }
+  }
+  if (!traces.length) {
+    document.getElementById("speed-section").hidden = true;
+    return;
+  }
+  Plotly.react(div, traces, {
+    grid: { rows: 1, columns: 2, pattern: "independent" },
+    xaxis: { title: { text: "Rate [bpp]" }, type: state.x }, xaxis2: { title: { text: "Rate [bpp]" }, type: state.x },
+    yaxis: { type: "log", title: { text: "Encode time per image [s]" } },
+    yaxis2: { type: "log", title: { text: "Decode time per image [s]" } },
+    margin: { t: 30 },
+  }, { responsive: true, displaylogo: false });
+}
+
+// --- controls --------------------------------------------------------------------------------------------
+function render() {
+  writeHash();
+  renderBD();
+  renderRD();
+  renderComplexity();
+  renderSpeed();
+}
+
+function setUp() {
+  readHash();
+  const anchor = document.getElementById("anchor");
+  for (const label of Object.keys(DATA.bd)) {
+    const option = document.createElement("option");
+    option.value = label;
+    option.textContent = label === DATA.anchor ? `${label} (the report's anchor)` : label;
+    anchor.appendChild(option);
+  }
+  anchor.value = state.anchor;
+  document.getElementById("aggregation").value = state.agg;
+  document.getElementById("xaxis").value = state.x;
+  anchor.addEventListener("change", (e) => { state.anchor = e.target.value; render(); });
+  document.getElementById("aggregation").addEventListener("change", (e) => { state.agg = e.target.value; render(); });
+  document.getElementById("xaxis").addEventListener("change", (e) => { state.x = e.target.value; render(); });
+  window.addEventListener("hashchange", () => { readHash(); anchor.value = state.anchor; render(); });
+  document.getElementById("summary").textContent =
+    `${DATA.curves.length} curves, ${COLUMNS.length} compared metrics; generated ${DATA.generated || ""}. ` +
+    "Hover a point for its values; click a legend entry to hide a codec; the view is kept in the URL.";
+  render();
+}
+
+setUp();

@@ -162,7 +162,7 @@ function renderComplexity() {
     const rate = bdRateOf(row.codec, column.name);
     if (rate === null) continue;
     const style = styles.get(row.codec) || { color: "#444", symbol: "circle" };
-    const common = { type: "scatter", mode: "markers+text", text: [row.codec], textposition: "top right",
+    const common = { type: "scatter", mode: "markers+text", text: [row.codec], textposition: "top center", cliponaxis: false,
       marker: { color: style.color, symbol: style.symbol, size: 10 }, name: row.codec, legendgroup: row.codec };
     if (row.dec_kmac_px !== null) {
       traces.push({ ...common, x: [row.dec_kmac_px], y: [rate], xaxis: "x", yaxis: "y",

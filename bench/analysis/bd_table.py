@@ -68,6 +68,8 @@ from bench.api.metric_registry import MetricRegistry, discover_metrics, metric_c
 
 __all__ = [
     "BD_COLUMNS",
+    "PER_IMAGE_COLUMNS",
+    "per_image_rates",
     "AGGREGATIONS",
     "DEFAULT_RESAMPLES",
     "bd_table",
@@ -581,3 +583,42 @@ def bd_table(
                                    drawn.rate.low, drawn.rate.high, drawn.metric.low, drawn.metric.high,
                                    test.p_value, test.share, r.rate_low, r.rate_high, resamples, seed))  # fmt: skip
     return pd.DataFrame([asdict(r) for r in rows], columns=list(BD_COLUMNS))
+
+
+#: Columns of :func:`per_image_rates`.
+PER_IMAGE_COLUMNS = ("codec", "anchor", "metric", "image", "bd_rate", "note")
+
+
+def per_image_rates(
+    curves: Sequence[Curve],
+    anchor: Curve,
+    *,
+    metrics: Sequence[str],
+    method: str = "pchip",
+    quality_ranges: Mapping[str, tuple[float, float]] | None = None,
+    rate_range: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Each image's BD-rate (%) of every run curve but the anchor against it, per metric column: the values
+    whose mean is the table's per-image aggregation (the same images, interpolation and ranges; NaN with
+    the reason where an image's curves cannot be compared). Columns :data:`PER_IMAGE_COLUMNS`; empty when
+    the anchor has no per-image results."""
+    registry = discover_metrics()
+    columns = curve_columns([anchor, *curves], registry)
+    quality_ranges = dict(quality_ranges or {})
+    rows = []
+    for curve in curves:
+        if curve is anchor or curve.per_image is None or anchor.per_image is None:
+            continue
+        images = sorted(paired_images(anchor, curve, columns).images or ())
+        a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
+        t_groups = dict(tuple(curve.per_image.groupby(curve.per_image["image"].astype(str))))
+        for metric in metrics:
+            if any(metric in c.dataset_metrics for c in (anchor, curve)):
+                continue
+            label, unit = column_label(metric, columns)
+            sign = metric_sign(metric, columns)
+            for image in images:
+                result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign,
+                                  quality_range=quality_ranges.get(metric), rate_range=rate_range)  # fmt: skip
+                rows.append((curve.label, anchor.label, metric, image, result.bd_rate, result.note))
+    return pd.DataFrame(rows, columns=list(PER_IMAGE_COLUMNS))

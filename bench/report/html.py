@@ -13,13 +13,17 @@ the report computed (:func:`page_data`):
   against it (codec, metric, aggregation, BD-rate, BD-metric, images, note and, for the report's anchor,
   the 95% bootstrap interval; the other anchors' tables are computed without resampling, which the page
   says), so the page switches anchors without running the report again;
-* ``complexity``: the complexity table's rows (:mod:`bench.analysis.complexity`).
+* ``complexity``: the complexity table's rows (:mod:`bench.analysis.complexity`);
+* ``per_image``: each image's BD-rate of every codec against the report's anchor, per compared column
+  (:func:`bench.analysis.bd_table.per_image_rates`; their means are the per-image aggregation).
 
 The page draws the RD curves of every compared column (hover: codec, quality knob, bpp, value, images;
 click a legend entry to hide a codec; linear or log rate axis), the BD table (sortable by any column,
 its anchor and aggregation chosen in the page), BD-rate against decoder kMAC/pixel and against decode
-time, and encode/decode time against rate. The chosen anchor, aggregation and rate axis are kept in the
-page's URL (``#anchor=...&agg=...&x=log``), so a view can be shared.
+time, and encode/decode time against rate; clicking a codec's row of the BD table lists its per-image
+BD-rates against the report's anchor (sortable: where it wins and where it loses). The chosen anchor,
+aggregation, rate axis and codec are kept in the page's URL (``#anchor=...&agg=...&x=log&codec=...``), so
+a view can be shared.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from bench.api.files import atomic_write_text
 from bench.api.metric import Column
 from bench.report.figures import Style
 
-__all__ = ["PAGE_FILE", "PLOTLY_FILE", "page_data", "write_page"]
+__all__ = ["PAGE_FILE", "PLOTLY_FILE", "page_data", "per_image_document", "write_page"]
 
 PAGE_FILE = "index.html"
 PLOTLY_FILE = "plotly.min.js"
@@ -122,6 +126,17 @@ def page_data(
             for row in complexity.to_dict("records")
         ],  # fmt: skip
     }
+
+
+def per_image_document(rates: pd.DataFrame) -> dict[str, dict[str, list]]:
+    """Per-image BD-rates against the report's anchor (:func:`bench.analysis.bd_table.per_image_rates`) as
+    the page's ``per_image``: codec -> metric -> ``[[image, BD-rate or None], ...]``."""
+    found: dict[str, dict[str, list]] = {}
+    for row in rates.itertuples():
+        found.setdefault(str(row.codec), {}).setdefault(str(row.metric), []).append(
+            [str(row.image), _number(row.bd_rate)]
+        )
+    return found
 
 
 def _asset(name: str) -> str:

@@ -59,7 +59,7 @@ import pandas as pd
 
 from bench import __version__
 from bench.analysis.anchors import DEFAULT_DATASET, AnchorError, anchor_curve, catalogue
-from bench.analysis.bd_table import AGGREGATIONS, DEFAULT_RESAMPLES, bd_table, compared_columns
+from bench.analysis.bd_table import AGGREGATIONS, DEFAULT_RESAMPLES, bd_table, compared_columns, per_image_rates
 from bench.analysis.bdrate import METHODS
 from bench.analysis.complexity import bd_rates_of, complexity_table
 from bench.analysis.curves import (
@@ -101,7 +101,7 @@ from bench.report.figures import (
     save_figure,
     speed_figure,
 )
-from bench.report.html import page_data, write_page
+from bench.report.html import page_data, per_image_document, write_page
 from bench.report.tables import (
     bd_latex,
     bd_markdown,
@@ -680,6 +680,9 @@ def _interactive_page(curves: Sequence[Curve], columns: Sequence[Column], anchor
                                            rate_range=config.rate_range)  # fmt: skip
     title = f"codec-bench report: {', '.join(sorted({c.dataset for c in curves if c.dataset})) or 'runs'}"
     data = page_data(curves, columns, assign_styles(curves), anchor.label, tables, complexity, title)
+    data["per_image"] = per_image_document(per_image_rates(
+        curves, anchor, metrics=[c.name for c in columns], method=config.method, quality_ranges=ranges,
+        rate_range=config.rate_range))  # fmt: skip
     data["generated"] = f"{timestamp('seconds')} by codec-bench {__version__}"
     return write_page(out, data)
 

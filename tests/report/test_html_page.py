@@ -50,17 +50,24 @@ def test_the_page_embeds_every_curve_and_the_bd_table_of_every_anchor(page, smal
                         and r["aggregation"] == "mean-curve")  # fmt: skip
     assert jpeg_vs_webp["bd_rate"] == pytest.approx(expected.bd_rate) and jpeg_vs_webp["bd_rate"] > 10
     assert jpeg_vs_webp["ci_low"] is None
+    # each image's BD-rate against the report's anchor: their mean is the per-image aggregation
+    per_image = dict(data["per_image"]["webp"]["psnr_rgb"])
+    assert sorted(per_image) == ["crop01.png", "crop04.png", "crop13.png", "crop23.png"]
+    aggregated = next(r for r in data["bd"]["jpeg"] if r["codec"] == "webp" and r["metric"] == "psnr_rgb"
+                      and r["aggregation"] == "per-image")  # fmt: skip
+    assert sum(per_image.values()) / 4 == pytest.approx(aggregated["bd_rate"], rel=1e-12)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium (Debian's chromium package) to draw the page")
 def test_a_real_browser_draws_the_curves_and_the_table(page):
     result, _, data = page
-    url = (result.out / PAGE_FILE).as_uri() + "#anchor=webp&agg=per-image&x=log"
+    url = (result.out / PAGE_FILE).as_uri() + "#anchor=webp&agg=per-image&x=log&codec=webp"
     dom = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
                           "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout  # fmt: skip
     plots = len(data["columns"]) + 2  # an RD figure per compared column, complexity, speed
     assert dom.count('class="main-svg"') >= plots
     # the RD points (the only ones with custom data: knob and images for the hover): both curves, every column
     assert dom.count('class="point plotly-customdata"') == 2 * 4 * len(data["columns"])
-    assert '<tr data-codec="jpeg">' in dom and '<tr data-codec="webp">' not in dom  # against webp: jpeg's row only
+    assert '<tr data-codec="jpeg"' in dom and '<tr data-codec="webp"' not in dom  # against webp: jpeg's row only
     assert 'value="webp"' in dom and "mean of the per-image BD-rates" in dom  # the URL's view restored
+    assert dom.count("<tr data-image=") == 4 and "Per image: webp against jpeg" in dom  # the codec's drill-down

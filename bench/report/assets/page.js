@@ -2,17 +2,20 @@
 "use strict";
 const DATA = JSON.parse(document.getElementById("report-data").textContent);
 const COLUMNS = DATA.columns;
-const state = { anchor: DATA.anchor, agg: "mean-curve", x: "linear", sort: null, desc: false };
+const state = { anchor: DATA.anchor, agg: "mean-curve", x: "linear", codec: "", sort: null, desc: false, imageSort: null, imageDesc: false };
+const PER_IMAGE = DATA.per_image || {};
 
 function readHash() {
   const params = new URLSearchParams(window.location.hash.slice(1));
   if (params.has("anchor") && DATA.bd[params.get("anchor")] !== undefined) state.anchor = params.get("anchor");
   if (["mean-curve", "per-image"].includes(params.get("agg"))) state.agg = params.get("agg");
   if (["linear", "log"].includes(params.get("x"))) state.x = params.get("x");
+  state.codec = PER_IMAGE[params.get("codec")] !== undefined ? params.get("codec") : "";
 }
 
 function writeHash() {
   const params = new URLSearchParams({ anchor: state.anchor, agg: state.agg, x: state.x });
+  if (state.codec) params.set("codec", state.codec);
   history.replaceState(null, "", "#" + params.toString());
 }
 
@@ -88,6 +91,9 @@ function renderBD() {
   for (const entry of entries) {
     const tr = body.insertRow();
     tr.dataset.codec = entry.codec;
+    tr.style.cursor = "pointer";
+    tr.title = "show its per-image BD-rates";
+    tr.addEventListener("click", () => { state.codec = entry.codec; render(); });
     tr.insertCell().textContent = entry.codec;
     tr.insertCell().textContent = entry.images === null ? "n/a" : String(entry.images);
     for (const column of COLUMNS) {
@@ -102,6 +108,63 @@ function renderBD() {
     : `No intervals against ${state.anchor}: the report computed them against ${DATA.anchor} only (bench report --anchor ${state.anchor} for them).`;
   document.getElementById("bd-note").textContent =
     `Against ${state.anchor}, ${state.agg === "mean-curve" ? "BD-rate between the mean curves" : "mean of the per-image BD-rates"}; negative: smaller files at equal quality. ${intervals} Click a header to sort; hover a cell for its note.`;
+}
+
+// --- per-image drill-down ---------------------------------------------------------------------------------
+function renderImages() {
+  const section = document.getElementById("image-section");
+  const values = PER_IMAGE[state.codec];
+  section.hidden = !values;
+  if (!values) return;
+  document.getElementById("image-title").textContent = `Per image: ${state.codec} against ${DATA.anchor}`;
+  const byImage = new Map();
+  for (const column of COLUMNS) {
+    for (const [image, rate] of values[column.name] || []) {
+      if (!byImage.has(image)) byImage.set(image, { image: image, rates: {} });
+      byImage.get(image).rates[column.name] = rate;
+    }
+  }
+  const entries = [...byImage.values()];
+  const key = state.imageSort;
+  if (key) {
+    entries.sort((a, b) => {
+      const x = key === "image" ? a.image : (a.rates[key] ?? Infinity), y = key === "image" ? b.image : (b.rates[key] ?? Infinity);
+      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return state.imageDesc ? -order : order;
+    });
+  }
+  const table = document.getElementById("image-table");
+  table.innerHTML = "";
+  const head = table.createTHead().insertRow();
+  for (const [name, label] of [["image", "image"], ...COLUMNS.map((c) => [c.name, `BD-rate ${c.label} [%]`])]) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    if (state.imageSort === name) th.className = state.imageDesc ? "sorted-desc" : "sorted-asc";
+    th.addEventListener("click", () => {
+      state.imageDesc = state.imageSort === name ? !state.imageDesc : false;
+      state.imageSort = name;
+      renderImages();
+    });
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  for (const entry of entries) {
+    const tr = body.insertRow();
+    tr.dataset.image = entry.image;
+    tr.insertCell().textContent = entry.image;
+    for (const column of COLUMNS) {
+      const rate = entry.rates[column.name];
+      const cell = tr.insertCell();
+      cell.textContent = signed(rate, 2);
+      if (rate !== null && rate !== undefined) cell.style.color = rate < 0 ? "#1a7f37" : "#b42318";
+    }
+  }
+  const wins = COLUMNS.map((c) => {
+    const rates = (values[c.name] || []).map((v) => v[1]).filter((v) => v !== null);
+    return `${c.label}: smaller on ${rates.filter((v) => v < 0).length} of ${rates.length} images`;
+  });
+  document.getElementById("image-note").textContent =
+    `Each image's BD-rate against ${DATA.anchor} (the report's anchor; their mean is the per-image aggregation). ${wins.join("; ")}. Green: smaller files than the anchor at equal quality. Click a header to sort.`;
 }
 
 // --- RD curves -------------------------------------------------------------------------------------------
@@ -216,6 +279,7 @@ function renderSpeed() {
 function render() {
   writeHash();
   renderBD();
+  renderImages();
   renderRD();
   renderComplexity();
   renderSpeed();

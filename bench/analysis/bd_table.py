@@ -430,6 +430,15 @@ def _mean_curve_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, 
     return replace(result, note=_join_notes(*pair.notes, result.note), images=pair.count)
 
 
+def _each_image(anchor: Curve, test: Curve, images: Sequence[str], metric: str, method: str, label: str,
+                unit: str, sign: float = 1.0, **fixed) -> list[tuple[str, _PairBD]]:  # fmt: skip
+    """(image, the BD of the pair's curves of that image) for each of ``images`` (both curves have per-image results)."""
+    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
+    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
+    return [(image, _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed))
+            for image in images]  # fmt: skip
+
+
 def _per_image_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,
                   sign: float = 1.0, **fixed) -> _PairBD:  # fmt: skip
     """The per-image BD of a pair: the mean over the pair's images of each image's BD."""
@@ -441,11 +450,8 @@ def _per_image_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, m
     images = sorted(pair.images or ())
     if not images:
         return _PairBD(note=_join_notes(*pair.notes, _NO_SHARED_IMAGE), images=0.0)
-    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
-    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
     results, failed = [], []
-    for image in images:
-        result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed)
+    for image, result in _each_image(anchor, test, images, metric, method, label, unit, sign, **fixed):
         if math.isnan(result.bd_rate):
             failed.append(f"{image}: {result.note}")
         else:
@@ -610,15 +616,13 @@ def per_image_rates(
         if curve is anchor or curve.per_image is None or anchor.per_image is None:
             continue
         images = sorted(paired_images(anchor, curve, columns).images or ())
-        a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
-        t_groups = dict(tuple(curve.per_image.groupby(curve.per_image["image"].astype(str))))
         for metric in metrics:
             if any(metric in c.dataset_metrics for c in (anchor, curve)):
                 continue
             label, unit = column_label(metric, columns)
-            sign = metric_sign(metric, columns)
-            for image in images:
-                result = _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign,
-                                  quality_range=quality_ranges.get(metric), rate_range=rate_range)  # fmt: skip
-                rows.append((curve.label, anchor.label, metric, image, result.bd_rate, result.note))
+            fixed = {"quality_range": quality_ranges.get(metric), "rate_range": rate_range}
+            each = _each_image(
+                anchor, curve, images, metric, method, label, unit, metric_sign(metric, columns), **fixed
+            )
+            rows += [(curve.label, anchor.label, metric, image, r.bd_rate, r.note) for image, r in each]
     return pd.DataFrame(rows, columns=list(PER_IMAGE_COLUMNS))

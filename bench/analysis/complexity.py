@@ -73,15 +73,27 @@ def middle_quality(qualities: Iterable[float]) -> float:
 
 def _values(rows: pd.DataFrame, column: str) -> np.ndarray:
     """The finite values of ``column`` in ``rows`` (empty when the column is missing)."""
+    return _finite(_numbers(rows, column))
+
+
+def _numbers(rows: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` of ``rows`` as floats (NaN where missing or not a number; all NaN without the column)."""
     if column not in rows:
-        return np.array([])
-    values = pd.to_numeric(rows[column], errors="coerce").to_numpy(float)
+        return pd.Series(math.nan, index=rows.index)
+    return pd.to_numeric(rows[column], errors="coerce").astype(float)
+
+
+def _finite(values: pd.Series) -> np.ndarray:
+    values = values.to_numpy(float)
     return values[np.isfinite(values)]
 
 
-def _mean(rows: pd.DataFrame, column: str) -> float:
-    values = _values(rows, column)
+def _average(values: np.ndarray) -> float:
     return math.fsum(values) / len(values) if len(values) else math.nan
+
+
+def _mean(rows: pd.DataFrame, column: str) -> float:
+    return _average(_values(rows, column))
 
 
 def _memory(rows: pd.DataFrame) -> dict[str, object]:
@@ -97,13 +109,8 @@ def _memory(rows: pd.DataFrame) -> dict[str, object]:
     found: dict[str, object] = {"memory_of": "process" if len(_values(rows, "encode_peak_rss_mb")) else ""}
     for what in ("encode", "decode"):
         found[f"{what}_peak_mb"] = _mean(rows, f"{what}_peak_rss_mb")
-        if f"{what}_peak_rss_mb" in rows and f"{what}_rss_start_mb" in rows:
-            added = pd.to_numeric(rows[f"{what}_peak_rss_mb"], errors="coerce") - pd.to_numeric(
-                rows[f"{what}_rss_start_mb"], errors="coerce"
-            )
-            found[f"{what}_added_mb"] = _mean(pd.DataFrame({"added": added}), "added")
-        else:
-            found[f"{what}_added_mb"] = math.nan
+        added = _numbers(rows, f"{what}_peak_rss_mb") - _numbers(rows, f"{what}_rss_start_mb")
+        found[f"{what}_added_mb"] = _average(_finite(added))
     found["program_floor_mb"] = math.nan
     return found
 

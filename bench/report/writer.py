@@ -598,9 +598,9 @@ def _per_image_figures(curves: Sequence[Curve], columns: Sequence[Column], style
     return section
 
 
-def _figures(curves: Sequence[Curve], columns: Sequence[Column], config: ReportConfig, out: Path) -> _Section:
+def _figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style], config: ReportConfig,
+             out: Path) -> _Section:  # fmt: skip
     """Every figure of the report (RD, speed, per image), in the page's order."""
-    styles = assign_styles(curves)
     parts = (_rd_figures(curves, columns, styles, config, out), _speed_figures(curves, styles, config, out),
              _per_image_figures(curves, columns, styles, config, out))  # fmt: skip
     return _Section([line for part in parts for line in part.lines], [path for part in parts for path in part.files])
@@ -626,7 +626,7 @@ def _overall_section(table: pd.DataFrame, columns: Sequence[Column], out: Path) 
 
 
 def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], table: pd.DataFrame, anchor: Curve,
-                        complexity: pd.DataFrame, out: Path) -> _Section:  # fmt: skip
+                        complexity: pd.DataFrame, styles: dict[str, Style], out: Path) -> _Section:  # fmt: skip
     """The complexity table (complexity.csv and the page's table) and the BD-rate-against-complexity
     figure (against the first compared column's BD-rates); nothing when no curve is a run's."""
     if complexity.empty:
@@ -654,7 +654,7 @@ def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], tabl
     if columns:
         column = columns[0]
         rates = bd_rates_of(table, column.name, anchor.label)
-        fig = complexity_figure(complexity, rates, assign_styles(curves), metric_label=column.label,
+        fig = complexity_figure(complexity, rates, styles, metric_label=column.label,
                                 anchor=anchor.label)  # fmt: skip
         if fig is not None:
             files += save_figure(fig, out, "complexity")
@@ -669,7 +669,8 @@ def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], tabl
 
 
 def _interactive_page(curves: Sequence[Curve], columns: Sequence[Column], anchor: Curve, table: pd.DataFrame,
-                      complexity: pd.DataFrame, config: ReportConfig, ranges: dict, out: Path) -> list[Path]:  # fmt: skip
+                      complexity: pd.DataFrame, styles: dict[str, Style], config: ReportConfig, ranges: dict,
+                      out: Path) -> list[Path]:  # fmt: skip
     """index.html (:mod:`bench.report.html`): the report's BD table against its anchor, and against every
     other curve without intervals, so that the page can switch anchors."""
     tables = {anchor.label: table}
@@ -679,7 +680,7 @@ def _interactive_page(curves: Sequence[Curve], columns: Sequence[Column], anchor
                                            resamples=0, seed=config.seed, quality_ranges=ranges,
                                            rate_range=config.rate_range)  # fmt: skip
     title = f"codec-bench report: {', '.join(sorted({c.dataset for c in curves if c.dataset})) or 'runs'}"
-    data = page_data(curves, columns, assign_styles(curves), anchor.label, tables, complexity, title)
+    data = page_data(curves, columns, styles, anchor.label, tables, complexity, title)
     data["per_image"] = per_image_document(per_image_rates(
         curves, anchor, metrics=[c.name for c in columns], method=config.method, quality_ranges=ranges,
         rate_range=config.rate_range))  # fmt: skip
@@ -775,12 +776,13 @@ def make_report(config: ReportConfig) -> ReportResult:
     files += _write_matched_csv(matched, out)
     overall = _overall_section(table, columns, out)
     files += overall.files
-    figures = _figures(curves, columns, config, out)
+    styles = assign_styles(curves)  # one colour and marker per codec in every figure and on the page
+    figures = _figures(curves, columns, styles, config, out)
     files += figures.files
     complexity_rows = complexity_table(curves)
-    complexity = _complexity_section(curves, columns, table, anchor, complexity_rows, out)
+    complexity = _complexity_section(curves, columns, table, anchor, complexity_rows, styles, out)
     files += complexity.files
-    files += _interactive_page(curves, columns, anchor, table, complexity_rows, config, ranges, out)
+    files += _interactive_page(curves, columns, anchor, table, complexity_rows, styles, config, ranges, out)
     files += _export_compressai(curves, out)
     targets = _target_rate_section(config.runs, out)
     files += targets.files

@@ -21,17 +21,10 @@ import torch
 
 from _common import machine
 from bench.neural.complexity import count_macs, parameters_by_part
+from bench_codecs.compressai_zoo import ZOO  # architecture -> number of qualities
 
 HEIGHT, WIDTH = 512, 768
 FAMILIES = ("mean-scale-small", "factorized-small")
-ZOO = {
-    "bmshj2018-factorized": 8,
-    "bmshj2018-hyperprior": 8,
-    "mbt2018-mean": 8,
-    "mbt2018": 8,
-    "cheng2020-anchor": 6,
-    "cheng2020-attn": 6,
-}
 
 
 def counts(net) -> tuple[float, float, int, int, int, float]:

@@ -2,7 +2,9 @@
 "use strict";
 const DATA = JSON.parse(document.getElementById("report-data").textContent);
 const COLUMNS = DATA.columns;
-const state = { anchor: DATA.anchor, agg: "mean-curve", x: "linear", codec: "", sort: null, desc: false, imageSort: null, imageDesc: false };
+const state = { anchor: DATA.anchor, agg: "mean-curve", x: "linear", codec: "" };
+// how each table is sorted: the column key (null: as given) and the direction
+const sorting = { bd: { key: null, desc: false }, images: { key: null, desc: false } };
 const PER_IMAGE = DATA.per_image || {};
 
 function readHash() {
@@ -35,6 +37,34 @@ function curveStyle(curve) {
   };
 }
 
+// --- sortable tables ---------------------------------------------------------------------------------------
+function sortEntries(entries, order, keyOf) {
+  if (!order.key) return entries;
+  return entries.sort((a, b) => {
+    const x = keyOf(a, order.key), y = keyOf(b, order.key);
+    const sign = typeof x === "string" ? x.localeCompare(y) : x - y;
+    return order.desc ? -sign : sign;
+  });
+}
+
+function sortableHeader(table, headers, order, rerender) {
+  table.innerHTML = "";
+  const head = table.createTHead().insertRow();
+  for (const [key, label] of headers) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    th.dataset.key = key;
+    if (order.key === key) th.className = order.desc ? "sorted-desc" : "sorted-asc";
+    th.addEventListener("click", () => {
+      order.desc = order.key === key ? !order.desc : false;
+      order.key = key;
+      rerender();
+    });
+    head.appendChild(th);
+  }
+  return table.createTBody();
+}
+
 // --- BD table -------------------------------------------------------------------------------------------
 function bdRows() {
   const byCodec = new Map();
@@ -63,31 +93,9 @@ function sortKey(entry, key) {
 }
 
 function renderBD() {
-  const table = document.getElementById("bd-table");
-  const entries = bdRows();
-  if (state.sort) {
-    entries.sort((a, b) => {
-      const x = sortKey(a, state.sort), y = sortKey(b, state.sort);
-      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
-      return state.desc ? -order : order;
-    });
-  }
+  const entries = sortEntries(bdRows(), sorting.bd, sortKey);
   const headers = [["codec", "codec"], ["images", "images"], ...COLUMNS.map((c) => [c.name, `BD-rate ${c.label} [%]`])];
-  table.innerHTML = "";
-  const head = table.createTHead().insertRow();
-  for (const [key, label] of headers) {
-    const th = document.createElement("th");
-    th.textContent = label;
-    th.dataset.key = key;
-    if (state.sort === key) th.className = state.desc ? "sorted-desc" : "sorted-asc";
-    th.addEventListener("click", () => {
-      state.desc = state.sort === key ? !state.desc : false;
-      state.sort = key;
-      renderBD();
-    });
-    head.appendChild(th);
-  }
-  const body = table.createTBody();
+  const body = sortableHeader(document.getElementById("bd-table"), headers, sorting.bd, renderBD);
   for (const entry of entries) {
     const tr = body.insertRow();
     tr.dataset.codec = entry.codec;
@@ -124,30 +132,10 @@ function renderImages() {
       byImage.get(image).rates[column.name] = rate;
     }
   }
-  const entries = [...byImage.values()];
-  const key = state.imageSort;
-  if (key) {
-    entries.sort((a, b) => {
-      const x = key === "image" ? a.image : (a.rates[key] ?? Infinity), y = key === "image" ? b.image : (b.rates[key] ?? Infinity);
-      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
-      return state.imageDesc ? -order : order;
-    });
-  }
-  const table = document.getElementById("image-table");
-  table.innerHTML = "";
-  const head = table.createTHead().insertRow();
-  for (const [name, label] of [["image", "image"], ...COLUMNS.map((c) => [c.name, `BD-rate ${c.label} [%]`])]) {
-    const th = document.createElement("th");
-    th.textContent = label;
-    if (state.imageSort === name) th.className = state.imageDesc ? "sorted-desc" : "sorted-asc";
-    th.addEventListener("click", () => {
-      state.imageDesc = state.imageSort === name ? !state.imageDesc : false;
-      state.imageSort = name;
-      renderImages();
-    });
-    head.appendChild(th);
-  }
-  const body = table.createTBody();
+  const imageKey = (entry, key) => (key === "image" ? entry.image : entry.rates[key] ?? Infinity);
+  const entries = sortEntries([...byImage.values()], sorting.images, imageKey);
+  const headers = [["image", "image"], ...COLUMNS.map((c) => [c.name, `BD-rate ${c.label} [%]`])];
+  const body = sortableHeader(document.getElementById("image-table"), headers, sorting.images, renderImages);
   for (const entry of entries) {
     const tr = body.insertRow();
     tr.dataset.image = entry.image;

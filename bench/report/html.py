@@ -163,6 +163,7 @@ def write_page(out: Path, data: dict[str, Any]) -> list[Path]:
         style=_asset("page.css"),
         data=document,
         script=_asset("page.js"),
+        viewer=_asset("viewer.js"),
     )
     atomic_write_text(out / PAGE_FILE, page)
     return [out / PAGE_FILE, plotly_js]

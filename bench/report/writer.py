@@ -33,7 +33,8 @@ Writes into the report folder:
   kMAC/pixel and against decode time;
 * ``index.html`` and ``plotly.min.js`` (:mod:`bench.report.html`): the interactive page, which opens from
   disk: RD curves with hover and toggles, the BD table with its anchor and aggregation switchable,
-  the complexity and speed figures;
+  per-image BD-rates, the complexity and speed figures, and the viewer, whose decoded images are in
+  ``viewer/*.js`` (:mod:`bench.report.viewer`: the run's own pixels, ``--viewer-images``, ``--viewer-bpp``);
 * ``compressai/<label>.json``: each run curve in CompressAI's results schema;
 * ``report.md``: the tables (with how their intervals were drawn), the paired test across images (wins and
   Wilcoxon p-values), the matched-quality size ratios, the figures and where every curve came from.
@@ -76,7 +77,7 @@ from bench.analysis.curves import (
 )
 from bench.analysis.matched import MatchedQuality, matched_table
 from bench.analysis.overall import overall_presets, overall_table
-from bench.analysis.rate_match import RateMatching
+from bench.analysis.rate_match import RateMatching, target_list
 from bench.analysis.target_rates import (
     per_image_table,
     rate_matching_of,
@@ -112,6 +113,7 @@ from bench.report.tables import (
     paired_markdown,
     target_rate_markdown,
 )
+from bench.report.viewer import DEFAULT_BPPS, DEFAULT_IMAGES, VIEWER_DIR, ViewerChoice, build_viewer, viewer_images
 from bench.store.provenance import timestamp
 
 #: What the paired-test table of the report page shows.
@@ -176,6 +178,14 @@ class ReportConfig:
     rate_range: tuple[float, float] | None = field(default=None, metadata=option(
         "--rate-range", parse=number_range, metavar="LO,HI",
         help="integrate BD-metric over this rate range (bpp) instead of the curves' overlap"))  # fmt: skip
+    viewer_images: int | tuple[str, ...] = field(default=DEFAULT_IMAGES, metadata=option(
+        "--viewer-images", parse=viewer_images, metavar="N|NAME,NAME",
+        help="images in the page's viewer: a number spread over the run's images in name order, or names "
+        "(default: %(default)s; 0: no viewer)"))  # fmt: skip
+    viewer_bpp: tuple[float, ...] = field(default=DEFAULT_BPPS, metadata=option(
+        "--viewer-bpp", parse=target_list, metavar="B1,B2",
+        help="rates (bpp) the viewer shows each codec's nearest decode at (default: 0.25,0.5,1; a rate-matched "
+        "run's own targets replace them)"))  # fmt: skip
 
 
 @dataclass
@@ -685,7 +695,9 @@ def _interactive_page(curves: Sequence[Curve], columns: Sequence[Column], anchor
         curves, anchor, metrics=[c.name for c in columns], method=config.method, quality_ranges=ranges,
         rate_range=config.rate_range))  # fmt: skip
     data["generated"] = f"{timestamp('seconds')} by codec-bench {__version__}"
-    return write_page(out, data)
+    data["viewer"] = build_viewer(curves, columns, ViewerChoice(config.viewer_images, config.viewer_bpp), out,
+                                  config.offline)  # fmt: skip
+    return write_page(out, data) + sorted((out / VIEWER_DIR).glob("*.js"))
 
 
 def _export_compressai(curves: Sequence[Curve], out: Path) -> list[Path]:

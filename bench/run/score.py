@@ -61,7 +61,7 @@ from bench.api.executor import (
     run_tasks,
     timeout_field,
 )
-from bench.api.files import atomic_write_text, file_stem, folder_name, portable_command, sha256_file
+from bench.api.files import atomic_write_text, folder_name, portable_command, sha256_file
 from bench.api.metric import DatasetMetric, Metric, MetricError
 from bench.api.metric_registry import discover_metrics, metric_device, resolve_metric_device
 from bench.api.options import PLUGINS, metric_list, option, positive_int
@@ -69,6 +69,17 @@ from bench.api.plugins import recorded_plugin_files
 from bench.api.processes import catch_sigterm, restore_sigterm
 from bench.api.records import Failure, Scores, format_quality
 from bench.api.task import MeasureOptions, ScoreTask
+from bench.run.saved import (
+    RecordedCodecs,
+    RunFolderError,
+    canonical,
+    check_metric,
+    read_run_json,
+    reference_files,
+    saved_file,
+    saved_file_problem,
+    stem_candidates,
+)
 from bench.store.provenance import available_cpus, environment, timestamp
 from bench.store.sqlite import describe_differences
 
@@ -77,7 +88,7 @@ __all__ = ["ScoreConfig", "ScoreReport", "ScoreSetupError", "score"]
 Key = tuple[str, float, str]
 
 
-class ScoreSetupError(RuntimeError):
+class ScoreSetupError(RunFolderError):
     """Scoring cannot start: not a run folder, unknown or unavailable metric, changed or missing
     reference images, or no codec whose decoded images can be had."""
 
@@ -133,20 +144,6 @@ class ScoreReport:
         return not self.refused and not self.failures and not self.interrupted and not self.broken
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _read_run_json(out: Path) -> dict[str, Any]:
-    path = out / "run.json"
-    if not out.is_dir() or not (out / "store.sqlite").is_file() or not path.is_file():
-        raise ScoreSetupError(f"{out} is not a run folder (it needs store.sqlite and run.json, as bench run writes)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ScoreSetupError(f"{path} cannot be read: {exc}") from None
-
-
 def _plugin_files(config: ScoreConfig, meta: dict[str, Any]) -> tuple[str, ...]:
     """The plugin files to load: those given, then those run.json records that are found here with the
     recorded content (an edited file is other code); one file per content."""
@@ -173,90 +170,6 @@ def _metrics(config: ScoreConfig, plugins: tuple[str, ...], device: str) -> list
     return metrics
 
 
-def _reference_files(config: ScoreConfig, meta: dict[str, Any], recorded: dict[str, str], images: set[str]) -> dict[str, str]:  # fmt: skip
-    """Image name -> the path of its reference file here, each checked against the sha256 the run
-    recorded (:class:`ScoreSetupError` naming the images that changed or are missing)."""
-    from bench.data.datasets import DatasetError, resolve_dataset
-
-    described = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-    if config.dataset:
-        spec = config.dataset
-    elif described.get("source") == "manifest":
-        spec = described.get("name", "")
-    else:
-        spec = described.get("given") or (meta.get("config") or {}).get("dataset") or ""
-    try:
-        dataset = resolve_dataset(spec, config.data_dir, download=not config.offline)
-    except DatasetError as exc:
-        hint = (
-            ""
-            if config.dataset
-            else " (the dataset as run.json records it; give its folder with --dataset if it moved)"
-        )
-        raise ScoreSetupError(f"{exc}{hint}") from None
-    found = {item.name: item for item in dataset.images}
-    missing = sorted(images - found.keys())
-    if missing:
-        raise ScoreSetupError(f"the reference images {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} of "
-                              f"the run are not in {dataset.root}; give the run's dataset folder with --dataset")  # fmt: skip
-    changed = sorted(name for name in images if recorded.get(name) and found[name].sha256 != recorded[name])
-    if changed:
-        first = changed[0]
-        raise ScoreSetupError(
-            f"the reference image {first}{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''} has changed "
-            f"since the run measured it (sha256 {recorded[first][:12]}... then, {found[first].sha256[:12]}... now in "
-            f"{dataset.root}): its scores would compare the decoded image with another image; restore the original"
-        )
-    return {name: str(found[name].path) for name in images}
-
-
-def _stem_candidates(image: str, shared: bool) -> list[str]:
-    """File stems the run may have saved ``image``'s files under (:func:`~bench.api.files.file_stem`):
-    the one the dataset as it is now gives first, then the other (the dataset may have changed)."""
-    return [file_stem(image, shared), file_stem(image, not shared)]
-
-
-def _saved_file(folder: Path, stems: list[str], extension: str | None) -> Path | None:
-    for stem in stems:
-        if extension is not None:
-            if (folder / f"{stem}.{extension}").is_file():
-                return folder / f"{stem}.{extension}"
-            continue
-        for path in sorted(folder.glob(f"{stem}.*")) if folder.is_dir() else ():
-            if path.stem == stem and path.suffix != ".tmp" and path.is_file():
-                return path
-    return None
-
-
-class _Codecs:
-    """The codecs that decode saved bitstreams, checked against what the store recorded of them."""
-
-    def __init__(self, plugins: tuple[str, ...], recorded: dict[str, dict], device: str, half: bool, offline: bool):
-        self.plugins, self.recorded, self.device, self.half, self.offline = plugins, recorded, device, half, offline
-        self._registry = None
-
-    def problem(self, name: str) -> str | None:
-        """Why the codec ``name`` cannot decode the run's bitstreams here, or None."""
-        from bench.api.codec_registry import RegistryError, discover
-        from bench.run.config import RunSetupError
-        from bench.run.selection import select_codecs
-
-        try:
-            if self._registry is None:
-                self._registry = discover(self.plugins)
-            (codec,), _ = select_codecs(self._registry, [name], self.device, offline=self.offline, half=self.half)
-        except (RegistryError, RunSetupError) as exc:
-            cls = (self.recorded.get(name) or {}).get("class", "")
-            hint = "; give its plugin file with --plugin" if cls.startswith("codec_bench_plugin_") else ""
-            return f"cannot decode its bitstreams here: {exc}{hint}"
-        diffs = describe_differences(self.recorded.get(name) or {}, codec.describe())
-        if diffs:
-            return (f"the codec here is not the one that made its bitstreams ({'; '.join(diffs[:4])}), so they could "
-                    "decode to other pixels than the run measured; use the recorded versions, or re-run into a new "
-                    "folder with --save-reconstructions")  # fmt: skip
-        return None
-
-
 def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins: tuple[str, ...],
           config: ScoreConfig, report: ScoreReport) -> tuple[list[tuple[Any, tuple[str, ...]]], dict[Key, tuple]]:  # fmt: skip
     """The records that lack values, and for each its saved reconstruction or bitstream (refusing
@@ -273,7 +186,7 @@ def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins
         else:
             report.already += 1
     run_config = meta.get("config") or {}
-    codecs = _Codecs(plugins, store.codec_descriptions(), run_config.get("device", "cpu"),
+    codecs = RecordedCodecs(plugins, store.codec_descriptions(), run_config.get("device", "cpu"),
                      bool(run_config.get("half", False)), config.offline)  # fmt: skip
     stems_taken: dict[str, int] = {}
     for name in {record.image for record, _ in pending} | set((store.get_meta("dataset") or {}).get("images", {})):
@@ -287,9 +200,9 @@ def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins
         found = {}
         for record, _ in items:
             sub = Path(where, format_quality(record.quality))
-            stems = _stem_candidates(record.image, stems_taken.get(Path(record.image).stem, 0) > 1)
-            reconstruction = _saved_file(out / "reconstructions" / sub, stems, "png")
-            bitstream = None if reconstruction else _saved_file(out / "bitstreams" / sub, stems, None)
+            stems = stem_candidates(record.image, stems_taken.get(Path(record.image).stem, 0) > 1)
+            reconstruction = saved_file(out / "reconstructions" / sub, stems, "png")
+            bitstream = None if reconstruction else saved_file(out / "bitstreams" / sub, stems, None)
             found[record.key] = (reconstruction, bitstream)
         if not any(r or b for r, b in found.values()):
             report.refused[codec] = (f"{out} holds neither reconstructions nor bitstreams of it: re-run it with "
@@ -310,48 +223,12 @@ def _plan(store, metrics: list[Metric], out: Path, meta: dict[str, Any], plugins
     return [(r, m) for r, m in pending if r.key in sources], sources
 
 
-#: The metrics computed again from a saved file, the first that the run stored with the code found here,
-#: to check that the file still gives the pixels the run measured (cheap, and exact: same code, same pixels).
-CHECK_METRICS = ("psnr_rgb", "psnr_y")
-
-
-def _check_metric(store, plugins: tuple[str, ...], device: str) -> Metric | None:
-    """The metric of :data:`CHECK_METRICS` whose stored values a scoring computes again, or None."""
-    stored = store.metric_descriptions()
-    registry = discover_metrics(plugins)
-    for name in CHECK_METRICS:
-        if name not in store.metrics() or not stored.get(name):
-            continue
-        try:
-            (metric,) = registry.create((name,), resolve_metric_device(registry, (name,), device))
-        except MetricError:
-            continue
-        if _canonical(stored[name]) == _canonical(metric.describe()):
-            return metric
-    return None
-
-
-def _saved_file_problem(record, reconstruction: Path | None, bitstream: Path | None) -> str | None:
-    """Why the saved file a record would be scored from is not the one the run saved ("stage: why",
-    naming the file), from its size and the sha256 the run recorded; None when nothing says so."""
-    kind, path = ("reconstruction", reconstruction) if reconstruction is not None else ("bitstream", bitstream)
-    stage = "reconstruction" if kind == "reconstruction" else "decode"
-    if kind == "bitstream" and path.stat().st_size != record.bytes:
-        return (f"{stage}: {path} has {path.stat().st_size} bytes, the run measured {record.bytes}: not the "
-                "bitstream the run measured")  # fmt: skip
-    recorded = record.extra.get(f"{kind}_sha256")
-    if recorded and (found := sha256_file(path)) != recorded:
-        return (f"{stage}: {path} has changed since the run saved it (sha256 {found[:12]}... now, {recorded[:12]}... "
-                f"then): not the {kind} the run measured")  # fmt: skip
-    return None
-
-
 def _unchanged(pending: list[tuple[Any, tuple[str, ...]]], sources: dict[Key, tuple], report: ScoreReport,
                echo: Callable[[str], None]) -> list[tuple[Any, tuple[str, ...]]]:  # fmt: skip
     """The ``pending`` records whose saved files are those the run saved; each other one a failure."""
     kept = []
     for record, missing in pending:
-        problem = _saved_file_problem(record, *sources[record.key])
+        problem = saved_file_problem(record, *sources[record.key])
         if problem is None:
             kept.append((record, missing))
         else:
@@ -370,7 +247,10 @@ def score(config: ScoreConfig, *, progress: bool = True, echo: Callable[[str], N
     from bench.store.sqlite import Store, StoreConflict, StoreError
 
     out = Path(config.run)
-    meta = _read_run_json(out)
+    try:
+        meta = read_run_json(out)
+    except RunFolderError as exc:
+        raise ScoreSetupError(str(exc)) from None
     plugins = _plugin_files(config, meta)
     metrics = _metrics(config, plugins, str((meta.get("config") or {}).get("device", "cpu")))  # as the run
     if config.jobs < 1:
@@ -398,7 +278,7 @@ def _check_stored_metrics(out: Path, store, metrics: list[Metric]) -> None:
     """:class:`ScoreSetupError` when the run holds values of one of ``metrics`` computed by other code."""
     stored = store.metric_descriptions()
     for metric in metrics:
-        if stored.get(metric.name) and _canonical(stored[metric.name]) != _canonical(metric.describe()):
+        if stored.get(metric.name) and canonical(stored[metric.name]) != canonical(metric.describe()):
             diffs = describe_differences(stored[metric.name], metric.describe())
             raise ScoreSetupError(f"{out} holds '{metric.name}' values computed by other code or versions "
                                   f"({'; '.join(diffs[:4])}); they are never mixed: score a copy of the run made "
@@ -522,8 +402,12 @@ def _score(config: ScoreConfig, out: Path, meta: dict[str, Any], plugins: tuple[
     recorded = (store.get_meta("dataset") or {}).get("images") or {
         item["name"]: item["sha256"] for item in (meta.get("dataset") or {}).get("images", [])
     }
-    references = _reference_files(config, meta, recorded, {record.image for record, _ in pending})
-    check = _check_metric(store, plugins, str((meta.get("config") or {}).get("device", "cpu")))
+    try:
+        references = reference_files(meta, recorded, {record.image for record, _ in pending},
+                                     dataset=config.dataset, data_dir=config.data_dir, offline=config.offline)  # fmt: skip
+    except RunFolderError as exc:
+        raise ScoreSetupError(str(exc)) from None
+    check = check_metric(store, plugins, str((meta.get("config") or {}).get("device", "cpu")))
     checked = {} if check is None else {
         record.key: (record.metrics[check.name], sources[record.key][0] is None and "bitstream_sha256" in record.extra)
         for record, _ in pending if not math.isnan(record.metrics.get(check.name, math.nan))
@@ -589,7 +473,7 @@ def _exports_stale(out: Path, store) -> bool:
         return True
     descriptions = store.metric_descriptions()
     return (
-        _canonical(meta.get("metric_implementations")) != _canonical(descriptions)
+        canonical(meta.get("metric_implementations")) != canonical(descriptions)
         or any(name not in header for name in store.metrics())
         or any(name not in summary_header for name in store.dataset_metrics())
     )

@@ -87,6 +87,17 @@ def test_a_rate_matched_kodak_run_reaches_its_targets_resumes_and_reports(tmp_pa
     assert "## At target rates" in page and "### 0.5 bpp (+-15%)" in page and "| jpeg | 3/3 |" in page
     assert (tmp_path / "report" / "target_rates.csv").read_text() == before
     assert set(made.table["codec"]) == {"webp"}  # BD-rates of the matched points against jpeg's
+    # the page's viewer: each codec at each target reached, at the knob the rate matching chose for the image
+    text = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    viewer = json.loads(text.split('<script id="report-data" type="application/json">')[1].split("</script>")[0])[
+        "viewer"
+    ]
+    assert viewer["targets"] == [0.5, 0.75] and viewer["refused"] == []
+    chosen = {(r["codec"], float(r["target_bpp"]), r["image"]): float(r["knob"]) for r in per_image}
+    assert len(viewer["entries"]) == 2 * 2 * 2  # jpeg and webp, two images, two targets
+    for entry in viewer["entries"]:
+        (target,) = entry["targets"]
+        assert entry["quality"] == chosen[entry["curve"], target, entry["image"]]
 
 
 PICKY_PLUGIN = '''

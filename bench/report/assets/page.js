@@ -1,4 +1,5 @@
-// codec-bench report page: draws what bench/report/html.py embedded in #report-data (no network needed).
+// codec-bench report page: draws what bench/report/html.py embedded in #report-data (no network needed);
+// the viewer's functions are in viewer.js, which follows this script, and setUp() runs after both.
 "use strict";
 const DATA = JSON.parse(document.getElementById("report-data").textContent);
 const COLUMNS = DATA.columns;
@@ -13,11 +14,13 @@ function readHash() {
   if (["mean-curve", "per-image"].includes(params.get("agg"))) state.agg = params.get("agg");
   if (["linear", "log"].includes(params.get("x"))) state.x = params.get("x");
   state.codec = PER_IMAGE[params.get("codec")] !== undefined ? params.get("codec") : "";
+  readViewerHash(params);
 }
 
 function writeHash() {
   const params = new URLSearchParams({ anchor: state.anchor, agg: state.agg, x: state.x });
   if (state.codec) params.set("codec", state.codec);
+  writeViewerHash(params);
   history.replaceState(null, "", "#" + params.toString());
 }
 
@@ -140,6 +143,11 @@ function renderImages() {
     const tr = body.insertRow();
     tr.dataset.image = entry.image;
     tr.insertCell().textContent = entry.image;
+    if (VIEWER && VIEWER.images.some((i) => i.name === entry.image)) { // in the viewer: click to look at it
+      tr.style.cursor = "pointer";
+      tr.title = `look at ${entry.image}: ${DATA.anchor} | ${state.codec} in the viewer`;
+      tr.addEventListener("click", () => showInViewer(entry.image, DATA.anchor, state.codec));
+    }
     for (const column of COLUMNS) {
       const rate = entry.rates[column.name];
       const cell = tr.insertCell();
@@ -152,7 +160,7 @@ function renderImages() {
     return `${c.label}: smaller on ${rates.filter((v) => v < 0).length} of ${rates.length} images`;
   });
   document.getElementById("image-note").textContent =
-    `Each image's BD-rate against ${DATA.anchor} (the report's anchor; their mean is the per-image aggregation). ${wins.join("; ")}. Green: smaller files than the anchor at equal quality. Click a header to sort.`;
+    `Each image's BD-rate against ${DATA.anchor} (the report's anchor; their mean is the per-image aggregation). ${wins.join("; ")}. Green: smaller files than the anchor at equal quality. Click a header to sort${VIEWER ? "; click an image the viewer has to look at it" : ""}.`;
 }
 
 // --- RD curves -------------------------------------------------------------------------------------------
@@ -271,6 +279,7 @@ function render() {
   renderRD();
   renderComplexity();
   renderSpeed();
+  drawViewer();
 }
 
 function setUp() {
@@ -288,11 +297,16 @@ function setUp() {
   anchor.addEventListener("change", (e) => { state.anchor = e.target.value; render(); });
   document.getElementById("aggregation").addEventListener("change", (e) => { state.agg = e.target.value; render(); });
   document.getElementById("xaxis").addEventListener("change", (e) => { state.x = e.target.value; render(); });
-  window.addEventListener("hashchange", () => { readHash(); anchor.value = state.anchor; render(); });
+  window.addEventListener("hashchange", () => {
+    readHash();
+    anchor.value = state.anchor;
+    if (VIEWER) syncControls();
+    render();
+  });
+  setUpViewer();
   document.getElementById("summary").textContent =
     `${DATA.curves.length} curves, ${COLUMNS.length} compared metrics; generated ${DATA.generated || ""}. ` +
     "Hover a point for its values; click a legend entry to hide a codec; the view is kept in the URL.";
   render();
 }
 
-setUp();

@@ -22,6 +22,8 @@ prefix. Not in the default run.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
 import sys
@@ -57,6 +59,54 @@ DOWNLOAD_MB = {
 URL_ENV = "BENCH_COMPRESSAI_URL"
 
 
+def model_urls() -> dict[str, dict[str, dict[int, str]]]:
+    """``compressai.zoo.image.model_urls`` (architecture -> metric -> quality -> URL): the module's own dict where
+    compressai is imported, else read from the source of the installed ``compressai/zoo/image.py`` without
+    importing compressai (which takes seconds: ``bench codecs`` checks every zoo codec's checkpoints), else
+    imported."""
+    imported = sys.modules.get("compressai.zoo.image")
+    return imported.model_urls if imported is not None else _source_model_urls()
+
+
+@functools.lru_cache(maxsize=1)
+def _source_model_urls() -> dict[str, dict[str, dict[int, str]]]:
+    from importlib.util import find_spec
+
+    spec = find_spec("compressai")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "zoo" / "image.py"
+        try:
+            return _literal_urls(ast.parse(path.read_text(encoding="utf-8")))
+        except (OSError, SyntaxError, ValueError, KeyError):
+            break
+    return import_compressai().zoo.image.model_urls
+
+
+def _literal_urls(tree: ast.Module) -> dict:
+    """The ``model_urls = {...}`` of a module's syntax tree, whose f-strings may name its string constants."""
+    names: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                names[node.targets[0].id] = node.value.value
+            elif node.targets[0].id == "model_urls":
+                return _evaluate(node.value, names)
+    raise KeyError("model_urls")
+
+
+def _evaluate(node: ast.AST, names: dict[str, str]) -> Any:
+    """A literal of dicts, numbers and strings, f-strings of ``names`` included (ValueError for anything else)."""
+    if isinstance(node, ast.Dict):
+        return {_evaluate(k, names): _evaluate(v, names) for k, v in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_evaluate(part, names) for part in node.values)
+    if isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name) and node.format_spec is None:
+        return names[node.value.id]
+    if isinstance(node, ast.Constant):
+        return node.value
+    raise ValueError(f"not a literal: {ast.dump(node)[:80]}")
+
+
 class CompressAIZooCodec(CompressAICodec):
     """One CompressAI zoo architecture and training metric; subclasses set ``arch`` and ``metric``."""
 
@@ -70,7 +120,7 @@ class CompressAIZooCodec(CompressAICodec):
     @classmethod
     def checkpoint(cls, quality: int) -> tuple[str, Path]:
         """(URL of the weights: CompressAI's, or under ``$BENCH_COMPRESSAI_URL``; the file they must be in here)."""
-        url = import_compressai().zoo.image.model_urls[cls.arch][cls.metric][quality]
+        url = model_urls()[cls.arch][cls.metric][quality]
         name = url.rsplit("/", 1)[1]
         base = os.environ.get(URL_ENV, "").strip()
         if base:

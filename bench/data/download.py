@@ -93,10 +93,14 @@ def hash_prefix(name: str) -> str | None:
 
 def hub_checkpoints() -> Path:
     """torch hub's folder of downloaded weights: ``$TORCH_HOME/hub/checkpoints`` (by default
-    ``~/.cache/torch/hub/checkpoints``), where torchvision keeps its files too."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    ``~/.cache/torch/hub/checkpoints``), where torchvision keeps its files too. Found as ``torch.hub.get_dir``
+    finds it, without importing torch where it is not imported yet (then nothing can have moved it with
+    ``torch.hub.set_dir``)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    cache = os.getenv("XDG_CACHE_HOME", "~/.cache")
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))) / "hub" / "checkpoints"
 
 
 def download_file(

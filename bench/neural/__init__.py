@@ -4,6 +4,10 @@ Everything here imports torch and compressai lazily from the modules that need t
 traditional codecs run without loading them.
 """
 
+import re
+import sys
+from pathlib import Path
+
 from bench.api.codec import CodecError
 
 #: What ``--device`` accepts: the CPU, the GPU, or the GPU when torch sees one.
@@ -16,7 +20,9 @@ class DeviceError(CodecError):
 
 def resolve_device(requested: str) -> str:
     """The torch device for ``requested``: ``auto`` is ``cuda`` when torch sees a usable GPU, else
-    ``cpu``; ``cuda`` without one raises :class:`DeviceError`."""
+    ``cpu``; ``cuda`` without one raises :class:`DeviceError`. ``cpu`` needs no torch (not imported)."""
+    if requested == "cpu":
+        return requested
     import torch
 
     if requested == "auto":
@@ -47,3 +53,21 @@ def import_compressai():
         import compressai.models  # noqa: F401
 
     return compressai
+
+
+def module_version(name: str) -> str:
+    """``<name>.__version__`` (``torch``, ``compressai``): from the imported module, else read from the package's
+    ``version.py`` without importing it (importing torch and compressai takes seconds, which ``bench codecs``
+    need not spend), else by importing it."""
+    if name in sys.modules:
+        return sys.modules[name].__version__
+    from importlib.util import find_spec
+
+    spec = find_spec(name)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "version.py"
+        found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", path.read_text(encoding="utf-8"), re.M) \
+            if path.is_file() else None  # fmt: skip
+        if found:
+            return found.group(1)
+    return (import_compressai() if name == "compressai" else __import__(name)).__version__

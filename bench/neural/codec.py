@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.api.codec import Codec, CodecError, Knob, check_rgb8, register_codec
-from bench.neural import device_name, import_compressai, resolve_device
+from bench.neural import device_name, module_version, resolve_device
 from bench.neural.bitstream import ENTROPY_FLOAT, ENTROPY_MODELS, Header, pack, unpack
 from bench.neural.complexity import MacCount, PartWatch, count_macs, parameters_by_part
 from bench.neural.family import FamilyError, NeuralFamily
@@ -81,16 +81,15 @@ class CompressAICodec(Codec):
 
     @staticmethod
     def _import_problem(*extra: str) -> str | None:
-        """Why torch, compressai or the ``extra`` modules cannot be imported; None when they can."""
-        import importlib
+        """Why torch, compressai or the ``extra`` modules are not installed; None when they are. Found, not
+        imported (importing torch and compressai takes seconds: ``bench codecs`` lists codecs without it); an
+        installation that is found but fails to import says so when the codec is made."""
+        from importlib.util import find_spec
 
-        try:
-            for module in ("torch", *extra):
-                importlib.import_module(module)
-            import_compressai()
-        except ImportError as exc:
+        missing = [module for module in ("torch", "compressai", *extra) if find_spec(module) is None]
+        if missing:
             needs = ", ".join(("torch", "compressai", *extra))
-            return f"needs {needs} ({exc}); pip install codec-bench installs them"
+            return f"needs {needs} (no module named {', '.join(missing)}); pip install codec-bench installs them"
         return None
 
     def model(self, quality: int):
@@ -318,9 +317,7 @@ class CompressAICodec(Codec):
         }
 
     def versions(self) -> dict[str, str]:
-        import torch
-
-        return {"torch": torch.__version__, "compressai": import_compressai().__version__}
+        return {"torch": module_version("torch"), "compressai": module_version("compressai")}
 
     def _device_settings(self) -> dict[str, Any]:
         return {

@@ -545,4 +545,6 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
                 path, dpi=300 if fmt == "png" else None, metadata={"Creator": "codec-bench"} if fmt != "png" else None
             )
             paths.append(path)
+            # the layout the first file found is kept for the others: finding it again took most of each save
+            fig.set_layout_engine("none")
     return paths

@@ -51,7 +51,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bench.analysis.bdrate import BDError, bd_compare
+from bench.analysis.bdrate import DEFAULT_MIN_OVERLAP, BDError, bd_compare, overlap_text
+from bench.analysis.bdvector import pchip_bd, repeats_a_point
 from bench.analysis.bootstrap import (
     Interval,
     PairedTest,
@@ -432,11 +433,76 @@ def _mean_curve_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, 
 
 def _each_image(anchor: Curve, test: Curve, images: Sequence[str], metric: str, method: str, label: str,
                 unit: str, sign: float = 1.0, **fixed) -> list[tuple[str, _PairBD]]:  # fmt: skip
-    """(image, the BD of the pair's curves of that image) for each of ``images`` (both curves have per-image results)."""
+    """(image, the BD of the pair's curves of that image) for each of ``images`` (both curves have per-image
+    results). With PCHIP over the shared range, the images whose BD needs nothing but the numbers are computed
+    at once (:func:`_plain_pchip_images`), the others (and any other method or range) one by one."""
     a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
     t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
-    return [(image, _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed))
+    at_once = {}
+    if method == "pchip" and not any(v is not None for v in fixed.values()) and metric in anchor.per_image \
+            and metric in test.per_image:  # fmt: skip
+        at_once = _plain_pchip_images({i: a_groups[i] for i in images}, {i: t_groups[i] for i in images}, metric,
+                                      unit, sign)  # fmt: skip
+    return [(image, at_once[image] if image in at_once else
+             _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed))
             for image in images]  # fmt: skip
+
+
+def _plain_pchip_images(anchor: dict[str, pd.DataFrame], test: dict[str, pd.DataFrame], metric: str, unit: str,
+                        sign: float) -> dict[str, _PairBD]:  # fmt: skip
+    """Image -> the PCHIP BD of its two point sets over their shared range, with the notes :func:`_compare`
+    writes (small overlaps, a narrow quality range), for the images with every point finite, none repeated
+    and a result (the others, whose notes say what went wrong, are not in the result).
+    Images of the same numbers of points are computed at once (:func:`bench.analysis.bdvector.pchip_bd`, equal
+    to :func:`~bench.analysis.bdrate.bd_compare` to about 1e-12); the others are not in the result."""
+    shapes: dict[tuple[int, int], list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for image, a_frame in anchor.items():
+        ra, qa = rate_quality_points(a_frame, metric)
+        rt, qt = rate_quality_points(test[image], metric)
+        if len(ra) == len(a_frame) >= 2 and len(rt) == len(test[image]) >= 2:  # no point left out
+            shapes.setdefault((len(ra), len(rt)), []).append((image, ra, qa, rt, qt))
+    found = {}
+    for rows in shapes.values():
+        names = [row[0] for row in rows]
+        ra, qa, rt, qt = (np.stack([row[k] for row in rows]) for k in range(1, 5))
+        if np.any(ra <= 0) or np.any(rt <= 0):
+            continue
+        rates = pchip_bd(ra, sign * qa, rt, sign * qt, "rate")
+        values = sign * pchip_bd(ra, sign * qa, rt, sign * qt, "metric")
+        repeated = repeats_a_point(ra, sign * qa) | repeats_a_point(rt, sign * qt)
+        overlap_quality = _shared_fraction(sign * qa, sign * qt)
+        overlap_rate = _shared_fraction(np.log(ra), np.log(rt))
+        low, high = np.maximum(qa.min(1), qt.min(1)), np.minimum(qa.max(1), qt.max(1))
+        rate_low, rate_high = np.maximum(ra.min(1), rt.min(1)), np.minimum(ra.max(1), rt.max(1))
+        for n, name in enumerate(names):
+            if not (math.isfinite(rates[n]) and math.isfinite(values[n])) or repeated[n]:
+                continue  # one by one: its note says why
+            notes = [
+                overlap_text(fraction, what)
+                for fraction, what in ((overlap_quality[n], "quality"), (overlap_rate[n], "rate"))
+                if fraction < DEFAULT_MIN_OVERLAP
+            ]
+            notes += _narrow_interval_notes(qa[n], low[n], high[n], unit)  # as _compare writes them, in its order
+            found[name] = _PairBD(
+                float(rates[n]),
+                float(values[n]),
+                float(overlap_quality[n]),
+                "; ".join(notes),
+                math.nan,
+                float(low[n]),
+                float(high[n]),
+                float(rate_low[n]),
+                float(rate_high[n]),
+            )
+    return found
+
+
+def _shared_fraction(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row: the length of the interval two point sets share as a fraction of the shorter one's range (0: none)."""
+    lo, hi = np.maximum(a.min(1), b.min(1)), np.minimum(a.max(1), b.max(1))
+    shorter = np.minimum(np.ptp(a, axis=1), np.ptp(b, axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(shorter > 0, (hi - lo) / shorter, 0.0)
 
 
 def _per_image_bd(anchor: Curve, test: Curve, pair: ImagePairing, metric: str, method: str, label: str, unit: str,

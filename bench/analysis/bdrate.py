@@ -238,9 +238,15 @@ def _overlap_note(fraction: float, min_overlap: float, what: str) -> str | None:
     """A :class:`SmallOverlapWarning`, and its text, when the curves share less than ``min_overlap``."""
     if fraction >= min_overlap:
         return None
-    note = f"the curves share only {100 * fraction:.0f}% of the shorter one's {what} range"
+    note = overlap_text(fraction, what)
     warnings.warn(note, SmallOverlapWarning, stacklevel=3)
     return note
+
+
+def overlap_text(fraction: float, what: str) -> str:
+    """What a :class:`SmallOverlapWarning` says: the curves share ``fraction`` of the shorter one's ``what``
+    (``quality`` or ``rate``) range."""
+    return f"the curves share only {100 * fraction:.0f}% of the shorter one's {what} range"
 
 
 def bd_rate(

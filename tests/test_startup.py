@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from conftest import REPO, require_module
 
 _IMPORTED = "import sys, runpy; sys.argv = {argv!r}; code = 0\n" \
@@ -34,27 +32,31 @@ def test_a_jpeg_run_imports_no_torch(tmp_path, small_dataset):
                           "--no-report", "--no-progress", "--out", str(tmp_path / "run")) == []  # fmt: skip
 
 
-def test_versions_and_checkpoint_urls_read_without_importing_equal_the_imported_ones():
+def test_what_is_read_without_importing_torch_equals_what_importing_it_gives():
+    """torch's and compressai's versions, the zoo's checkpoint URLs, and torch hub's folder (under each way of
+    choosing it), found before torch is imported, then compared with torch's and compressai's own."""
     require_module("compressai", "the learned codecs' libraries")
-    code = ("import sys; from bench.neural import module_version; from bench_codecs.compressai_zoo import model_urls; "
-            "found = (module_version('torch'), module_version('compressai'), model_urls()); "
-            "assert not {'torch', 'compressai'} & set(sys.modules); "
-            "from bench.neural import import_compressai; import torch; compressai = import_compressai(); "
-            "import compressai.zoo.image as zoo; "
-            "assert found == (torch.__version__, compressai.__version__, zoo.model_urls), found[:2]; print('ok')")  # fmt: skip
+    code = """
+import os, pathlib, sys
+from bench.data.download import hub_checkpoints
+from bench.neural import import_compressai, module_version
+from bench_codecs.compressai_zoo import model_urls
+found = (module_version("torch"), module_version("compressai"), model_urls())
+cases = [{}, {"XDG_CACHE_HOME": "/somewhere/cache"}, {"TORCH_HOME": "~/th"}]
+hubs = []
+for case in cases:
+    os.environ.pop("TORCH_HOME", None); os.environ.pop("XDG_CACHE_HOME", None); os.environ.update(case)
+    hubs.append(hub_checkpoints())
+assert not {"torch", "compressai"} & set(sys.modules)
+import torch
+compressai = import_compressai()
+import compressai.zoo.image as zoo
+assert found == (torch.__version__, compressai.__version__, zoo.model_urls), found[:2]
+for case, ours in zip(cases, hubs):
+    os.environ.pop("TORCH_HOME", None); os.environ.pop("XDG_CACHE_HOME", None); os.environ.update(case)
+    assert ours == pathlib.Path(torch.hub.get_dir()) / "checkpoints", (case, ours)
+print("ok")
+"""
     done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, cwd=REPO,
                           timeout=300)  # fmt: skip
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
-
-
-@pytest.mark.parametrize("env", [{}, {"XDG_CACHE_HOME": "/somewhere/cache"}, {"TORCH_HOME": "~/th"}])
-def test_the_hub_folder_without_torch_is_torchs(env):
-    require_module("torch", "torch")
-    code = ("from bench.data.download import hub_checkpoints; import sys; a = hub_checkpoints(); "
-            "assert 'torch' not in sys.modules; import torch, pathlib; "
-            "print(a == pathlib.Path(torch.hub.get_dir()) / 'checkpoints', a)")  # fmt: skip
-    base = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME")}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={**base, **env}, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("True "), done.stdout

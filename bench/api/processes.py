@@ -20,7 +20,15 @@ import sys
 import threading
 from typing import Callable
 
-__all__ = ["die_with_parent", "one_line", "run_program", "catch_sigterm", "restore_sigterm", "Terminated"]
+__all__ = [
+    "die_with_parent",
+    "one_line",
+    "run_program",
+    "start_program",
+    "catch_sigterm",
+    "restore_sigterm",
+    "Terminated",
+]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -62,6 +70,17 @@ def run_program(
                               preexec_fn=die_with_parent if os.name == "posix" else None)  # fmt: skip
     except subprocess.TimeoutExpired:
         raise error(f"{name} did not finish within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise error(f"{name} could not be started ({args[0]}): {exc}") from None
+
+
+def start_program(args: list[str], *, name: str, error: Callable[[str], Exception], stdout, stderr) -> subprocess.Popen:
+    """Start the program ``args[0]`` (``name`` in messages) without waiting for it: no input, its output into the
+    open files ``stdout`` and ``stderr``, killed with its parent; ``error(message)`` is raised when it cannot start.
+    For programs run side by side (:func:`run_program` runs one to completion)."""
+    try:
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                preexec_fn=die_with_parent if os.name == "posix" else None)  # fmt: skip
     except OSError as exc:
         raise error(f"{name} could not be started ({args[0]}): {exc}") from None
 

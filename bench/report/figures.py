@@ -15,6 +15,10 @@ codec we also ran or know (CompressAI's "JPEG" and our ``jpeg``; "bmshj2018-hype
 right, upper left, lower left, upper right) where its box overlaps no plotted point or line segment;
 when there is none, below the axes in as many columns as fit the width, the figure growing to hold it.
 
+**Dense curves.** A curve of more than :data:`MAX_DRAWN_POINTS` points (a published file of a million) is
+drawn through at most that many (:func:`drawn_points`: evenly along its length on the figure); every
+number computed from it (BD tables, intervals) uses all its points.
+
 **Fonts.** Figures are sized for a single (3.5 in) or double (7.16 in) column with 8 pt fonts and
 built with matplotlib's object API (no pyplot state); :func:`save_figure` writes PDFs with TrueType
 (Type 42) fonts, never Type 3, and SVGs that keep text as ``<text>`` elements.
@@ -41,6 +45,8 @@ from bench.analysis.curves import Curve
 from bench.api.metric_registry import metric_columns
 
 __all__ = [
+    "MAX_DRAWN_POINTS",
+    "drawn_points",
     "Style",
     "KNOWN_STYLES",
     "assign_styles",
@@ -323,6 +329,29 @@ def _legend_below(fig: Figure, handles, labels, base_height: float, **kwargs):
     return legend
 
 
+#: The most points a curve is drawn through (figures, the page's plots); a figure shows no more (module docstring).
+MAX_DRAWN_POINTS = 2000
+
+
+def drawn_points(*axes: np.ndarray) -> np.ndarray:
+    """The indices of the points to draw of a curve whose points are given one array per axis (finite, in
+    order along the curve): all of them up to :data:`MAX_DRAWN_POINTS`, else the first point of each of that
+    many equal steps along the curve's length (each axis scaled to its range) and the last point."""
+    count = len(axes[0])
+    if count <= MAX_DRAWN_POINTS:
+        return np.arange(count)
+    squared = np.zeros(count - 1)
+    for values in axes:
+        span = np.ptp(values)
+        if span > 0:
+            squared += (np.diff(values) / span) ** 2
+    length = np.concatenate([[0.0], np.cumsum(np.sqrt(squared))])
+    if length[-1] == 0:
+        return np.array([0, count - 1])
+    step = np.floor(length / length[-1] * (MAX_DRAWN_POINTS - 1))
+    return np.union1d(np.flatnonzero(np.diff(step, prepend=-1.0) > 0), [count - 1])
+
+
 def rd_figure(
     curves: Sequence[Curve],
     metric: str,
@@ -348,7 +377,8 @@ def rd_figure(
             x, y = x[keep], y[keep]
             order = np.argsort(x, kind="stable")
             x, y = x[order], y[order]
-            ax.plot(x, y, label=curve.label, **styles[curve.label].kwargs())
+            drawn = drawn_points(x, y)
+            ax.plot(x[drawn], y[drawn], label=curve.label, **styles[curve.label].kwargs())
             # the y range covers the visible part, plus the first point beyond the right edge
             visible = (
                 np.ones_like(x, dtype=bool)
@@ -403,7 +433,9 @@ def speed_figure(
                 x, y = curve.column("bpp"), curve.column(column)
                 keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
                 order = np.argsort(x[keep], kind="stable")
-                ax.plot(x[keep][order], y[keep][order], label=curve.label, **styles[curve.label].kwargs())
+                x_drawn, y_drawn = x[keep][order], y[keep][order]
+                drawn = drawn_points(x_drawn, np.log(y_drawn))
+                ax.plot(x_drawn[drawn], y_drawn[drawn], label=curve.label, **styles[curve.label].kwargs())
             ax.set_yscale("log")
             if max_bpp:
                 ax.set_xlim(0, max_bpp)

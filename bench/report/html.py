@@ -36,12 +36,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from bench.analysis.curves import Curve
 from bench.api.files import atomic_write_text
 from bench.api.metric import Column
-from bench.report.figures import Style
+from bench.report.figures import MAX_DRAWN_POINTS, Style, drawn_points
 
 __all__ = ["PAGE_FILE", "PLOTLY_FILE", "page_data", "per_image_document", "write_page"]
 
@@ -64,11 +65,15 @@ def _number(value: Any) -> float | None:
 
 
 def _points(curve: Curve, columns: Sequence[Column]) -> list[dict[str, Any]]:
+    """The curve's points (sorted by bpp), a dense curve's thinned as the figures draw it
+    (:func:`bench.report.figures.drawn_points`, along its rate and its compared columns without gaps)."""
     names = ["quality", "bpp", "images", *(c.name for c in columns), "encode_s", "decode_s"]
-    rows = []
-    for row in curve.points.to_dict("records"):
-        rows.append({name: _number(row.get(name)) for name in names})
-    return rows
+    points = curve.points.sort_values("bpp", kind="stable") if "bpp" in curve.points else curve.points
+    if len(points) > MAX_DRAWN_POINTS:
+        axes = [points[name].to_numpy(float) for name in ("bpp", *(c.name for c in columns)) if name in points]
+        finite = [a for a in axes if np.isfinite(a).all()] or [np.arange(len(points), dtype=float)]
+        points = points.iloc[drawn_points(*finite)]
+    return [{name: _number(row.get(name)) for name in names} for row in points.to_dict("records")]
 
 
 def _curve(curve: Curve, columns: Sequence[Column], style: Style) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from bench.api.options import PLUGINS, float_list, option, positive_int
-from bench.api.processes import run_program
+from bench.api.processes import start_program
 
 __all__ = [
     "Outcome",
@@ -166,26 +167,21 @@ for path in spec["files"]:
 """
 
 
-def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files: list[Path], uses_torch: bool,
-                  out: Path) -> dict[Path, tuple[np.ndarray | str, np.ndarray | None]]:  # fmt: skip
-    """Decode ``files`` in a fresh process in ``setting``; per file (pixels or the error, latents or None)."""
-    spec = {
-        "codec": codec,
-        "device": setting.device,
-        "threads": setting.threads,
-        "onednn": setting.onednn,
-        "uses_torch": uses_torch,
-        "plugins": [str(Path(p).resolve()) for p in plugins],
-        "files": [str(out / f.name) for f in files],
-    }
+def _decode_spec(codec: str, setting: Setting, plugins: tuple[str, ...], files: list[Path], uses_torch: bool,
+                 out: Path) -> str:  # fmt: skip
+    """Copy ``files`` into ``out`` and return the fresh decoding process's instructions (JSON)."""
     out.mkdir()
     for f in files:
         (out / f.name).write_bytes(f.read_bytes())
-    # a fresh process, which dies with bench verify (bench.api.processes.run_program)
-    proc = run_program([sys.executable, "-c", _DECODE, json.dumps(spec)], name=f"the decoding process ({setting.label()})",
-                       timeout_s=3600, error=VerifyError)  # fmt: skip
-    if proc.returncode != 0:
-        raise VerifyError(f"the decoding process ({setting.label()}) failed: {proc.stderr.strip()[-800:]}")
+    return json.dumps({
+        "codec": codec, "device": setting.device, "threads": setting.threads, "onednn": setting.onednn,
+        "uses_torch": uses_torch, "plugins": [str(Path(p).resolve()) for p in plugins],
+        "files": [str(out / f.name) for f in files],
+    })  # fmt: skip
+
+
+def _decoded_files(files: list[Path], out: Path) -> dict[Path, tuple[np.ndarray | str, np.ndarray | None]]:
+    """What the fresh process wrote into ``out``: per file (pixels or the error, latents or None)."""
     results: dict[Path, tuple[np.ndarray | str, np.ndarray | None]] = {}
     for f in files:
         copy = out / f.name
@@ -194,6 +190,48 @@ def _fresh_decode(codec: str, setting: Setting, plugins: tuple[str, ...], files:
         pixels = error.read_text() if error.exists() else np.load(copy.with_name(copy.name + ".npy"))
         results[f] = (pixels, np.load(latents) if latents.exists() else None)
     return results
+
+
+def _fresh_decodes(codec: str, checks: list[tuple[str, Setting]], plugins: tuple[str, ...],
+                   files_by_device: dict[str, list[Path]], uses_torch: bool, tmp: Path) -> list[dict]:  # fmt: skip
+    """Per check (encoding device, decoding setting): its device's files decoded in a fresh process in that
+    setting (per file: pixels or the error, latents or None). As many processes run side by side as this
+    process may use CPUs (the settings are about what is computed, not how fast); each dies with bench verify,
+    and those still running are killed when one fails or bench verify is interrupted."""
+    from bench.store.provenance import available_cpus
+
+    running: list[tuple[int, subprocess.Popen, Path]] = []
+    try:
+        for n, (enc, setting) in enumerate(checks):
+            while len(running) >= max(1, available_cpus()):
+                _finish(*running.pop(0), checks)
+            out = tmp / f"check{n}"
+            spec = _decode_spec(codec, setting, plugins, files_by_device[enc], uses_torch, out)
+            with open(out / "stderr.txt", "w") as stderr:
+                running.append((n, start_program([sys.executable, "-c", _DECODE, spec], stdout=subprocess.DEVNULL,
+                                                 stderr=stderr, name=f"the decoding process ({setting.label()})",
+                                                 error=VerifyError), out))  # fmt: skip
+        while running:
+            _finish(*running.pop(0), checks)
+    finally:
+        for _, proc, _ in running:  # what is left after a failure or Ctrl-C
+            proc.kill()
+            proc.wait()
+    return [_decoded_files(files_by_device[enc], tmp / f"check{n}") for n, (enc, _) in enumerate(checks)]
+
+
+def _finish(n: int, proc: subprocess.Popen, out: Path, checks: list[tuple[str, Setting]]) -> None:
+    """Wait for check ``n``'s decoding process; :class:`VerifyError` when it fails or runs past an hour."""
+    label = checks[n][1].label()
+    try:
+        status = proc.wait(timeout=3600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise VerifyError(f"the decoding process ({label}) did not finish within 3600 s") from None
+    if status != 0:
+        stderr = (out / "stderr.txt").read_text(errors="replace").strip()
+        raise VerifyError(f"the decoding process ({label}) failed: {stderr[-800:]}")
 
 
 def _compare(
@@ -350,9 +388,9 @@ def verify(config: VerifyConfig) -> VerifyReport:
         if "cuda" in devices and perturb:  # GPU-encoded files decoded in the CPU's perturbed settings too
             checks = [(e, s) for e, s in checks if not (e == "cuda" and s.device == "cpu")]
             checks += [("cuda", setting) for setting in cpu_settings(True)]
-        for n, (enc, setting) in enumerate(checks):
+        decodes = _fresh_decodes(name, checks, config.plugins, files_by_device, entry.cls.uses_device, Path(tmp))
+        for (enc, setting), decoded in zip(checks, decodes, strict=True):
             files = files_by_device[enc]
-            decoded = _fresh_decode(name, setting, config.plugins, files, entry.cls.uses_device, Path(tmp, f"check{n}"))
             outcomes = []
             for path in files:
                 outcome = _compare(expected[path], decoded[path])

@@ -108,12 +108,12 @@ def test_vectorised_pchip_equals_bdrate_on_real_per_image_curves(small_dataset, 
     from bench.analysis.curves import curves_from_run
 
     run_curves = curves_from_run(tmp_path / "run")
-    for anchor in run_curves:
+    for anchor in [c for c in run_curves if c.label == "jpeg"]:
         at_once = bd_table_module.bd_table(run_curves, anchor, metrics=["psnr_rgb", "ms_ssim_db"], resamples=0)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(bd_table_module, "_plain_pchip_images", lambda *args: {})
             one_by_one = bd_table_module.bd_table(run_curves, anchor, metrics=["psnr_rgb", "ms_ssim_db"], resamples=0)
         pd.testing.assert_frame_equal(at_once, one_by_one, rtol=1e-11, atol=1e-11)
-        if anchor.label == "jpeg":  # the learned codec's narrow range: notes to write
-            notes = at_once[(at_once.codec == "mean-scale-small") & (at_once.aggregation == "per-image")]["note"]
-            assert notes.str.contains("images integrated over less than half").all()
+        # the learned codec's narrow range: notes to write
+        notes = at_once[(at_once.codec == "mean-scale-small") & (at_once.aggregation == "per-image")]["note"]
+        assert notes.str.contains("images integrated over less than half").all()

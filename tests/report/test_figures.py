@@ -136,3 +136,23 @@ def test_a_codec_keeps_its_style_whatever_else_is_in_the_report():
     assert assign_styles([curve("mycodec")])["mycodec"] == other["mycodec"]
     published = assign_styles([curve("JPEG", "published"), curve("avif")])["JPEG"]
     assert published.color == one["jpeg"].color and published.hollow
+
+
+def test_a_curve_of_a_million_points_is_drawn_through_at_most_max_drawn_points_of_them():
+    from bench.report.figures import MAX_DRAWN_POINTS, drawn_points
+    from bench.report.html import _points
+
+    bpp = np.linspace(0.05, 3.0, 1_000_000)
+    psnr = 30 + 8 * np.log(bpp)
+    drawn = drawn_points(bpp, psnr)
+    assert len(drawn) <= MAX_DRAWN_POINTS + 1 and drawn[0] == 0 and drawn[-1] == bpp.size - 1
+    assert np.all(np.diff(drawn) > 0)
+    # evenly along the curve: no gap on the figure wider than two steps of its length
+    steps = np.hypot(np.diff(bpp[drawn]) / np.ptp(bpp), np.diff(psnr[drawn]) / np.ptp(psnr))
+    assert steps.max() < 2.5 / MAX_DRAWN_POINTS
+    assert list(drawn_points(bpp[:50], psnr[:50])) == list(range(50))  # small curves: every point
+    dense = points_curve("dense", bpp, psnr)
+    fig = rd_figure([dense], "psnr_rgb", assign_styles([dense]), max_bpp=None)
+    (line,) = fig.axes[0].get_lines()
+    assert len(line.get_xdata()) == len(drawn)
+    assert len(_points(dense, [])) == len(drawn)  # the page's plot too

@@ -10,14 +10,16 @@ import json
 import re
 import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.analysis.bd_table import compared_columns
 from bench.report.html import PAGE_FILE
-from bench.report.viewer import VIEWER_DIR, chosen_images, viewer_images
-from bench.report.writer import ReportConfig, make_report
+from bench.report.viewer import VIEWER_DIR, ViewerChoice, build_viewer, chosen_images, viewer_images
+from bench.report.writer import ReportConfig, load_curves, make_report
 from bench_codecs.jpeg import JpegCodec
 from conftest import quiet_run
 
@@ -40,6 +42,12 @@ def _pixels(out, key: str) -> np.ndarray:
 def _report(run, out, **options):
     make_report(ReportConfig(runs=(run,), out=out, bootstrap=0, **options))
     return _page_data(out)["viewer"]
+
+
+def _viewer(run, out, images, bpps):
+    """The viewer's document alone, as the report builds it (no figures, no page)."""
+    curves = load_curves([run], [])
+    return build_viewer(curves, compared_columns(curves), ViewerChoice(images, bpps), out)
 
 
 def test_images_are_spread_over_the_run_in_name_order_or_named():
@@ -77,12 +85,21 @@ def test_each_codec_shows_its_decode_nearest_each_rate_encoded_again_and_checked
     )
 
 
-@pytest.fixture
-def saved_run(tmp_path, small_dataset):
-    out = tmp_path / "saved-run"
-    quiet_run(dataset=str(small_dataset), codecs=("jpeg", "webp"), qualities=(30, 90), out=out, jobs=2,
+@pytest.fixture(scope="module")
+def saved_run_original(tmp_path_factory, kodak_dir):
+    images = tmp_path_factory.mktemp("saved-images")
+    pixels = np.asarray(Image.open(kodak_dir / "kodim04.png").convert("RGB"))[:192, :256]
+    Image.fromarray(np.ascontiguousarray(pixels)).save(images / "crop04.png")
+    out = tmp_path_factory.mktemp("saved") / "run"
+    quiet_run(dataset=str(images), codecs=("jpeg", "webp"), qualities=(30, 90), out=out, jobs=2,
               save_reconstructions=True, save_bitstreams=True)  # fmt: skip
     return out
+
+
+@pytest.fixture
+def saved_run(tmp_path, saved_run_original):
+    """A copy of a run that saved its reconstructions and bitstreams (one image), for a test to change."""
+    return Path(shutil.copytree(saved_run_original, tmp_path / "saved-run"))
 
 
 def _sources(viewer) -> dict[tuple[str, str], str]:
@@ -90,21 +107,21 @@ def _sources(viewer) -> dict[tuple[str, str], str]:
 
 
 def test_saved_reconstructions_first_then_saved_bitstreams_then_encoding_again(tmp_path, saved_run):
-    choice = {"viewer_images": ("crop04.png",), "viewer_bpp": (1.0,)}
-    assert set(_sources(_report(saved_run, tmp_path / "a", **choice)).values()) == {"saved reconstruction"}
+    choice = (("crop04.png",), (1.0,))
+    assert set(_sources(_viewer(saved_run, tmp_path / "a", *choice)).values()) == {"saved reconstruction"}
     shutil.rmtree(saved_run / "reconstructions" / "webp")
-    assert _sources(_report(saved_run, tmp_path / "b", **choice)) == {
+    assert _sources(_viewer(saved_run, tmp_path / "b", *choice)) == {
         ("jpeg", "crop04.png"): "saved reconstruction", ("webp", "crop04.png"): "saved bitstream"}  # fmt: skip
     shutil.rmtree(saved_run / "bitstreams" / "webp")
-    viewer = _report(saved_run, tmp_path / "c", **choice)
+    viewer = _viewer(saved_run, tmp_path / "c", *choice)
     assert _sources(viewer)[("webp", "crop04.png")] == "encoded again (same size)"
     (entry,) = [e for e in viewer["entries"] if e["curve"] == "webp"]
     np.testing.assert_array_equal(_pixels(tmp_path / "b", entry["key"]), _pixels(tmp_path / "c", entry["key"]))
 
 
 def test_a_decode_that_is_not_what_the_run_measured_is_refused_with_why(tmp_path, saved_run):
-    choice = {"viewer_images": ("crop04.png",), "viewer_bpp": (1.0,)}
-    shown = {e["curve"]: e for e in _report(saved_run, tmp_path / "a", **choice)["entries"]}
+    choice = (("crop04.png",), (1.0,))
+    shown = {e["curve"]: e for e in _viewer(saved_run, tmp_path / "a", *choice)["entries"]}
     # a saved reconstruction changed after the run
     jpeg_file = saved_run / "reconstructions" / "jpeg" / f"{shown['jpeg']['quality']:g}" / "crop04.png"
     pixels = np.asarray(Image.open(jpeg_file)).copy()
@@ -115,7 +132,7 @@ def test_a_decode_that_is_not_what_the_run_measured_is_refused_with_why(tmp_path
     shutil.rmtree(saved_run / "bitstreams" / "webp")
     with sqlite3.connect(saved_run / "store.sqlite") as db:
         db.execute("UPDATE records SET bytes = bytes + 1 WHERE codec = 'webp' AND image = 'crop04.png'")
-    viewer = _report(saved_run, tmp_path / "b", **choice)
+    viewer = _viewer(saved_run, tmp_path / "b", *choice)
     assert viewer["entries"] == []
     jpeg_why, webp_why = sorted(viewer["refused"])
     assert jpeg_why.startswith("jpeg at") and "has changed since the run saved it" in jpeg_why
@@ -124,13 +141,13 @@ def test_a_decode_that_is_not_what_the_run_measured_is_refused_with_why(tmp_path
         db.execute("UPDATE records SET bytes = bytes - 1 WHERE codec = 'webp' AND image = 'crop04.png'")
         db.execute("UPDATE metric_values SET value = value + 0.01 WHERE codec = 'webp' AND image = 'crop04.png' "
                    "AND metric = 'psnr_rgb'")  # fmt: skip
-    (webp_why,) = [r for r in _report(saved_run, tmp_path / "c", **choice)["refused"] if r.startswith("webp")]
+    (webp_why,) = [r for r in _viewer(saved_run, tmp_path / "c", *choice)["refused"] if r.startswith("webp")]
     assert "psnr_rgb of this decode is" in webp_why
 
 
 def test_no_viewer_when_asked_for_no_image_and_a_note_for_an_unknown_one(tmp_path, small_run):
     assert _report(small_run, tmp_path / "report", viewer_images=0) is None
     assert not (tmp_path / "report" / VIEWER_DIR).exists()
-    viewer = _report(small_run, tmp_path / "named", viewer_images=("crop04.png", "kodim04.png"), viewer_bpp=(1.0,))
+    viewer = _viewer(small_run, tmp_path / "named", ("crop04.png", "kodim04.png"), (1.0,))
     assert [i["name"] for i in viewer["images"]] == ["crop04.png"] and len(viewer["entries"]) == 2
     assert viewer["refused"] == ["kodim04.png: not an image of the report's runs (--viewer-images)"]

@@ -44,3 +44,42 @@ def test_verify_tells_a_desync_from_float_means_computed_slightly_differently():
     other_symbol[0, 1] -= 1
     desync = _compare((pixels, y_hat), (pixels, other_symbol))
     assert desync.desync and desync.latents_differ == 1
+
+
+def test_a_decoding_process_that_fails_stops_verify_with_its_error_and_leaves_no_process(tmp_path, small_dataset):
+    """A plugin that loads in the encoding process only: every fresh decoding process fails; bench verify says
+    which and why, and the decoding processes started beside it are gone."""
+    import os
+    import textwrap
+
+    from bench.run.verify import VerifyConfig, VerifyError, verify
+
+    plugin = tmp_path / "only_here.py"
+    plugin.write_text(textwrap.dedent('''
+        import sys
+        from bench.api.codec import register_codec
+        from bench_codecs.jpeg import JpegCodec
+
+        if "pytest" not in sys.modules:
+            raise RuntimeError("this plugin loads under pytest only")
+
+        @register_codec
+        class OnlyHere(JpegCodec):
+            name = "only-here"
+            uses_device = True  # checked as learned codecs are: the perturbed settings, side by side
+
+            def __init__(self, device="cpu", half=False):
+                super().__init__()
+    '''))  # fmt: skip
+    before = set(os.listdir("/proc"))
+    try:
+        verify(VerifyConfig(codec="only-here", dataset=str(small_dataset), max_images=1, qualities=(50.0,),
+                            plugins=(str(plugin),)))  # fmt: skip
+    except VerifyError as exc:
+        assert str(exc).startswith("the decoding process (cpu (as bench run measures)) failed: ")
+        assert str(exc).endswith("RuntimeError: this plugin loads under pytest only")
+    else:
+        raise AssertionError("verify passed with decoding processes that cannot load the codec")
+    children = [p for p in set(os.listdir("/proc")) - before if p.isdigit()
+                and os.path.exists(f"/proc/{p}/status") and f"PPid:\t{os.getpid()}\n" in open(f"/proc/{p}/status").read()]  # fmt: skip
+    assert children == []

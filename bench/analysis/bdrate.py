@@ -136,15 +136,16 @@ def curve_arrays(
         raise InvalidPointsError(f"{label} curve has non-finite values: rates {r.tolist()}, quality {m.tolist()}")
     if np.any(r <= 0):
         raise InvalidPointsError(f"{label} curve has rates <= 0: {r.tolist()}")
-    points = sorted(set(zip(r.tolist(), m.tolist(), strict=True)))
-    if len(points) < r.size:
+    order = np.lexsort((m, r))  # by rate, then quality; each (rate, quality) point once
+    r, m = r[order], m[order]
+    distinct = np.concatenate([[True], (np.diff(r) != 0) | (np.diff(m) != 0)])
+    if not distinct.all():
         warnings.warn(
-            f"{label} curve repeats {r.size - len(points)} point(s); duplicates merged",
+            f"{label} curve repeats {int(np.count_nonzero(~distinct))} point(s); duplicates merged",
             DuplicatePointsWarning,
             stacklevel=3,
         )
-    r = np.array([p[0] for p in points])
-    m = np.array([p[1] for p in points])
+        r, m = r[distinct], m[distinct]
     needed = _min_points(method)
     if r.size < needed:
         raise TooFewPointsError(f"{label} curve has {r.size} distinct point(s); method '{method}' needs {needed}")

@@ -146,10 +146,15 @@ class Curve:
         module docstring; the published points as they are for curves without per-image data."""
         if self.per_image is None:
             return self.points
-        points = mean_points(self.per_image, self.metrics, images)
-        if self.dataset_features is None:
-            return points
-        return _with_dataset_metrics(points, self.per_image, self.metrics, images, self.dataset_features)
+        images = None if images is None else [str(image) for image in images]
+        key = None if images is None else frozenset(images)
+        cache = self.__dict__.setdefault("_means", {})  # a curve is frozen: its means over a set of images too
+        if key not in cache:
+            points = mean_points(self.per_image, self.metrics, images)
+            if self.dataset_features is not None:
+                points = _with_dataset_metrics(points, self.per_image, self.metrics, images, self.dataset_features)
+            cache[key] = points
+        return cache[key].copy()
 
     def image_counts(self) -> tuple[int, int] | None:
         """(fewest, most) images a point of the curve averages; ``None`` when not known."""

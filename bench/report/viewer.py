@@ -82,10 +82,25 @@ class _Viewer:
     refused_keys: set[str] = field(default_factory=set)
     files: list[Path] = field(default_factory=list)
 
+    def refuse(self, where: str, why: str) -> None:
+        """Say that the decode ``where`` (codec, knob, image) is not shown, and ``why``."""
+        self.refused.append(f"{where}: {why}")
+
     def document(self) -> dict[str, Any]:
         written = sum(path.stat().st_size for path in self.files)
-        return {"images": self.images, "targets": self.targets, "entries": self.entries, "refused": self.refused,
-                "bytes": written, "folder": VIEWER_DIR}  # fmt: skip
+        return {"images": self.images, "targets": self.targets, "entries": self.entries,
+                "refused": _grouped(self.refused), "bytes": written, "folder": VIEWER_DIR}  # fmt: skip
+
+
+def _grouped(refusals: list[str]) -> list[str]:
+    """Refusals ("where: why") with the same why said once: "N decodes (first where, ...): why" (a run whose
+    dataset is not here refuses every decode for one reason)."""
+    by_why: dict[str, list[str]] = {}
+    for refusal in refusals:
+        where, _, why = refusal.partition(": ")
+        by_why.setdefault(why, []).append(where)
+    return [f"{wheres[0]}: {why}" if len(wheres) == 1 else f"{len(wheres)} decodes ({wheres[0]}, ...): {why}"
+            for why, wheres in by_why.items()]  # fmt: skip
 
 
 def viewer_images(text: str) -> int | tuple[str, ...]:
@@ -174,7 +189,8 @@ class _RunFolder:
         from bench.run.saved import reference_files
 
         if image not in self._references:
-            paths = reference_files(self.meta, self.hashes, {image}, offline=self.offline)
+            paths = reference_files(self.meta, self.hashes, {image}, offline=self.offline,
+                                    moved="make the report where the run's images are")  # fmt: skip
             self._references[image] = load_rgb8(paths[image]).pixels
         return self._references[image]
 
@@ -278,7 +294,7 @@ def build_viewer(curves: Sequence[Curve], columns: Sequence[Column], choice: Vie
                 runs[curve.source] = _open_run(Path(curve.source), offline)
             run = runs[curve.source]
             if isinstance(run, str):
-                viewer.refused.append(f"{curve.label}: {run}")
+                viewer.refuse(curve.label, run)
             else:
                 _add_curve(viewer, curve, run, images, choice, columns, folder)
     finally:
@@ -321,14 +337,14 @@ def _add_entry(viewer: _Viewer, curve: Curve, run: _RunFolder, image: str, own: 
     record = run.records.get((curve.codec, knob, own))
     where = f"{curve.label} at {format_quality(knob)} on {image}"
     if record is None:
-        viewer.refused.append(f"{where}: no record of it in {run.folder / 'store.sqlite'}")
+        viewer.refuse(where, f"no record of it in {run.folder / 'store.sqlite'}")
         return
     try:
         reference = run.reference(own)
         pixels, source = _decoded(run, record)
         source = _checked(run, record, pixels, source)
     except Exception as exc:  # a codec or file that cannot give the measured pixels: refused, said on the page
-        viewer.refused.append(f"{where}: {exc}")
+        viewer.refuse(where, str(exc))
         viewer.refused_keys.add(key)
         return
     if not any(entry["name"] == image for entry in viewer.images):

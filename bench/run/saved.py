@@ -51,11 +51,12 @@ def read_run_json(out: Path) -> dict[str, Any]:
 
 
 def reference_files(meta: dict[str, Any], recorded: dict[str, str], images: set[str], *, dataset: str | None = None,
-                    data_dir: Path | None = None, offline: bool = False) -> dict[str, str]:  # fmt: skip
+                    data_dir: Path | None = None, offline: bool = False,
+                    moved: str = "give the run's dataset folder with --dataset") -> dict[str, str]:  # fmt: skip
     """Image name -> the path of its reference file here, each checked against the sha256 the run
     recorded (:class:`RunFolderError` naming the images that changed or are missing). The dataset is the
     one ``run.json`` (``meta``) records, or ``dataset`` (a name or folder) where given; ``data_dir``: where
-    named datasets live; ``offline``: never download it."""
+    named datasets live; ``offline``: never download it; ``moved``: what to do when it is not where run.json says."""
     from bench.data.datasets import DatasetError, resolve_dataset
 
     described = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
@@ -68,13 +69,13 @@ def reference_files(meta: dict[str, Any], recorded: dict[str, str], images: set[
     try:
         found_dataset = resolve_dataset(spec, data_dir, download=not offline)
     except DatasetError as exc:
-        hint = "" if dataset else " (the dataset as run.json records it; give its folder with --dataset if it moved)"
+        hint = "" if dataset else f" (the dataset as run.json records it; {moved} if it moved)"
         raise RunFolderError(f"{exc}{hint}") from None
     found = {item.name: item for item in found_dataset.images}
     missing = sorted(images - found.keys())
     if missing:
         raise RunFolderError(f"the reference images {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} of "
-                             f"the run are not in {found_dataset.root}; give the run's dataset folder with --dataset")  # fmt: skip
+                             f"the run are not in {found_dataset.root}; {moved}")  # fmt: skip
     changed = sorted(name for name in images if recorded.get(name) and found[name].sha256 != recorded[name])
     if changed:
         first = changed[0]

@@ -151,3 +151,13 @@ def test_no_viewer_when_asked_for_no_image_and_a_note_for_an_unknown_one(tmp_pat
     viewer = _viewer(small_run, tmp_path / "named", ("crop04.png", "kodim04.png"), (1.0,))
     assert [i["name"] for i in viewer["images"]] == ["crop04.png"] and len(viewer["entries"]) == 2
     assert viewer["refused"] == ["kodim04.png: not an image of the report's runs (--viewer-images)"]
+
+
+def test_a_run_whose_images_are_not_here_says_so_once(tmp_path, small_dataset):
+    run = tmp_path / "run"
+    quiet_run(dataset=str(small_dataset), codecs=("jpeg", "webp"), qualities=(30, 90), out=run, max_images=2)
+    small_dataset.rename(tmp_path / "moved")
+    viewer = _viewer(run, tmp_path / "out", 2, (0.5, 1.0))
+    assert viewer["entries"] == [] and len(viewer["refused"]) == 1
+    (refusal,) = viewer["refused"]
+    assert refusal.startswith("4 decodes (jpeg at ") and "make the report where the run's images are" in refusal

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from bench.api.codec import Knob, register_codec
 from bench.data.download import DownloadError, download_file, hub_checkpoints
-from bench.neural import import_compressai
+from bench.neural import import_compressai, installed_source
 from bench.neural.codec import CompressAICodec
 
 #: architecture -> number of qualities (the codecs pad every architecture to 64, as eval_model)
@@ -70,15 +70,12 @@ def model_urls() -> dict[str, dict[str, dict[int, str]]]:
 
 @functools.lru_cache(maxsize=1)
 def _source_model_urls() -> dict[str, dict[str, dict[int, str]]]:
-    from importlib.util import find_spec
-
-    spec = find_spec("compressai")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "zoo" / "image.py"
-        try:
-            return _literal_urls(ast.parse(path.read_text(encoding="utf-8")))
-        except (OSError, SyntaxError, ValueError, KeyError):
-            break
+    try:
+        source = installed_source("compressai", "zoo", "image.py")
+        if source is not None:
+            return _literal_urls(ast.parse(source))
+    except (OSError, SyntaxError, ValueError, KeyError):
+        pass
     return import_compressai().zoo.image.model_urls
 
 

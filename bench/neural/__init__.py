@@ -55,19 +55,26 @@ def import_compressai():
     return compressai
 
 
-def module_version(name: str) -> str:
-    """``<name>.__version__`` (``torch``, ``compressai``): from the imported module, else read from the package's
-    ``version.py`` without importing it (importing torch and compressai takes seconds, which ``bench codecs``
-    need not spend), else by importing it."""
-    if name in sys.modules:
-        return sys.modules[name].__version__
+def installed_source(package: str, *parts: str) -> str | None:
+    """The text of the file ``parts`` (``"zoo", "image.py"``) of the installed ``package``, found without importing
+    it (importing torch and compressai takes seconds, which ``bench codecs`` need not spend); None when there is
+    no such file."""
     from importlib.util import find_spec
 
-    spec = find_spec(name)
+    spec = find_spec(package)
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "version.py"
-        found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", path.read_text(encoding="utf-8"), re.M) \
-            if path.is_file() else None  # fmt: skip
-        if found:
-            return found.group(1)
+        path = Path(folder, *parts)
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
+
+
+def module_version(name: str) -> str:
+    """``<name>.__version__`` (``torch``, ``compressai``): from the imported module, else read from the package's
+    ``version.py`` (:func:`installed_source`), else by importing it."""
+    if name in sys.modules:
+        return sys.modules[name].__version__
+    found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", installed_source(name, "version.py") or "", re.M)
+    if found:
+        return found.group(1)
     return (import_compressai() if name == "compressai" else __import__(name)).__version__

@@ -65,10 +65,10 @@ def _number(value: Any) -> float | None:
 
 
 def _points(curve: Curve, columns: Sequence[Column]) -> list[dict[str, Any]]:
-    """The curve's points (sorted by bpp), a dense curve's thinned as the figures draw it
+    """The curve's points (a curve's are sorted by bpp), a dense curve's thinned as the figures draw it
     (:func:`bench.report.figures.drawn_points`, along its rate and its compared columns without gaps)."""
     names = ["quality", "bpp", "images", *(c.name for c in columns), "encode_s", "decode_s"]
-    points = curve.points.sort_values("bpp", kind="stable") if "bpp" in curve.points else curve.points
+    points = curve.points
     if len(points) > MAX_DRAWN_POINTS:
         axes = [points[name].to_numpy(float) for name in ("bpp", *(c.name for c in columns)) if name in points]
         finite = [a for a in axes if np.isfinite(a).all()] or [np.arange(len(points), dtype=float)]

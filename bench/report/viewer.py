@@ -220,11 +220,10 @@ def _decoded(run: _RunFolder, record: Any) -> tuple[np.ndarray, str]:
     """The pixels the run measured for ``record`` and where they came from; ValueError saying why not."""
     from PIL import Image
 
-    from bench.api.files import file_stem
-    from bench.run.saved import RunFolderError, saved_file, saved_file_problem
+    from bench.run.saved import RunFolderError, saved_file, saved_file_problem, stem_candidates
 
     sub = Path(folder_name(record.codec), format_quality(record.quality))
-    stems = [file_stem(record.image, False), file_stem(record.image, True)]
+    stems = stem_candidates(record.image, shared=False)
     reconstruction = saved_file(run.folder / "reconstructions" / sub, stems, "png")
     bitstream = None if reconstruction else saved_file(run.folder / "bitstreams" / sub, stems, None)
     if reconstruction or bitstream:
@@ -267,7 +266,7 @@ def _checked(run: _RunFolder, record: Any, pixels: np.ndarray, source: str) -> s
 def _values(row: Any, columns: Sequence[Column]) -> dict[str, float | None]:
     found = {}
     for column in columns:
-        value = row.get(column.name) if hasattr(row, "get") else None
+        value = row.get(column.name)
         found[column.name] = float(value) if value is not None and math.isfinite(float(value)) else None
     return found
 

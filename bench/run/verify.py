@@ -200,19 +200,20 @@ def _fresh_decodes(codec: str, checks: list[tuple[str, Setting]], plugins: tuple
     and those still running are killed when one fails or bench verify is interrupted."""
     from bench.store.provenance import available_cpus
 
-    running: list[tuple[int, subprocess.Popen, Path]] = []
+    running: list[tuple[str, subprocess.Popen, Path]] = []
     try:
         for n, (enc, setting) in enumerate(checks):
             while len(running) >= max(1, available_cpus()):
-                _finish(*running.pop(0), checks)
+                _finish(*running.pop(0))
             out = tmp / f"check{n}"
             spec = _decode_spec(codec, setting, plugins, files_by_device[enc], uses_torch, out)
+            name = f"the decoding process ({setting.label()})"
             with open(out / "stderr.txt", "w") as stderr:
-                running.append((n, start_program([sys.executable, "-c", _DECODE, spec], stdout=subprocess.DEVNULL,
-                                                 stderr=stderr, name=f"the decoding process ({setting.label()})",
-                                                 error=VerifyError), out))  # fmt: skip
+                proc = start_program([sys.executable, "-c", _DECODE, spec], stdout=subprocess.DEVNULL, stderr=stderr,
+                                     name=name, error=VerifyError)  # fmt: skip
+            running.append((name, proc, out))
         while running:
-            _finish(*running.pop(0), checks)
+            _finish(*running.pop(0))
     finally:
         for _, proc, _ in running:  # what is left after a failure or Ctrl-C
             proc.kill()
@@ -220,18 +221,18 @@ def _fresh_decodes(codec: str, checks: list[tuple[str, Setting]], plugins: tuple
     return [_decoded_files(files_by_device[enc], tmp / f"check{n}") for n, (enc, _) in enumerate(checks)]
 
 
-def _finish(n: int, proc: subprocess.Popen, out: Path, checks: list[tuple[str, Setting]]) -> None:
-    """Wait for check ``n``'s decoding process; :class:`VerifyError` when it fails or runs past an hour."""
-    label = checks[n][1].label()
+def _finish(name: str, proc: subprocess.Popen, out: Path) -> None:
+    """Wait for the decoding process ``name`` writing into ``out``; :class:`VerifyError` when it fails or runs
+    past an hour."""
     try:
         status = proc.wait(timeout=3600)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise VerifyError(f"the decoding process ({label}) did not finish within 3600 s") from None
+        raise VerifyError(f"{name} did not finish within 3600 s") from None
     if status != 0:
         stderr = (out / "stderr.txt").read_text(errors="replace").strip()
-        raise VerifyError(f"the decoding process ({label}) failed: {stderr[-800:]}")
+        raise VerifyError(f"{name} failed: {stderr[-800:]}")
 
 
 def _compare(

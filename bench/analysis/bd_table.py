@@ -436,30 +436,38 @@ def _each_image(anchor: Curve, test: Curve, images: Sequence[str], metric: str, 
     """(image, the BD of the pair's curves of that image) for each of ``images`` (both curves have per-image
     results). With PCHIP over the shared range, the images whose BD needs nothing but the numbers are computed
     at once (:func:`_plain_pchip_images`), the others (and any other method or range) one by one."""
-    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
-    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
+    a_rows, t_rows = anchor.image_rows(), test.image_rows()
     at_once = {}
     if method == "pchip" and not any(v is not None for v in fixed.values()) and metric in anchor.per_image \
             and metric in test.per_image:  # fmt: skip
-        at_once = _plain_pchip_images({i: a_groups[i] for i in images}, {i: t_groups[i] for i in images}, metric,
+        at_once = _plain_pchip_images(_image_arrays(anchor, metric, images), _image_arrays(test, metric, images),
                                       unit, sign)  # fmt: skip
     return [(image, at_once[image] if image in at_once else
-             _compare(a_groups[image], t_groups[image], metric, method, label, unit, sign, **fixed))
+             _compare(anchor.per_image.iloc[a_rows[image]], test.per_image.iloc[t_rows[image]], metric, method, label,
+                      unit, sign, **fixed))
             for image in images]  # fmt: skip
 
 
-def _plain_pchip_images(anchor: dict[str, pd.DataFrame], test: dict[str, pd.DataFrame], metric: str, unit: str,
-                        sign: float) -> dict[str, _PairBD]:  # fmt: skip
-    """Image -> the PCHIP BD of its two point sets over their shared range, with the notes :func:`_compare`
+def _image_arrays(curve: Curve, metric: str, images: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Image -> (bpp, ``metric``) of each of ``curve``'s records of that image, in the records' order."""
+    rate, quality = curve.per_image["bpp"].to_numpy(float), curve.per_image[metric].to_numpy(float)
+    rows = curve.image_rows()
+    return {image: (rate[rows[image]], quality[rows[image]]) for image in images}
+
+
+def _plain_pchip_images(anchor: dict[str, tuple[np.ndarray, np.ndarray]], test: dict[str, tuple[np.ndarray, np.ndarray]],
+                        unit: str, sign: float) -> dict[str, _PairBD]:  # fmt: skip
+    """Image -> the PCHIP BD of its two point sets (bpp, quality: :func:`_image_arrays`) over their shared
+    range, with the notes :func:`_compare`
     writes (small overlaps, a narrow quality range), for the images with every point finite, none repeated
     and a result (the others, whose notes say what went wrong, are not in the result).
     Images of the same numbers of points are computed at once (:func:`bench.analysis.bdvector.pchip_bd`, equal
     to :func:`~bench.analysis.bdrate.bd_compare` to about 1e-12); the others are not in the result."""
     shapes: dict[tuple[int, int], list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for image, a_frame in anchor.items():
-        ra, qa = rate_quality_points(a_frame, metric)
-        rt, qt = rate_quality_points(test[image], metric)
-        if len(ra) == len(a_frame) >= 2 and len(rt) == len(test[image]) >= 2:  # no point left out
+    for image, (ra, qa) in anchor.items():
+        rt, qt = test[image]
+        finite = np.isfinite(ra).all() and np.isfinite(qa).all() and np.isfinite(rt).all() and np.isfinite(qt).all()
+        if finite and len(ra) >= 2 and len(rt) >= 2:  # no point left out
             shapes.setdefault((len(ra), len(rt)), []).append((image, ra, qa, rt, qt))
     found = {}
     for rows in shapes.values():

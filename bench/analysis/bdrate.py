@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 __all__ = [
     "METHODS",
@@ -161,6 +160,8 @@ def curve_arrays(
 
 def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -> float:
     """Exact integral over [lo, hi] of the interpolant of y(x); x strictly increasing, lo..hi within it."""
+    from scipy.interpolate import Akima1DInterpolator, PchipInterpolator  # imported when a BD value is computed
+
     if method == "cubic":
         antiderivative = np.polyint(np.polyfit(x, y, 3))
         return float(np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo))

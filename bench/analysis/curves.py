@@ -156,6 +156,16 @@ class Curve:
             cache[key] = points
         return cache[key].copy()
 
+    def image_rows(self) -> dict[str, np.ndarray]:
+        """Image name -> the positions of its records in ``per_image``, in their order (empty for published
+        curves); computed once (the per-image BD of every pair and metric asks for it)."""
+        if self.per_image is None:
+            return {}
+        if "_image_rows" not in self.__dict__:  # a curve is frozen: so are its records
+            grouped = self.per_image.groupby(self.per_image["image"].astype(str), sort=False).indices
+            self.__dict__["_image_rows"] = {str(image): rows for image, rows in grouped.items()}
+        return self.__dict__["_image_rows"]
+
     def image_counts(self) -> tuple[int, int] | None:
         """(fewest, most) images a point of the curve averages; ``None`` when not known."""
         if self.per_image is None:

@@ -41,7 +41,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import PchipInterpolator
 
 from bench.analysis.bd_table import (
     column_label,
@@ -49,9 +48,9 @@ from bench.analysis.bd_table import (
     curve_columns,
     metric_sign,
     paired_images,
-    rate_quality_points,
 )
 from bench.analysis.bdrate import BDError, curve_arrays
+from bench.analysis.bdvector import accepted_rows, pchip_at, sorted_by_rate
 from bench.analysis.curves import Curve
 from bench.api.metric_registry import discover_metrics
 
@@ -97,56 +96,99 @@ class _AnchorPoints:
     notes: tuple[str, ...]
 
 
-def _image_points(rows: pd.DataFrame, metric: str, sign: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(settings, bpp, sign * quality) of one curve on one image, one point per setting (the mean of its
-    records, normally one), sorted by setting; non-finite values kept."""
-    part = rows.groupby("quality", sort=True)[["bpp", metric]].mean()
-    return part.index.to_numpy(float), part["bpp"].to_numpy(float), sign * part[metric].to_numpy(float)
+def _image_points(curve: Curve, metric: str, sign: float) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Image -> (settings, bpp, sign * quality) of ``curve`` on that image, one point per setting (the mean of
+    its records, normally one; NaN skipped as pandas' mean does), sorted by setting; non-finite values kept.
+    One grouping of the whole curve: a report of 40,000 records asks this for every pair and metric."""
+    rows = curve.per_image
+    means = rows.groupby([rows["image"].astype(str), "quality"], sort=True)[["bpp", metric]].mean()
+    names = means.index.get_level_values(0).to_numpy()
+    settings = means.index.get_level_values(1).to_numpy(float)
+    bpp, quality = means["bpp"].to_numpy(float), sign * means[metric].to_numpy(float)
+    bounds = [*np.flatnonzero(names[1:] != names[:-1]) + 1, len(names)]
+    out, start = {}, 0
+    for end in bounds if len(names) else ():
+        out[str(names[start])] = (settings[start:end], bpp[start:end], quality[start:end])
+        start = end
+    return out
 
 
-def _test_bpp_at(test: pd.DataFrame, metric: str, sign: float, wanted: np.ndarray) -> np.ndarray:
-    """The test curve's bpp at the (signed) qualities ``wanted``: measured bpp where a quality is one of the
-    curve's, else exp(PCHIP of log bpp against quality); NaN outside the curve's quality range. Raises
+def _test_bpp_at(rate: np.ndarray, signed_quality: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The test curve's bpp at the (signed) qualities ``wanted``, from its points (bpp, sign * quality; one per
+    setting, non-finite ones left out here): measured bpp where a quality is one of the curve's, else
+    exp(PCHIP of log bpp against quality); NaN outside the curve's quality range. Raises
     :class:`bench.analysis.bdrate.BDError` for a curve that cannot be interpolated."""
-    rate, quality = rate_quality_points(test.groupby("quality")[["bpp", metric]].mean(), metric)
+    from scipy.interpolate import PchipInterpolator  # imported when a curve is interpolated
+
+    keep = np.isfinite(rate) & np.isfinite(signed_quality)
+    rate, signed_quality = rate[keep], signed_quality[keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # repeated points are merged
-        log_rate, signed = curve_arrays(rate, sign * quality, "test", "pchip")
+        log_rate, signed = curve_arrays(rate, signed_quality, "test", "pchip")
     inside = np.isfinite(wanted) & (wanted >= signed[0]) & (wanted <= signed[-1])
     out = np.full(wanted.shape, math.nan)
     out[inside] = np.exp(PchipInterpolator(signed, log_rate, extrapolate=False)(wanted[inside]))
-    measured = dict(zip((sign * quality).tolist(), rate.tolist(), strict=True))
+    measured = dict(zip(signed_quality.tolist(), rate.tolist(), strict=True))
     for i in np.flatnonzero(inside):
         out[i] = measured.get(float(wanted[i]), out[i])
     return out
+
+
+def _test_bpp_at_once(images: Sequence[str], anchor: dict, test: dict) -> dict[str, np.ndarray]:
+    """:func:`_test_bpp_at` of many images at once (``anchor``, ``test``: :func:`_image_points`), for the
+    images whose test points are all finite, with rates above 0 and quality strictly rising with rate (the
+    others, which :func:`_test_bpp_at` merges or refuses, are not in the result). Images with the same
+    numbers of points are interpolated together (:func:`bench.analysis.bdvector.pchip_at`)."""
+    shapes: dict[tuple[int, int], list[str]] = {}
+    for image in images:
+        shapes.setdefault((len(test[image][1]), len(anchor[image][2])), []).append(image)
+    found = {}
+    for names in shapes.values():
+        rate, signed = sorted_by_rate(np.stack([test[n][1] for n in names]), np.stack([test[n][2] for n in names]))
+        wanted = np.stack([anchor[n][2] for n in names])
+        ok = accepted_rows(rate, signed)
+        if rate.shape[1] < 2 or not ok.any():
+            continue
+        rate, signed, wanted = rate[ok], signed[ok], wanted[ok]
+        out = np.exp(pchip_at(signed, np.log(rate), wanted))
+        same = wanted[:, :, None] == signed[:, None, :]  # a measured quality: its measured bpp
+        measured = np.take_along_axis(rate, np.argmax(same, axis=-1), -1)
+        out = np.where(same.any(-1), measured, out)
+        found.update(zip(np.array(names)[ok].tolist(), out, strict=True))
+    return found
 
 
 def _pair_points(anchor: Curve, test: Curve, images: Sequence[str], metric: str, sign: float) -> _AnchorPoints:
     """The anchor points of ``metric`` on each of ``images``, with the test codec's bpp at their quality."""
     if any(metric not in c.per_image for c in (anchor, test)):
         return _AnchorPoints(pd.DataFrame(columns=list(POINT_COLUMNS)), ("no per-image values",))
-    a_groups = dict(tuple(anchor.per_image.groupby(anchor.per_image["image"].astype(str))))
-    t_groups = dict(tuple(test.per_image.groupby(test.per_image["image"].astype(str))))
-    frames, outside, failed = [], 0, []
-    for image in sorted(images):
-        settings, bpp, quality = _image_points(a_groups[image], metric, sign)
+    a_points, t_points = _image_points(anchor, metric, sign), _image_points(test, metric, sign)
+    images = sorted(images)
+    at_once = _test_bpp_at_once(images, a_points, t_points)
+    parts: dict[str, list] = {column: [] for column in POINT_COLUMNS}
+    outside, failed = 0, []
+    for image in images:
+        settings, bpp, quality = a_points[image]
         try:
-            other = _test_bpp_at(t_groups[image], metric, sign, quality)
+            other = at_once[image] if image in at_once else _test_bpp_at(*t_points[image][1:], quality)
             outside += int((~np.isfinite(other)).sum())
         except BDError as exc:
             failed.append(f"{image}: {exc}")
             other = np.full(quality.shape, math.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(bpp > 0, other / bpp, math.nan)
-        frames.append(pd.DataFrame({"image": image, "setting": settings, "anchor_bpp": bpp,
-                                    "quality": sign * quality, "test_bpp": other, "ratio": ratio}))  # fmt: skip
+        for column, values in zip(POINT_COLUMNS, ([image] * len(settings), settings, bpp, sign * quality, other,
+                                                  ratio), strict=True):  # fmt: skip
+            parts[column].append(values)
     notes = []
     if outside:
         notes.append(f"{outside} anchor point(s) outside {test.label}'s quality range on their image left out")
     if failed:
         notes.append(f"the points of {len(failed)} image(s) whose {test.label} curve cannot be interpolated left "
                      f"out ({'; '.join(failed[:2])}{'; ...' if len(failed) > 2 else ''})")  # fmt: skip
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POINT_COLUMNS))
+    if not parts["image"]:
+        return _AnchorPoints(pd.DataFrame(columns=list(POINT_COLUMNS)), tuple(notes))
+    frame = pd.DataFrame({column: np.concatenate(values) for column, values in parts.items()})
     return _AnchorPoints(frame, tuple(notes))
 
 

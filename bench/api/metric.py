@@ -28,10 +28,10 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from bench.api.plugins import METRIC_MARK
+from bench.api.versions import installed_version
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,13 +129,7 @@ class Metric(abc.ABC):
 
     def versions(self) -> dict[str, str]:
         """Versions of the packages that compute the metric (``"not installed"`` when missing)."""
-        out = {}
-        for package in self.packages:
-            try:
-                out[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                out[package] = "not installed"
-        return out
+        return {package: installed_version(package) or "not installed" for package in self.packages}
 
     def describe(self) -> dict[str, Any]:
         """Everything that identifies this metric's numbers, for run.json and the store."""

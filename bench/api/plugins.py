@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -103,6 +104,18 @@ def load_entry_point(ep, base: type, add_module: Callable[[ModuleType, str], int
         raise PluginError(f"{origin} must name a module or a {base.__name__} subclass, got {obj!r}")
 
 
+def _entry_points(group: str) -> tuple:
+    """The installed packages' entry points of ``group``, read once per ``sys.path`` (each read scans every
+    installed distribution, and a run builds its registries several times)."""
+    return _entry_points_on(group, tuple(sys.path))
+
+
+@cache
+def _entry_points_on(group: str, path: tuple[str, ...]) -> tuple:
+    """:func:`_entry_points` while ``sys.path`` is ``path`` (a folder added to it is read anew)."""
+    return tuple(entry_points(group=group))
+
+
 def populate(registry, *, builtins: Iterable[str], group: str, base: type, decorator: str,
              use_entry_points: bool) -> None:  # fmt: skip
     """Fill ``registry`` (with ``add_module``, ``add`` and a ``broken`` dict) from the ``builtins``
@@ -111,7 +124,7 @@ def populate(registry, *, builtins: Iterable[str], group: str, base: type, decor
     for module_name in builtins:
         registry.add_module(importlib.import_module(module_name), "builtin")
     if use_entry_points:
-        for ep in entry_points(group=group):
+        for ep in _entry_points(group):
             try:
                 load_entry_point(ep, base, registry.add_module, registry.add, decorator)
             except Exception as exc:  # a broken third-party package must not take the others down

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(parser, RunConfig, only=("plugins", "device"))  # listed after --no-progress, as they always were
     parser.add_argument("--no-report", action="store_true", help="do not write <run>/report/ at the end")
+    parser.add_argument("--figures", action="store_true",
+                        help="the report also draws the figures for a paper (PNG, PDF, SVG), as `bench report` "
+                        "does; without it, the tables and the interactive page only")  # fmt: skip
     parser.add_argument("--anchor", default=None, help="anchor codec of the report's BD-rate table (default: jpeg)")
 
 
@@ -62,7 +65,7 @@ def _summary_report(outs: list, args: argparse.Namespace) -> int:
     from bench.report.writer import ReportConfig
 
     try:
-        made = make_any_report(ReportConfig(runs=tuple(outs), anchor=args.anchor))
+        made = make_any_report(ReportConfig(runs=tuple(outs), anchor=args.anchor, figures=args.figures))
     except Exception as exc:  # the measurements are safe in their stores; say what failed
         print(f"bench run: the summary report could not be made ({type(exc).__name__}: {exc}); "
               f"run `bench report {' '.join(map(str, outs))}` to retry", file=sys.stderr)  # fmt: skip
@@ -92,7 +95,7 @@ def _run_one(config, args: argparse.Namespace, outs: list | None = None) -> int:
         from bench.report.writer import ReportConfig, make_report
 
         try:
-            made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor))
+            made = make_report(ReportConfig(runs=(outcome.out,), anchor=args.anchor, figures=args.figures))
             compared = f"BD-rates against {made.anchor}" if len(made.table) else "no BD-rates: one curve only"
             print(f"report: {made.out}/report.md ({compared})")
         except Exception as exc:  # the measurements are safe in the store; say what failed

@@ -54,11 +54,12 @@ def handle(args: argparse.Namespace) -> int:
     if outcome.changed and not args.no_report:
         from bench.report.writer import ReportConfig, ReportError, make_report
 
+        figures = any((outcome.out / "report").glob("rd_*.png"))  # the report made again as it was made
         try:
             try:
-                made = make_report(ReportConfig(runs=(outcome.out,), anchor=_anchor(outcome.out)))
+                made = make_report(ReportConfig(runs=(outcome.out,), anchor=_anchor(outcome.out), figures=figures))
             except ReportError:  # the old anchor is gone: the default one
-                made = make_report(ReportConfig(runs=(outcome.out,)))
+                made = make_report(ReportConfig(runs=(outcome.out,), figures=figures))
             print(f"report: {made.out}/report.md")
         except Exception as exc:  # the scores are safe in the store; say what failed
             print(f"bench score: the report could not be made ({type(exc).__name__}: {exc}); "

@@ -93,8 +93,11 @@ class _Scratch(threading.local):
 scratch_arrays = _Scratch()
 
 
-def ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean SSIM and contrast-structure terms at one scale.
+def ssim_and_cs(
+    s: np.ndarray, d: np.ndarray, window: np.ndarray, ssim: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per-channel mean SSIM (None when ``ssim`` is False: MS-SSIM's finer scales use only the other) and
+    contrast-structure terms at one scale.
 
     Takes s = x + y - 255 and d = x - y (H x W x 3 float32; both are overwritten) instead of the two
     images: four filtered maps instead of five, since mu_x mu_y = (mu_s^2 - mu_d^2) / 4,
@@ -120,6 +123,10 @@ def ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.nd
     cs_map = cv2.addWeighted(var_s, 1.0, var_d, -1.0, c2, dst=mu_d)
     cv2.addWeighted(var_s, 1.0, var_d, 1.0, c2, dst=var_s)
     cv2.divide(cs_map, var_s, dst=cs_map)
+    r = _WIN_SIZE // 2
+    valid = (slice(r, -r), slice(r, -r))
+    if not ssim:
+        return None, _channel_means(cs_map[valid])
     # luminance (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), doubled likewise; mu_s + 255 = mean of x + y
     mu_s += PEAK
     np.multiply(mu_s, mu_s, out=mu_s)
@@ -127,8 +134,6 @@ def ssim_and_cs(s: np.ndarray, d: np.ndarray, window: np.ndarray) -> tuple[np.nd
     cv2.addWeighted(mu_s, 1.0, d, 1.0, c1, dst=mu_s)
     cv2.divide(ssim_map, mu_s, dst=ssim_map)
     ssim_map *= cs_map
-    r = _WIN_SIZE // 2
-    valid = (slice(r, -r), slice(r, -r))
     return _channel_means(ssim_map[valid]), _channel_means(cs_map[valid])
 
 
@@ -174,7 +179,7 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
     levels = len(_SCALE_WEIGHTS)
     for level in range(levels):
         coarser = (_avg_pool2(s, -PEAK), _avg_pool2(d, 0.0)) if level < levels - 1 else None
-        ssim_c, cs_c = ssim_and_cs(s, d, window)
+        ssim_c, cs_c = ssim_and_cs(s, d, window, ssim=coarser is None)
         if coarser is None:
             terms.append(np.maximum(ssim_c, 0.0))
         else:

@@ -221,7 +221,7 @@ def _phase_congruency(lum: np.ndarray) -> np.ndarray:
         np.abs(responses, out=amplitude)
         for s in range(_FSIM_SCALES):
             amplitude_sum += amplitude[s]
-        threshold = np.sort(amplitude[0], axis=None)[middle] * factor[o]
+        threshold = np.partition(amplitude[0], middle, axis=None)[middle] * factor[o]  # selection, not a sort
         total = responses.sum(axis=0)
         np.multiply(responses, total.conj(), out=product)
         np.abs(product.imag, out=amplitude)
@@ -232,9 +232,12 @@ def _phase_congruency(lum: np.ndarray) -> np.ndarray:
     return (energy_sum + np.float32(_EPS32)) / (amplitude_sum + np.float32(_EPS32))
 
 
-def _flat_luma(img: np.ndarray) -> bool:
+def _flat_luma(img: np.ndarray, lum: np.ndarray) -> bool:
     """True when the luma of an RGB uint8 image has one value everywhere (exactly: in integers, as
-    float32 arithmetic may round the same colour differently from one pixel to the next)."""
+    float32 arithmetic may round the same colour differently from one pixel to the next). ``lum``, its
+    float32 luma (pooled or not), answers at once when it spans more than such rounding can."""
+    if np.ptp(lum) > 1e-2:
+        return False
     y = img.astype(np.int32) @ np.array([299, 587, 114], np.int32)
     return bool(y.min() == y.max())
 
@@ -259,7 +262,7 @@ def fsim(ref: np.ndarray, dist: np.ndarray) -> float:
         yiq.append(cv2.transform(rgb, _YIQ))
     lum = np.stack([np.ascontiguousarray(c[..., 0]) for c in yiq])
     pc_ref, pc_dist = (
-        np.zeros_like(y) if _flat_luma(img[: ph * k, : pw * k]) else _phase_congruency(y)
+        np.zeros_like(y) if _flat_luma(img[: ph * k, : pw * k], y) else _phase_congruency(y)
         for img, y in zip((ref, dist), lum, strict=True)
     )
     grad = []

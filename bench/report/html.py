@@ -42,7 +42,7 @@ import pandas as pd
 from bench.analysis.curves import Curve
 from bench.api.files import atomic_write_text
 from bench.api.metric import Column
-from bench.report.figures import MAX_DRAWN_POINTS, Style, drawn_points
+from bench.report.styles import MAX_DRAWN_POINTS, Style, drawn_points
 
 __all__ = ["PAGE_FILE", "PLOTLY_FILE", "page_data", "per_image_document", "write_page"]
 
@@ -50,7 +50,7 @@ PAGE_FILE = "index.html"
 PLOTLY_FILE = "plotly.min.js"
 #: The BD table columns the page shows, in this order.
 _BD_FIELDS = ("codec", "metric", "aggregation", "bd_rate", "bd_metric", "ci_low", "ci_high", "images", "note")
-#: matplotlib marker -> plotly symbol (the static figures' markers, :data:`bench.report.figures._MARKERS`).
+#: matplotlib marker -> plotly symbol (the static figures' markers, :data:`bench.report.styles._MARKERS`).
 _SYMBOLS = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down", "P": "cross",
             "X": "x", "<": "triangle-left", ">": "triangle-right", "h": "hexagon", "p": "pentagon", "*": "star"}  # fmt: skip
 _DASHES = {"-": "solid", "--": "dash", ":": "dot"}
@@ -66,7 +66,7 @@ def _number(value: Any) -> float | None:
 
 def _points(curve: Curve, columns: Sequence[Column]) -> list[dict[str, Any]]:
     """The curve's points (a curve's are sorted by bpp), a dense curve's thinned as the figures draw it
-    (:func:`bench.report.figures.drawn_points`, along its rate and its compared columns without gaps)."""
+    (:func:`bench.report.styles.drawn_points`, along its rate and its compared columns without gaps)."""
     names = ["quality", "bpp", "images", *(c.name for c in columns), "encode_s", "decode_s"]
     points = curve.points
     if len(points) > MAX_DRAWN_POINTS:

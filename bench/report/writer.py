@@ -91,18 +91,8 @@ from bench.api.metric import Column
 from bench.api.metric_registry import discover_metrics
 from bench.api.options import comma_list, float_or_none, non_negative_int, number_range, option
 from bench.api.records import no_defined_image_text, undefined_metrics
-from bench.report.figures import (
-    WIDTHS,
-    Style,
-    assign_styles,
-    complexity_figure,
-    device_note,
-    per_image_figure,
-    rd_figure,
-    save_figure,
-    speed_figure,
-)
 from bench.report.html import page_data, per_image_document, write_page
+from bench.report.styles import FORMATS, WIDTHS, Style, assign_styles
 from bench.report.tables import (
     bd_latex,
     bd_markdown,
@@ -162,6 +152,9 @@ class ReportConfig:
     max_bpp: float | None = field(default=2.0, metadata=option(
         "--max-bpp", parse=float_or_none, help="right end of the rate axis (default: 2; 0 for no limit)"))  # fmt: skip
     per_image: bool = field(default=False, metadata=option("--per-image", help="also draw per-image curves"))
+    figures: bool = field(default=True, metadata=option(
+        "--no-figures", action="store_false",
+        help="no figures for a paper (PNG, PDF, SVG; the page's interactive figures stay)"))  # fmt: skip
     metrics: tuple[str, ...] | None = field(default=None, metadata=option(
         "--metric", parse=comma_list, metavar="M1,M2",
         help="tables and RD figures of these metrics only, in this order (default: every metric of the curves)"))  # fmt: skip
@@ -564,6 +557,8 @@ def _write_matched_csv(matched: MatchedQuality, out: Path) -> list[Path]:
 def _rd_figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style],
                 config: ReportConfig, out: Path) -> _Section:  # fmt: skip
     """An RD figure per compared column that some curve has, and its subsection of the page."""
+    from bench.report.figures import rd_figure, save_figure
+
     section = _Section()
     for column in columns:
         fig = rd_figure(curves, column.name, styles, width=config.width, max_bpp=config.max_bpp)
@@ -585,6 +580,8 @@ def _rd_figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict
 
 def _speed_figures(curves: Sequence[Curve], styles: dict[str, Style], config: ReportConfig, out: Path) -> _Section:
     """The speed figure (none when no curve has times) and its subsection of the page."""
+    from bench.report.figures import device_note, save_figure, speed_figure
+
     fig = speed_figure(curves, styles, width="double", max_bpp=config.max_bpp)
     if fig is None:
         return _Section()
@@ -598,6 +595,8 @@ def _speed_figures(curves: Sequence[Curve], styles: dict[str, Style], config: Re
 def _per_image_figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style],
                        config: ReportConfig, out: Path) -> _Section:  # fmt: skip
     """With ``--per-image``, a small-multiples figure per compared column and its subsection of the page."""
+    from bench.report.figures import per_image_figure, save_figure
+
     section = _Section()
     for column in columns if config.per_image else ():
         fig = per_image_figure(curves, column.name, styles, max_bpp=config.max_bpp)
@@ -608,9 +607,26 @@ def _per_image_figures(curves: Sequence[Curve], columns: Sequence[Column], style
     return section
 
 
+#: The figure files a report draws (:func:`_figures`, :func:`_complexity_section`), as globs of its folder.
+_FIGURE_FILES = tuple(f"{stem}.{ext}" for stem in ("rd_*", "speed", "per_image_*", "complexity") for ext in FORMATS)
+
+#: The report page's figure section when figures were not drawn (``--no-figures``, ``bench run`` without
+#: ``--figures``).
+NO_FIGURES_TEXT = (
+    "Not drawn here: the interactive page [index.html](index.html) has every curve; `bench report {runs}` "
+    "draws the figures for a paper (PNG, PDF and SVG)."
+)
+
+
 def _figures(curves: Sequence[Curve], columns: Sequence[Column], styles: dict[str, Style], config: ReportConfig,
              out: Path) -> _Section:  # fmt: skip
-    """Every figure of the report (RD, speed, per image), in the page's order."""
+    """Every figure of the report (RD, speed, per image), in the page's order; with ``config.figures``
+    off, a line saying where they are (matplotlib is then not imported)."""
+    if not config.figures:
+        for stale in _FIGURE_FILES:  # an earlier report's figures would show older measurements
+            for path in out.glob(stale):
+                path.unlink(missing_ok=True)
+        return _Section([NO_FIGURES_TEXT.format(runs=" ".join(map(str, config.runs)) or "RUN"), ""])
     parts = (_rd_figures(curves, columns, styles, config, out), _speed_figures(curves, styles, config, out),
              _per_image_figures(curves, columns, styles, config, out))  # fmt: skip
     return _Section([line for part in parts for line in part.lines], [path for part in parts for path in part.files])
@@ -636,9 +652,11 @@ def _overall_section(table: pd.DataFrame, columns: Sequence[Column], out: Path) 
 
 
 def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], table: pd.DataFrame, anchor: Curve,
-                        complexity: pd.DataFrame, styles: dict[str, Style], out: Path) -> _Section:  # fmt: skip
-    """The complexity table (complexity.csv and the page's table) and the BD-rate-against-complexity
-    figure (against the first compared column's BD-rates); nothing when no curve is a run's."""
+                        complexity: pd.DataFrame, styles: dict[str, Style], out: Path,
+                        figures: bool = True) -> _Section:  # fmt: skip
+    """The complexity table (complexity.csv and the page's table) and, with ``figures``, the
+    BD-rate-against-complexity figure (against the first compared column's BD-rates); nothing when no curve
+    is a run's."""
     if complexity.empty:
         return _Section()
     files = [out / "complexity.csv"]
@@ -661,7 +679,9 @@ def _complexity_section(curves: Sequence[Curve], columns: Sequence[Column], tabl
         "File: [complexity.csv](complexity.csv).",
         "",
     ]
-    if columns:
+    if columns and figures:
+        from bench.report.figures import complexity_figure, save_figure
+
         column = columns[0]
         rates = bd_rates_of(table, column.name, anchor.label)
         fig = complexity_figure(complexity, rates, styles, metric_label=column.label,
@@ -792,7 +812,7 @@ def make_report(config: ReportConfig) -> ReportResult:
     figures = _figures(curves, columns, styles, config, out)
     files += figures.files
     complexity_rows = complexity_table(curves)
-    complexity = _complexity_section(curves, columns, table, anchor, complexity_rows, styles, out)
+    complexity = _complexity_section(curves, columns, table, anchor, complexity_rows, styles, out, config.figures)
     files += complexity.files
     files += _interactive_page(curves, columns, anchor, table, complexity_rows, styles, config, ranges, out)
     files += _export_compressai(curves, out)

@@ -13,9 +13,10 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench.api.versions import installed_version
 
 __all__ = [
     "environment",
@@ -107,10 +108,7 @@ def lock_state(lock: Path = RUN_LOCK) -> dict[str, Any] | None:
         return None
     differences = {}
     for name, pinned in _pins(lock).items():
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = "nothing"
+        installed = installed_version(name) or "nothing"
         if installed != pinned:
             differences[name] = f"installed {installed}, locked {pinned}"
     return {
@@ -124,10 +122,8 @@ def lock_state(lock: Path = RUN_LOCK) -> dict[str, Any] | None:
 def _package_versions() -> dict[str, str]:
     out = {}
     for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+        if (version := installed_version(name)) is not None:
+            out[name] = version
     return out
 
 
@@ -168,10 +164,8 @@ def _library_versions() -> dict[str, str]:
         out["libjxl"] = imagecodecs.jpegxl_version().removeprefix("libjxl ")
     except Exception as exc:
         out["libjxl"] = f"unavailable: {exc}"
-    try:  # OpenCV (MS-SSIM filtering) is not imported by the runner's process; its wheel version says it
-        out["OpenCV"] = metadata.version("opencv-python-headless")
-    except metadata.PackageNotFoundError:
-        out["OpenCV"] = "not installed"
+    # OpenCV (MS-SSIM filtering) is not imported by the runner's process; its wheel version says it
+    out["OpenCV"] = installed_version("opencv-python-headless") or "not installed"
     return out
 
 

@@ -117,3 +117,21 @@ def test_vectorised_pchip_equals_bdrate_on_real_per_image_curves(small_dataset, 
         # the learned codec's narrow range: notes to write
         notes = at_once[(at_once.codec == "mean-scale-small") & (at_once.aggregation == "per-image")]["note"]
         assert notes.str.contains("images integrated over less than half").all()
+
+
+@pytest.mark.parametrize("points", [2, 3, 7])
+def test_vectorised_pchip_evaluation_equals_scipys_interpolant(points):
+    from scipy.interpolate import PchipInterpolator
+
+    from bench.analysis.bdvector import pchip_at
+
+    rng = np.random.default_rng(points)
+    x = np.cumsum(rng.uniform(0.1, 3.0, (40, points)), axis=1)
+    y = rng.normal(0, 2, (40, points))  # any shape, turns included
+    inside = x[:, :1] + (x[:, -1:] - x[:, :1]) * rng.uniform(0, 1, (40, 6))
+    wanted = np.concatenate([inside, x, x[:, :1] - 0.5, x[:, -1:] + 0.5, np.full((40, 1), np.nan)], axis=1)
+    got = pchip_at(x, y, wanted)
+    for row in range(40):
+        expected = PchipInterpolator(x[row], y[row], extrapolate=False)(wanted[row])
+        assert np.array_equal(np.isnan(got[row]), np.isnan(expected))  # outside the range and not finite: NaN
+        assert np.nanmax(np.abs(got[row] - expected)) <= 1e-12 * np.nanmax(np.abs(expected)), row

@@ -85,3 +85,23 @@ def test_a_lower_is_better_column_is_compared_in_its_own_direction():
     half = matched_curve(matched_rows("half", factor=0.5).assign(ciede2000=lambda f: 40 - f.psnr_rgb))
     row = _all(matched_table([anchor, half], anchor, metrics=["ciede2000"]).table, "half", "ciede2000")
     assert (row.geomean_ratio, row.ratios, row.smaller_on) == (0.5, 20, 5)
+
+
+def test_the_ratios_of_many_images_at_once_equal_those_of_one_image_at_a_time():
+    import bench.analysis.matched as matched_module
+
+    rng = np.random.default_rng(3)
+    rows = matched_rows("jpeg", images=40)
+    other = matched_rows("other", images=40, factor=0.7, shift=4.0)
+    other["bpp"] *= rng.uniform(0.9, 1.1, len(other))  # each image its own curve
+    other.loc[other.image == "img5.png", "psnr_rgb"] = 30.0  # flat: interpolated one by one, refused there
+    other.loc[(other.image == "img6.png") & (other.quality == 60.0), "bpp"] = math.nan  # fewer points
+    anchor, test = matched_curve(rows), matched_curve(other)
+    at_once = matched_points(anchor, test, "psnr_rgb")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matched_module, "_test_bpp_at_once", lambda *args: {})
+        one_by_one = matched_points(anchor, test, "psnr_rgb")
+    assert at_once.drop(columns=["test_bpp", "ratio"]).equals(one_by_one.drop(columns=["test_bpp", "ratio"]))
+    np.testing.assert_allclose(at_once.ratio, one_by_one.ratio, rtol=1e-13, equal_nan=True)
+    assert at_once.ratio.notna().sum() > 100 and at_once[at_once.image == "img5.png"].ratio.isna().all()
+    assert at_once[at_once.image == "img6.png"].ratio.notna().any()

@@ -17,7 +17,7 @@ RUN = ("--codec", "jpeg,webp", "--quality", "30,60,90", "--no-progress", "-j", "
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, kodak_dir):
-    """``bench run --dataset KODAK,OTHER --out OUT``, two folders of two 192 x 256 Kodak crops each;
+    """``bench run --dataset KODAK,OTHER --out OUT --figures``, two folders of two 192 x 256 Kodak crops each;
     returns (its result, OUT, the folder of the two datasets)."""
     from PIL import Image
 
@@ -30,7 +30,7 @@ def two_runs(tmp_path_factory, kodak_dir):
                 image.convert("RGB").crop((0, 0, 256, 192)).save(tmp_path / "sets" / name / f"crop{i:02d}.png")
     kodak, other = tmp_path / "sets" / "kodak", tmp_path / "sets" / "other"
     out = tmp_path / "out"
-    result = bench_cli("run", "--dataset", f"{kodak},{other}", "--out", str(out), *RUN, timeout=300)
+    result = bench_cli("run", "--dataset", f"{kodak},{other}", "--out", str(out), "--figures", *RUN, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result, out, tmp_path / "sets"
 

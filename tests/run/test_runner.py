@@ -270,4 +270,8 @@ def test_bench_run_ends_with_a_report(tmp_path, small_dataset):
                        "--out", str(out), "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"report: {out}/report/report.md (BD-rates against jpeg)" in result.stdout
-    assert (out / "report" / "rd_psnr_rgb.png").is_file() and (out / "report" / "bd_rate.tex").is_file()
+    report = out / "report"
+    assert (report / "index.html").is_file() and (report / "bd_rate.tex").is_file()
+    # the figures for a paper are bench report's (or bench run --figures'): the page says so, and none is stale
+    assert not list(report.glob("*.png")) and not list(report.glob("*.pdf"))
+    assert f"`bench report {out}` draws the figures for a paper" in (report / "report.md").read_text()

@@ -35,3 +35,16 @@ def test_a_run_records_the_lock_digest_and_whether_the_environment_matches_it(tm
     json.dumps(other)
     assert lock_state(tmp_path / "missing.txt") is None
     assert RUN_LOCK == REPO / "requirements" / "run.txt"
+
+
+def test_installed_versions_read_from_folder_names_equal_importlib_metadata():
+    from importlib import metadata
+
+    from bench.api.versions import installed_version
+
+    names = {dist.metadata["Name"] for dist in metadata.distributions()}
+    assert len(names) > 50  # the test environment: numpy, torch, pandas, ...
+    for name in names:
+        assert installed_version(name) == metadata.version(name), name
+    assert installed_version("opencv_python.Headless") == metadata.version("opencv-python-headless")
+    assert installed_version("no-such-distribution-here") is None

@@ -20,7 +20,7 @@ UV_VERSION := 0.13.9
 LOCK_ARGS  := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --upgrade \
               --custom-compile-command "make lock" --quiet
 
-.PHONY: run test test-fast test-latest lock clean
+.PHONY: run test test-fast test-latest lock clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ $(VENV)/.run-deps: requirements/run.txt pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-deps: requirements/test.txt pyproject.toml | $(BIN)/python
-	$(call install,requirements/test.txt,[test,metrics,ray])
+	$(call install,requirements/test.txt,[test,metrics,ray,docs])
 	touch $@ $(VENV)/.run-deps
 
 ## Benchmark every available codec (traditional and the shipped learned one) on Kodak (results in results/kodak/).
@@ -55,6 +55,10 @@ run: $(VENV)/.run-deps
 ## The whole test suite, including the real end-to-end runs on Kodak.
 test: $(VENV)/.test-deps
 	$(BIN)/python -m pytest --durations=40
+
+## The documentation site (docs/), into docs/_build/html; warnings are errors.
+docs: $(VENV)/.test-deps
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 ## The test suite without the slow Kodak runs.
 test-fast: $(VENV)/.test-deps
@@ -66,7 +70,7 @@ test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/python -m pip install --upgrade pip
-	.venv-latest/bin/pip install -e '.[test,metrics,ray]'
+	.venv-latest/bin/pip install -e '.[test,metrics,ray,docs]'
 	.venv-latest/bin/python -m bench.store.provenance requirements/test.txt
 	.venv-latest/bin/python -m pytest --durations=40
 
@@ -74,9 +78,9 @@ test-latest:
 ## again from pyproject.toml and requirements/constraints.txt, newest versions first.
 lock:
 	test -x .venv-lock/bin/uv || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install uv==$(UV_VERSION); }
-	.venv-lock/bin/uv pip compile pyproject.toml --extra test --extra metrics --extra ray \
+	.venv-lock/bin/uv pip compile pyproject.toml --extra test --extra metrics --extra ray --extra docs \
 	    -c requirements/constraints.txt $(LOCK_ARGS) -o requirements/test.txt
 	.venv-lock/bin/uv pip compile pyproject.toml -c requirements/test.txt $(LOCK_ARGS) -o requirements/run.txt
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-lock build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-lock build dist *.egg-info .pytest_cache docs/_build docs/generated

@@ -21,6 +21,6 @@ The built-in codecs are the package :mod:`bench_codecs`, the dataset manifests :
 
 from bench.api import moved as _moved
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _moved.install()  # the module paths of the flat 0.1 layout (``bench.external``, ...) keep working

@@ -238,10 +238,11 @@ def without_timings(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
 
 
-def readme_example(section: str) -> str:
-    """The first ``python`` code block of the README's ``## <section>``."""
-    text = (REPO / "README.md").read_text(encoding="utf-8").split(f"## {section}", 1)[1]
-    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+def doc_example(page: str, language: str = "python") -> str:
+    """The first ``language`` code block of the documentation page ``docs/<page>`` (``guides/add-codec.md``):
+    the examples the guides show are the ones the tests run."""
+    text = (REPO / "docs" / page).read_text(encoding="utf-8")
+    return re.search(rf"```{language}\n(.*?)```", text, re.S).group(1)
 
 
 #: A plugin codec coding PNG (``png_plugin_source`` fills in its name, class and libfoo version).
@@ -325,12 +326,12 @@ SAVED_RUN_RECORDS = 8
 def saved_runs(tmp_path_factory) -> dict[str, Path]:
     """Small runs made once: two synthetic 96 x 128 images (``images``), jpeg and webp at qualities 30 and
     70, PSNR-RGB only, with saved bitstreams (``bitstreams``), with saved reconstructions
-    (``reconstructions``), with neither (``neither``), and one that computed Y-PSNR and the README's MAE
+    (``reconstructions``), with neither (``neither``), and one that computed Y-PSNR and the MAE metric of the guide to adding a metric
     plugin (``mae``, the plugin file) from the start (``reference``: what scoring must reproduce)."""
     root = tmp_path_factory.mktemp("score")
     images = write_synthetic_images(root / "images", 2)
     plugin = root / "mae.py"
-    plugin.write_text(readme_example("Adding a metric"))
+    plugin.write_text(doc_example("guides/add-metric.md"))
     common = dict(dataset=str(images), codecs=("jpeg", "webp"), qualities=(30, 70), jobs=2, metrics=("psnr_rgb",))
     folders = {"images": images, "mae": plugin}
     for name, extra in (

@@ -1,5 +1,5 @@
 """The layout a newcomer reads: few top-level entries, one job per module said in its first line, small
-functions, and a README layout table that names every package and module."""
+functions, and a layout table (docs/development.md) that names every package and module."""
 
 from __future__ import annotations
 
@@ -47,17 +47,19 @@ def test_no_function_is_longer_than_80_lines_but_the_numeric_kernels():
 
 
 def _layout_rows() -> dict[str, str]:
-    """The README's layout table: first cell (where) -> second cell (its job)."""
-    section = (REPO / "README.md").read_text(encoding="utf-8").split("### Layout", 1)[1].split("\n## ", 1)[0]
+    """The layout table of docs/development.md: first cell (where) -> second cell (its job)."""
+    section = (
+        (REPO / "docs" / "development.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    )
     rows = re.findall(r"^\| (`[^|]+`) \| (.+) \|$", section, re.M)
     return dict(rows)
 
 
-def test_the_readme_layout_names_every_package_and_every_module_in_its_row():
+def test_the_layout_table_names_every_package_and_every_module_in_its_row():
     rows = _layout_rows()
     for package in sorted(p for p in (REPO / "bench").iterdir() if p.is_dir() and p.name != "__pycache__"):
         row = rows.get(f"`bench/{package.name}/`")
-        assert row is not None, f"bench/{package.name}/ has no row in the README's layout table"
+        assert row is not None, f"bench/{package.name}/ has no row in the layout table of docs/development.md"
         if package.name == "cli":  # "one module per command": the commands are listed by `bench --help`
             continue
         for module in sorted(package.glob("*.py")):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import __version__
 from bench.cli import anchors, codecs, datasets, export, metrics, report, run, score, train, verify
 from bench.cli._common import EXIT_FAILURES, EXIT_OK, EXIT_SETUP, CommandParser
 
@@ -45,9 +44,23 @@ COMMANDS = {
 }
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the source's commit (:func:`bench.store.provenance.version_text`), found
+    only when asked (git runs then, not at every command)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from bench.store.provenance import version_text
+
+        print(version_text())  # to stdout, as argparse's own version action prints
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="Rate-distortion benchmarks of image codecs.")
-    parser.add_argument("--version", action="version", version=f"codec-bench {__version__}")
+    parser.add_argument("--version", action=_Version, help="print the version and the commit, then exit")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     for module in COMMANDS.values():
         module.add_parser(subparsers)

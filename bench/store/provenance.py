@@ -7,6 +7,7 @@ from a lock file (default: ``requirements/run.txt`` of this checkout); ``make te
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import re
@@ -21,6 +22,7 @@ from bench.api.versions import installed_version
 __all__ = [
     "environment",
     "git_state",
+    "version_text",
     "lock_state",
     "timestamp",
     "cpu_model",
@@ -71,20 +73,49 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: Where a built codec-bench (a wheel, an sdist) keeps the commit it was built from (``setup.py`` writes it).
+BUILD_RECORD = "_build.json"
+
+
 def git_state(folder: Path | None = None) -> dict[str, Any]:
-    """Commit and dirtiness of the codec-bench source tree (``None`` outside a git checkout)."""
+    """Commit and dirtiness of the codec-bench source: of its git checkout when the package runs from one
+    (``folder``: the checkout's root, default the folder above ``bench/``), else what the build of the
+    installed package recorded (``source: "build"``); ``None`` values when neither is known."""
     folder = folder or Path(__file__).resolve().parents[2]
+    if (folder / ".git").exists():
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            status = subprocess.run(
+                ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, timeout=10, check=True,
+            ).stdout  # fmt: skip
+            return {"commit": commit, "dirty": bool(status.strip())}
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return _built_from()
+
+
+def _built_from() -> dict[str, Any]:
+    """The commit the installed package was built from (:data:`BUILD_RECORD`), or ``None`` values."""
+    record = Path(__file__).resolve().parents[1] / BUILD_RECORD
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+        built = json.loads(record.read_text(encoding="utf-8"))
+        return {"commit": str(built["commit"]), "dirty": bool(built["dirty"]), "source": "build"}
+    except (OSError, ValueError, KeyError, TypeError):
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def version_text() -> str:
+    """``bench --version``: ``codec-bench 0.2.0 (commit 1a2b3c4d5e6f, with uncommitted changes)``."""
+    from bench import __version__
+
+    state = git_state()
+    if not state["commit"]:
+        return f"codec-bench {__version__} (commit unknown: neither a git checkout nor a build that recorded one)"
+    changes = ", with uncommitted changes" if state["dirty"] else ""
+    return f"codec-bench {__version__} (commit {state['commit'][:12]}{changes})"
 
 
 #: The lock file of the packages ``bench run`` needs, in a checkout (``make lock`` writes it).

@@ -10,16 +10,16 @@ import pytest
 
 from bench.api.codec import Codec, Knob, register_codec
 from bench.api.codec_registry import ENTRY_POINT_GROUP, RegistryError, discover
-from conftest import bench_cli, readme_example
+from conftest import bench_cli, doc_example
 
 
-def test_readme_plugin_example_is_short():
-    assert len(readme_example("Adding a codec").strip().splitlines()) < 40
+def test_the_guides_plugin_example_is_short():
+    assert len(doc_example("guides/add-codec.md").strip().splitlines()) < 40
 
 
-def test_readme_plugin_example_loads_lists_and_runs(tmp_path, small_dataset):
+def test_the_guides_plugin_example_loads_lists_and_runs(tmp_path, small_dataset):
     plugin = tmp_path / "jpeg444.py"
-    plugin.write_text(readme_example("Adding a codec"))
+    plugin.write_text(doc_example("guides/add-codec.md"))
     listing = bench_cli("codecs", "--plugin", str(plugin))
     assert listing.returncode == 0, listing.stderr
     assert re.search(rf"jpeg444\s+available \(traditional, plugin {re.escape(str(plugin))}\)", listing.stdout)

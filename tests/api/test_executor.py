@@ -12,6 +12,7 @@ from bench.api.executor import Executor, ExecutorError, create_executor, executo
 from bench.api.records import Failure, Record
 from bench.api.task import MeasureOptions, Task
 from bench.run.runner import RunConfig, run
+from conftest import doc_example
 
 
 class InlineExecutor(Executor):
@@ -88,3 +89,19 @@ def test_a_cluster_address_is_refused_by_the_local_executor():
 
     with pytest.raises(ExecutorError, match="takes no cluster address .--ray-address is for --executor ray"):
         create_executor("local", MeasureOptions(), 1, address="head:6379")
+
+
+def test_the_guides_executor_runs_through_its_entry_point_with_the_same_records(tmp_path, small_dataset,
+                                                                                monkeypatch):  # fmt: skip
+    (tmp_path / "guide_executors.py").write_text(doc_example("guides/add-executor.md"))
+    info = tmp_path / "guide_executors-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: guide-executors\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[codec_bench.executors]\ninline = guide_executors:InlineExecutor\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "inline" in executor_names()
+    common = dict(dataset=str(small_dataset), codecs=("jpeg",), qualities=(30, 70))
+    guide = run(RunConfig(out=tmp_path / "guide", executor="inline", **common), progress=False, echo=lambda t: None)
+    local = run(RunConfig(out=tmp_path / "local", jobs=1, **common), progress=False, echo=lambda t: None)
+    assert guide.ok and local.ok and len(guide.records) == 2 * len(list(small_dataset.iterdir()))
+    assert [(r.key, r.bytes, r.metrics) for r in guide.records] == [(r.key, r.bytes, r.metrics) for r in local.records]

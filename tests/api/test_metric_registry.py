@@ -16,7 +16,7 @@ from bench.api.metric import DEFAULT_METRICS, Metric, MetricError, register_metr
 from bench.api.metric_registry import ENTRY_POINT_GROUP as METRIC_ENTRY_POINTS
 from bench.api.metric_registry import compute, discover_metrics
 from bench.run.runner import RunConfig, run
-from conftest import NOT_HERE, TIMING, read_csv, readme_example
+from conftest import NOT_HERE, TIMING, doc_example, read_csv
 
 # --- registered metrics, entry points and plugin files --------------------------------------------------
 
@@ -59,7 +59,7 @@ def test_metric_names_must_be_column_names_and_unknown_metrics_are_named():
 
 def test_a_plugin_metric_becomes_a_column_of_the_run(tmp_path, small_dataset):
     plugin = tmp_path / "mae.py"
-    plugin.write_text(readme_example("Adding a metric"))
+    plugin.write_text(doc_example("guides/add-metric.md"))
     report = run(
         RunConfig(dataset=str(small_dataset), codecs=("jpeg",), qualities=(30, 90), out=tmp_path / "r", jobs=1,
                   max_images=2, plugins=(str(plugin),), metrics=("psnr_rgb", "mae")),
@@ -77,7 +77,7 @@ def test_a_plugin_metric_becomes_a_column_of_the_run(tmp_path, small_dataset):
 
 def test_a_package_registers_metrics_through_its_entry_point(tmp_path, monkeypatch):
     module = "mae_metric_" + re.sub(r"\W", "_", tmp_path.name)
-    (tmp_path / f"{module}.py").write_text(readme_example("Adding a metric"))
+    (tmp_path / f"{module}.py").write_text(doc_example("guides/add-metric.md"))
     info = tmp_path / "mae_metric-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mae-metric\nVersion: 1.0\n")

@@ -7,12 +7,12 @@ import re
 
 import bench.api.executor
 import bench.metrics.fidelity
-from conftest import NOT_HERE, bench_cli, readme_example
+from conftest import NOT_HERE, bench_cli, doc_example
 
 
 def test_bench_metrics_lists_every_metric_with_its_convention_and_availability(tmp_path):
     mae = tmp_path / "mae.py"
-    mae.write_text(readme_example("Adding a metric"))
+    mae.write_text(doc_example("guides/add-metric.md"))
     plugin = tmp_path / "not_here.py"
     plugin.write_text(NOT_HERE)
     listed = bench_cli("metrics", "--json", "--plugin", str(mae), "--plugin", str(plugin))

@@ -1,5 +1,5 @@
 """Learned codecs (bench/neural/codec.py): a family's codec codes from the bytes alone, its bitstreams name
-their model, old family.json files still load, and the README's own-model plugin runs and verifies."""
+their model, old family.json files still load, and the own-model guide's plugin runs and verifies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from bench.api.codec import CodecError
 from bench.api.codec_registry import load_plugin_file
 from bench.neural.bitstream import Header, pack, unpack
-from conftest import bench_cli, readme_example, require_module
+from conftest import bench_cli, doc_example, require_module
 
 require_module("compressai", "the families' models (CompressAI's layers and entropy coders)")
 import torch  # noqa: E402
@@ -62,15 +62,15 @@ def test_portable_families_refuse_half_precision(tiny_family, kodak_crop):
         codec.encode(kodak_crop, 1)
 
 
-def test_readme_own_model_plugin_runs_and_verifies(tmp_path, small_dataset):
-    """The plugin example of the README's 'Benchmark your own model' section, with a small compressai
+def test_the_own_model_guides_plugin_runs_and_verifies(tmp_path, small_dataset):
+    """The plugin example of the guide 'Benchmark your own model' (docs/guides/own-model.md), with a small compressai
     model standing in for the user's ``my_package.MyModel``."""
     import torch
     from compressai.models import ScaleHyperprior
     from safetensors.torch import save_file
 
     plugin = tmp_path / "mymodel.py"
-    plugin.write_text(readme_example("Benchmark your own model"))
+    plugin.write_text(doc_example("guides/own-model.md"))
     (tmp_path / "my_package.py").write_text(
         "from compressai.models import ScaleHyperprior\n\n\nclass MyModel(ScaleHyperprior):\n"
         "    def __init__(self):\n        super().__init__(N=8, M=8)\n"

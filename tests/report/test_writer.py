@@ -188,8 +188,9 @@ def test_the_report_writes_matched_quality_csv_and_the_sentence(tmp_path: Path):
     run = matched_run_folder(tmp_path / "run", ("jpeg", 1.0), ("avif", 0.5))
     paper = tmp_path / "paper.json"
     paper.write_text(json.dumps({"name": "paper", "results": {"bpp": [0.2, 0.5, 1.0], "psnr-rgb": [28, 31, 34]}}))
-    result = report.make_report(report.ReportConfig(runs=(run,), references=(paper,), out=tmp_path / "out",
-                                                    bootstrap=0, figures=False))  # figures: test_figures.py
+    result = report.make_report(
+        report.ReportConfig(runs=(run,), references=(paper,), out=tmp_path / "out", bootstrap=0, figures=False)
+    )  # figures: test_figures.py
     assert tmp_path / "out" / "matched_quality.csv" in result.files
     table = pd.read_csv(tmp_path / "out" / "matched_quality.csv", keep_default_na=False)
     assert list(table.columns) == list(MATCHED_COLUMNS)

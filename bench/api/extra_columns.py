@@ -82,7 +82,7 @@ def extra_column_names(varies: bool | None = None) -> tuple[str, ...]:
 
 
 def markdown_table() -> str:
-    """The optional columns as the Markdown table the README shows (``python -m bench.api.extra_columns``)."""
+    """The optional columns as a Markdown table (the documentation's 'What a run measures' page includes it)."""
     lines = ["| column | unit | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in EXTRA_COLUMNS]
     return "\n".join(lines) + "\n"

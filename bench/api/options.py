@@ -222,5 +222,5 @@ PLUGINS = option(
     "--plugin",
     action="append",
     metavar="FILE.py",
-    help="load codecs (and metrics) from a Python file (repeatable); see README 'Adding a codec'",
+    help="load codecs (and metrics) from a Python file (repeatable); see the guide 'Add a codec' (docs/guides/add-codec.md)",
 )

@@ -23,7 +23,8 @@ Writes into the report folder:
   (no per-image data) are skipped;
 * ``rd_<column>`` figures for each compared metric column (``rd_psnr_rgb``, ``rd_psnr_y``,
   ``rd_ms_ssim_db`` for the default metrics: :func:`bench.analysis.bd_table.compared_columns`) and ``speed``, as
-  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples; ``metrics``
+  PNG, PDF and SVG, and with ``per_image=True`` ``per_image_<column>`` small multiples (none with
+  ``figures=False``, ``--no-figures``, as ``bench run`` makes its report unless ``--figures``); ``metrics``
   (``--metric``) restricts the tables and these figures to the metrics named;
 * ``bd_overall.csv`` (:data:`bench.analysis.overall.OVERALL_COLUMNS`), when the compared metrics cover a
   preset's overall set (``--metrics jpeg-ai``): each codec's mean BD-rate over those metrics;

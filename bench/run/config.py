@@ -55,7 +55,7 @@ class RunConfig:
     target_bpp: tuple[float, ...] | None = field(default=None, metadata=option(
         "--target-bpp", parse=target_list, metavar="T1,T2",
         help="rate matching: per image, search each codec's knob for these rates (bpp) instead of sweeping it "
-        "(e.g. JPEG AI's 0.06,0.12,0.25,0.5,0.75); results in <run>/target_rates.csv (README 'Rate matching')"))  # fmt: skip
+        "(e.g. JPEG AI's 0.06,0.12,0.25,0.5,0.75); results in <run>/target_rates.csv (docs/guides/rate-matching.md)"))  # fmt: skip
     target_tolerance: float = field(default=_Default(DEFAULT_TOLERANCE), metadata=option(
         "--target-tolerance", parse=tolerance_value, metavar="F",
         help="a target is reached on an image when |bpp / target - 1| <= F (default: %(default)s, i.e. +-15%%)"))  # fmt: skip
@@ -92,7 +92,7 @@ class RunConfig:
         "--metrics", parse=metric_list, metavar="M1,M2",
         help=f"metrics to compute, in column order (default: {','.join(DEFAULT_METRICS)}), or a preset: jpeg-ai "
         "(JPEG AI's objective metrics; the report adds their mean BD-rate); plugin files may add metrics "
-        "(README 'Adding a metric')"))  # fmt: skip
+        "(docs/guides/add-metric.md)"))  # fmt: skip
     timeout: float = timeout_field()
     retry_timeouts: bool = field(default=False, metadata=option(
         "--retry-timeouts", help="measure again the tasks that timed out in earlier runs into this folder (by "

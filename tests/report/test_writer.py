@@ -315,3 +315,20 @@ def test_one_image_twice_under_two_names_in_a_run_gets_a_note(tmp_path, tiny_fol
     result = make_report(ReportConfig(runs=(tmp_path / "run",), out=tmp_path / "r"))
     assert result.notes == ["run: t0-again.png and t0.png are the same file (same sha256): that image counts 2 times "
                             "in every mean"]  # fmt: skip
+
+
+def test_a_report_without_figures_says_where_they_are_and_leaves_no_older_figure_behind(tmp_path: Path):
+    import bench.report.writer as report
+
+    run = matched_run_folder(tmp_path / "run", ("jpeg", 1.0), ("avif", 0.5))
+    out = tmp_path / "out"
+    drawn = report.make_report(report.ReportConfig(runs=(run,), out=out, bootstrap=0))
+    assert (out / "rd_psnr_rgb.png").is_file() and (out / "rd_psnr_rgb.pdf").is_file() and (out / "speed.svg").is_file()
+    assert "![PSNR-RGB [dB] against rate](rd_psnr_rgb.png)" in (out / "report.md").read_text()
+    lighter = report.make_report(report.ReportConfig(runs=(run,), out=out, bootstrap=0, figures=False))
+    assert not [p.name for p in out.iterdir() if p.suffix in (".png", ".pdf", ".svg")]  # the older ones are gone
+    assert not any(p.suffix in (".png", ".pdf", ".svg") for p in lighter.files)
+    page = (out / "report.md").read_text()
+    assert f"`bench report {run}` draws the figures for a paper (PNG, PDF and SVG)" in page
+    assert "](rd_psnr_rgb.png)" not in page and (out / "index.html").is_file()
+    assert len(drawn.table) == len(lighter.table)  # the same tables either way

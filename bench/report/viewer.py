@@ -178,6 +178,7 @@ class _RunFolder:
                                      bool(config.get("half", False)), offline)  # fmt: skip
         self.hashes = dict((self.store.get_meta("dataset") or {}).get("images", {}))
         self._references: dict[str, np.ndarray] = {}
+        self._paths: dict[str, str] | Exception | None = None  # the run's reference files, found once
         self._check: Any = False
 
     def name_of(self, sha256: str | None, fallback: str) -> str:
@@ -189,9 +190,16 @@ class _RunFolder:
         from bench.run.saved import reference_files
 
         if image not in self._references:
-            paths = reference_files(self.meta, self.hashes, {image}, offline=self.offline,
-                                    moved="make the report where the run's images are")  # fmt: skip
-            self._references[image] = load_rgb8(paths[image]).pixels
+            if self._paths is None:  # the dataset is found and checked once for all the run's images
+                try:
+                    self._paths = reference_files(self.meta, self.hashes, set(self.hashes) | {image},
+                                                  offline=self.offline,
+                                                  moved="make the report where the run's images are")  # fmt: skip
+                except Exception as exc:  # every decode of this run is refused with it, without trying again
+                    self._paths = exc
+            if isinstance(self._paths, Exception):
+                raise self._paths
+            self._references[image] = load_rgb8(self._paths[image]).pixels
         return self._references[image]
 
     def check_metric(self) -> Any:

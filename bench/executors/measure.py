@@ -264,7 +264,9 @@ class Measurer:
             start = time.perf_counter()
             results.append(call())
             runs.append(time.perf_counter() - start)
-            memory.append((start_mb, self._memory.read_mb()))
+            peak_mb = self._memory.read_mb()
+            # Linux's resident-size counters lag by a few pages: the peak is at least what the call started with
+            memory.append((start_mb, None if peak_mb is None or start_mb is None else max(peak_mb, start_mb)))
             stats.append(dict(codec.last_stats()))
         return runs, results, memory, _combined_stats(stats)
 

@@ -4,7 +4,10 @@ Linux keeps each process's peak resident set size (``VmHWM`` in ``/proc/self/sta
 to the current resident size when ``5`` is written to ``/proc/self/clear_refs`` (kernel 4.0 and
 later). :class:`PeakMemory` resets it just before a codec's call and reads it just after, so the value
 is the highest resident memory of the whole process (the images, the models, the libraries and what
-the call allocated) at any moment of that call, in MiB (2^20 bytes). Each reset or read costs some
+the call allocated) at any moment of that call, in MiB (2^20 bytes). Linux's resident-size counters
+are kept per CPU and lag by a few pages, so a peak read just after a call that freed memory can come out a
+little below the size read at its start: the measuring code takes the peak as at least that start
+(:meth:`bench.executors.measure.Measurer._timed`). Each reset or read costs some
 tens of microseconds (``tests/perf/memory_probe_overhead.py`` measures it against a JPEG measurement).
 
 Elsewhere (macOS, Windows, a kernel that refuses the reset) :attr:`PeakMemory.available` is false and

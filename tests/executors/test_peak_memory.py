@@ -89,3 +89,22 @@ def test_the_probe_is_off_where_the_system_has_none(monkeypatch):
     memory = PeakMemory()
     monkeypatch.setattr("os.open", lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("no /proc")))
     assert memory.reset() is None and memory.read_mb() is None and not memory.available
+
+
+def test_a_peak_read_below_the_calls_start_is_taken_as_the_start(tmp_path, staged):
+    """Linux's resident-size counters lag by a few pages: a read after a call that freed memory can be lower
+    than the one at its start, which must never give a call that added less than nothing."""
+
+    class Lagging:
+        def reset(self) -> float:
+            return 100.0
+
+        def read_mb(self) -> float:
+            return 99.94  # what the counters said just after the call
+
+    measurer = Measurer(MeasureOptions(metrics=("psnr_rgb",)))
+    measurer._memory = Lagging()
+    record = measurer.measure(Task("jpeg", 50, "a.png", str(staged)))
+    assert isinstance(record, Record), record
+    assert record.extra["decode_peak_rss_mb"] == record.extra["decode_rss_start_mb"] == 100.0
+    assert record.extra["encode_peak_rss_mb"] == 100.0

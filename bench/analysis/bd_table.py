@@ -455,12 +455,12 @@ def _image_arrays(curve: Curve, metric: str, images: Sequence[str]) -> dict[str,
     return {image: (rate[rows[image]], quality[rows[image]]) for image in images}
 
 
-def _plain_pchip_images(anchor: dict[str, tuple[np.ndarray, np.ndarray]], test: dict[str, tuple[np.ndarray, np.ndarray]],
-                        unit: str, sign: float) -> dict[str, _PairBD]:  # fmt: skip
+def _plain_pchip_images(anchor: dict[str, tuple[np.ndarray, np.ndarray]],
+                        test: dict[str, tuple[np.ndarray, np.ndarray]], unit: str, sign: float) -> dict[str, _PairBD]:  # fmt: skip
     """Image -> the PCHIP BD of its two point sets (bpp, quality: :func:`_image_arrays`) over their shared
-    range, with the notes :func:`_compare`
-    writes (small overlaps, a narrow quality range), for the images with every point finite, none repeated
-    and a result (the others, whose notes say what went wrong, are not in the result).
+    range, with the notes :func:`_compare` writes (small overlaps, a narrow quality range), for the images
+    with every point finite, none repeated and a result (the others, whose notes say what went wrong, are
+    not in the result).
     Images of the same numbers of points are computed at once (:func:`bench.analysis.bdvector.pchip_bd`, equal
     to :func:`~bench.analysis.bdrate.bd_compare` to about 1e-12); the others are not in the result."""
     shapes: dict[tuple[int, int], list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}

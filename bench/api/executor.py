@@ -30,10 +30,10 @@ from __future__ import annotations
 import abc
 import importlib
 from dataclasses import field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Iterable, Iterator
 
 from bench.api.options import non_negative_float, option
+from bench.api.plugins import entry_points_of
 from bench.api.records import Failure, Record, Scores
 from bench.api.task import MeasureOptions, ScoreTask, Task
 
@@ -189,7 +189,7 @@ def run_tasks(
 
 
 def _entry_point_classes() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {ep.name: ep.value for ep in entry_points_of(ENTRY_POINT_GROUP)}
 
 
 def executor_names() -> list[str]:

@@ -27,6 +27,7 @@ __all__ = [
     "load_plugin_file",
     "plugin_module_name",
     "load_entry_point",
+    "entry_points_of",
     "defines_plugins",
     "CODEC_MARK",
     "METRIC_MARK",
@@ -104,15 +105,15 @@ def load_entry_point(ep, base: type, add_module: Callable[[ModuleType, str], int
         raise PluginError(f"{origin} must name a module or a {base.__name__} subclass, got {obj!r}")
 
 
-def _entry_points(group: str) -> tuple:
-    """The installed packages' entry points of ``group``, read once per ``sys.path`` (each read scans every
-    installed distribution, and a run builds its registries several times)."""
+def entry_points_of(group: str) -> tuple:
+    """The installed packages' entry points of ``group`` (codecs, metrics, executors), read once per
+    ``sys.path`` (each read scans every installed distribution, and a run asks several times)."""
     return _entry_points_on(group, tuple(sys.path))
 
 
 @cache
 def _entry_points_on(group: str, path: tuple[str, ...]) -> tuple:
-    """:func:`_entry_points` while ``sys.path`` is ``path`` (a folder added to it is read anew)."""
+    """:func:`entry_points_of` while ``sys.path`` is ``path`` (a folder added to it is read anew)."""
     return tuple(entry_points(group=group))
 
 
@@ -124,7 +125,7 @@ def populate(registry, *, builtins: Iterable[str], group: str, base: type, decor
     for module_name in builtins:
         registry.add_module(importlib.import_module(module_name), "builtin")
     if use_entry_points:
-        for ep in _entry_points(group):
+        for ep in entry_points_of(group):
             try:
                 load_entry_point(ep, base, registry.add_module, registry.add, decorator)
             except Exception as exc:  # a broken third-party package must not take the others down

@@ -36,38 +36,37 @@ BD_COLUMNS = (("psnr_rgb", "PSNR-RGB"), ("psnr_y", "Y-PSNR"), ("ms_ssim_db", "MS
 # --- storing a run ---------------------------------------------------------------------------------------
 
 
+#: What a stored run keeps of each invocation in run.json.
+_INVOCATION_KEYS = ("command", "started", "finished", "status", "measured", "failed", "environment", "setup_s",
+                    "measure_s")  # fmt: skip
+
+
+def _without_paths(value):
+    """``value`` (JSON) with each absolute path (a program's, say) cut to its file name: a stored run is
+    committed, and this machine's folders mean nothing elsewhere."""
+    if isinstance(value, dict):
+        return {key: _without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(item) for item in value]
+    if isinstance(value, str) and value.startswith("/") and "/" in value[1:]:
+        return Path(value).name
+    return value
+
+
 def _provenance(run_json: dict) -> dict:
     """What the page says about a run: run.json without the per-image details and machine paths."""
     dataset = run_json.get("dataset") or {}
-    return {
+    codecs = run_json.get("codecs") or {}
+    return _without_paths({
         "command": run_json.get("command"),
         "codec_bench_version": run_json.get("codec_bench_version"),
         "git": run_json.get("git"),
         "config": run_json.get("config"),
         "dataset": {"name": dataset.get("name"), "images": len(dataset.get("images") or [])},
-        "codecs": {
-            name: {k: c.get(k) for k in ("kind", "settings", "versions")}
-            for name, c in (run_json.get("codecs") or {}).items()
-        },  # fmt: skip
+        "codecs": {name: {k: c.get(k) for k in ("kind", "settings", "versions")} for name, c in codecs.items()},
         "metrics": run_json.get("metrics"),
-        "invocations": [
-            {
-                k: i.get(k)
-                for k in (
-                    "command",
-                    "started",
-                    "finished",
-                    "status",
-                    "measured",
-                    "failed",
-                    "environment",
-                    "setup_s",
-                    "measure_s",
-                )
-            }
-            for i in run_json.get("invocations") or []
-        ],  # fmt: skip
-    }
+        "invocations": [{k: i.get(k) for k in _INVOCATION_KEYS} for i in run_json.get("invocations") or []],
+    })  # fmt: skip
 
 
 def store(run: Path, name: str) -> Path:
